@@ -1,0 +1,27 @@
+{
+    "name": "oCore MCP Server",
+    "summary": "Model Context Protocol server inside Odoo: AI assistants get typed, "
+    "audited tools that run on the ORM under the API key owner's rights",
+    "version": "18.0.1.0.0",
+    "category": "Productivity/AI",
+    "website": "https://github.com/ocore-mcp/ocore-mcp-odoo",
+    "author": "oCore MCP contributors",
+    "license": "LGPL-3",
+    "depends": ["base", "base_setup", "web"],
+    "external_dependencies": {"python": ["mcp_types", "pydantic"]},
+    "data": [
+        "security/ocore_mcp_groups.xml",
+        "security/ir.model.access.csv",
+        "security/ocore_mcp_rules.xml",
+        "data/ocore_mcp_category_data.xml",
+        "data/ir_cron_data.xml",
+        "views/mcp_key_views.xml",
+        "views/mcp_audit_log_views.xml",
+        "views/mcp_session_views.xml",
+        "views/res_config_settings_views.xml",
+        "views/ocore_mcp_menus.xml",
+    ],
+    "images": ["static/description/banner.png"],
+    "application": True,
+    "installable": True,
+}

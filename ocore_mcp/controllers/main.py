@@ -1,0 +1,467 @@
+"""MCP transports: Streamable HTTP (/ocore/mcp/stream) and legacy SSE
+(/ocore/mcp/sse), with the /api/mcp/... aliases.
+
+Only framing lives here: authentication, then the JSON-RPC message goes to
+``ocore.mcp.server._ocore_handle``. Session state is in the database and
+messages for a legacy SSE stream travel through PostgreSQL NOTIFY, so any
+worker can serve any request.
+"""
+
+import json
+import logging
+import queue
+import threading
+import time
+
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from odoo import SUPERUSER_ID, api, http
+from odoo.http import request
+from odoo.modules.registry import Registry
+
+from ..lib import protocol as P
+from ..service import audit
+from ..service import policy as pol
+from ..service.context import Connection
+from ..service.notify import hub
+
+_logger = logging.getLogger(__name__)
+
+KEEPALIVE_SECONDS = 15
+REVALIDATE_SECONDS = 25  # an open stream re-checks its key at least every 30 s
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type, Accept, Mcp-Session-Id, "
+    "MCP-Protocol-Version, Mcp-Method, Mcp-Name, Last-Event-ID",
+    "Access-Control-Expose-Headers": "Mcp-Session-Id, WWW-Authenticate",
+}
+SSE_HEADERS = {"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
+ROUTE = {"type": "http", "auth": "none", "csrf": False, "save_session": False}
+
+
+def _split(value):
+    if value is None:
+        return None
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+class HttpError(Exception):
+    def __init__(self, response):
+        super().__init__("http error")
+        self.response = response
+
+
+class McpController(http.Controller):
+    # -- helpers -----------------------------------------------------------------
+
+    def _response(self, body=None, status=200, headers=None, content_type="application/json"):
+        data = P.dumps(body) if body is not None and not isinstance(body, str | bytes) else (body or "")
+        resp = WerkzeugResponse(data, status=status, content_type=content_type if body is not None else None)
+        for name, value in {**CORS_HEADERS, **(headers or {})}.items():
+            resp.headers[name] = value
+        return resp
+
+    def _jsonrpc_error(self, request_id, code, message, status=None, data=None, headers=None):
+        return self._response(
+            P.error(request_id, code, message, data), status or P.ERROR_HTTP_STATUS.get(code, 400), headers
+        )
+
+    def _client_ip(self):
+        return request.httprequest.remote_addr
+
+    def _base_url(self):
+        return request.httprequest.host_url.rstrip("/")
+
+    def _env(self):
+        if not request.db:
+            raise HttpError(self._response({"error": "no database selected (use a dbfilter)"}, 404))
+        return api.Environment(request.env.cr, SUPERUSER_ID, {})
+
+    def _authenticate(self, env, with_audit=True):
+        """Return (key, settings) or raise HttpError(401/403)."""
+        header = request.httprequest.headers.get("Authorization", "")
+        token = header[7:].strip() if header[:7].lower() == "bearer " else None
+        keys = env["ocore.mcp.key"]
+        key = keys._ocore_find_by_token(token) if token else keys.browse()
+        settings = env["ocore.mcp.server"]._ocore_settings()
+        try:
+            pol.check_key(key, settings, self._client_ip())
+        except pol.Refusal as exc:
+            if key and with_audit:
+                conn = Connection(key=key, scope={}, settings=settings, transport="http", ip=self._client_ip())
+                audit.event(env.cr, conn, "denied", status="refused", success=False,
+                            refusal_reason=exc.code, error_message=str(exc))
+                env.cr.commit()
+            status = 403 if exc.code in ("mcp_disabled", "ip_denied") else 401
+            headers = {}
+            if status == 401:
+                error = "invalid_token" if token else "invalid_request"
+                headers["WWW-Authenticate"] = keys._ocore_www_authenticate(self._base_url(), error, str(exc))
+            raise HttpError(self._jsonrpc_error(None, P.UNAUTHORIZED, str(exc), status, headers=headers)) from None
+        return key, settings
+
+    def _connection(self, key, settings, transport, **kw):
+        return Connection(
+            key=key,
+            scope=key._ocore_scope(),
+            settings=settings,
+            transport=transport,
+            ip=self._client_ip(),
+            base_url=self._base_url(),
+            **kw,
+        )
+
+    def _session_connection(self, key, settings, session, transport):
+        return self._connection(
+            key,
+            settings,
+            transport,
+            session=session,
+            protocol_version=session.protocol_version,
+            client_name=session.client_name,
+            client_version=session.client_version,
+            client_capabilities=session._ocore_capabilities(),
+            instances=_split(session.instances_filter) if session.instances_filter else None,
+            categories=_split(session.categories_filter) if session.categories_filter else None,
+            log_level=session.log_level or None,
+        )
+
+    def _accepts_sse(self):
+        return "text/event-stream" in (request.httprequest.headers.get("Accept") or "")
+
+    def _wants_stream(self, msg):
+        """Answer with an SSE stream when the client sent a progress token and accepts it."""
+        if not self._accepts_sse() or not isinstance(msg, dict) or msg.get("method") != "tools/call":
+            return False
+        meta = (msg.get("params") or {}).get("_meta") or {}
+        return meta.get("progressToken") is not None
+
+    def _guard(self, func):
+        try:
+            return func()
+        except HttpError as exc:
+            return exc.response
+
+    # -- Streamable HTTP ------------------------------------------------------------
+
+    @http.route(["/ocore/mcp/stream", "/api/mcp/stream"], methods=["GET", "POST", "DELETE", "OPTIONS"], **ROUTE)
+    def mcp_stream(self, **query):
+        method = request.httprequest.method
+        if method == "OPTIONS":
+            return self._response(status=204)
+        return self._guard(lambda: self._stream_dispatch(method, query))
+
+    def _stream_dispatch(self, method, query):
+        env = self._env()
+        key, settings = self._authenticate(env)
+        headers = {k.lower(): v for k, v in request.httprequest.headers.items()}
+        version_header = headers.get(P.HEADER_PROTOCOL_VERSION)
+        if method == "POST" and version_header in P.MODERN_PROTOCOL_VERSIONS:
+            return self._modern_post(env, key, settings, headers, query)
+        if method == "POST":
+            return self._legacy_post(env, key, settings, headers, query)
+        if version_header in P.MODERN_PROTOCOL_VERSIONS:
+            return self._response(status=405, headers={"Allow": "POST"})
+        session = self._legacy_session(env, key, headers, required=True)
+        if method == "DELETE":
+            self._end_session(env, session, key, settings, "client closed the session")
+            return self._response(status=200)
+        # GET: the standalone server->client stream of the session
+        if not self._accepts_sse():
+            return self._response(status=406)
+        return self._sse_response(env.cr.dbname, session, key.id, first=None, end_on_close=False)
+
+    def _legacy_session(self, env, key, headers, required):
+        session_id = headers.get(P.HEADER_SESSION)
+        if not session_id:
+            if required:
+                raise HttpError(self._jsonrpc_error(None, P.INVALID_REQUEST, "Bad Request: missing Mcp-Session-Id"))
+            return None
+        session = env["ocore.mcp.session"]._ocore_get(session_id)
+        if not session or session.key_id != key or session.ended_at or session.transport != "stream":
+            raise HttpError(self._jsonrpc_error(None, P.SESSION_NOT_FOUND, "Session not found", 404))
+        version = headers.get(P.HEADER_PROTOCOL_VERSION)
+        if version and version not in P.KNOWN_PROTOCOL_VERSIONS:
+            raise HttpError(
+                self._jsonrpc_error(None, P.INVALID_REQUEST, f"Bad Request: unsupported protocol version {version}")
+            )
+        return session
+
+    def _legacy_post(self, env, key, settings, headers, query):
+        try:
+            body = P.decode_body(request.httprequest.get_data())
+        except P.ProtocolError as exc:
+            return self._jsonrpc_error(None, exc.code, exc.message)
+        messages = body if isinstance(body, list) else [body]
+        if not messages:
+            return self._jsonrpc_error(None, P.INVALID_REQUEST, "Invalid Request: empty batch")
+        server = env["ocore.mcp.server"]
+        init = next((m for m in messages if isinstance(m, dict) and m.get("method") == "initialize"), None)
+        if init is not None:
+            if len(messages) > 1:
+                return self._jsonrpc_error(None, P.INVALID_REQUEST, "initialize must not be batched")
+            return self._initialize(env, key, settings, init, query)
+        session = self._legacy_session(env, key, headers, required=True)
+        conn = self._session_connection(key, settings, session, "stream")
+        if not any(P.message_kind(m) == "request" for m in messages):
+            for msg in messages:
+                server._ocore_handle(conn, msg)
+            return self._response(status=202)
+        if len(messages) == 1 and self._wants_stream(messages[0]):
+            return self._streamed_call(env, key.id, settings, messages[0], session_id=session.session_id)
+        replies = [r for r in (server._ocore_handle(conn, m) for m in messages) if r is not None]
+        return self._response(replies if isinstance(body, list) else replies[0])
+
+    def _initialize(self, env, key, settings, msg, query):
+        params = msg.get("params") if isinstance(msg.get("params"), dict) else {}
+        version = P.negotiate_version(params.get("protocolVersion"))
+        client = params.get("clientInfo") or {}
+        session = env["ocore.mcp.session"]._ocore_open(
+            key.id,
+            "stream",
+            self._client_ip(),
+            instances=_split(query.get("instances")),
+            categories=_split(query.get("categories")),
+            protocol_version=version,
+            client_name=str(client.get("name") or "")[:200] or False,
+            client_version=str(client.get("version") or "")[:100] or False,
+            client_capabilities=json.dumps(params.get("capabilities") or {}),
+        )
+        conn = self._session_connection(key, settings, session, "stream")
+        reply = env["ocore.mcp.server"]._ocore_handle(conn, msg)
+        if "error" in reply:
+            session.unlink()
+            return self._response(reply, 400)
+        audit.event(env.cr, conn, "session_start", status="success", success=True,
+                    result_summary=f"{conn.client_name or 'client'} {conn.client_version or ''} "
+                    f"protocol {version}")
+        return self._response(reply, headers={"Mcp-Session-Id": session.session_id})
+
+    def _end_session(self, env, session, key, settings, reason):
+        if session._ocore_end(reason):
+            conn = self._session_connection(key, settings, session, session.transport)
+            audit.event(env.cr, conn, "session_end", status="success", success=True, result_summary=reason)
+            hub.publish(env.cr, session.session_id, {"t": "close", "why": reason})
+
+    # -- 2026-07-28 (stateless per-request envelope) ------------------------------------
+
+    def _modern_post(self, env, key, settings, headers, query):
+        raw = request.httprequest.get_data()
+        try:
+            body = P.decode_body(raw)
+        except P.ProtocolError as exc:
+            return self._jsonrpc_error(None, exc.code, exc.message)
+        if isinstance(body, dict) and "id" not in body:
+            # a notification: acknowledged (the per-request envelope defines none to act on)
+            if P.message_kind(body) != "notification":
+                return self._jsonrpc_error(None, P.INVALID_REQUEST, "Invalid Request")
+            version = headers.get(P.HEADER_PROTOCOL_VERSION, "")
+            if version not in P.MODERN_PROTOCOL_VERSIONS:
+                exc = P.unsupported_version(version)
+                return self._jsonrpc_error(None, exc.code, exc.message, data=exc.data)
+            return self._response(status=202)
+        if P.message_kind(body) != "request":
+            return self._jsonrpc_error(
+                None, P.INVALID_REQUEST, "Body must be a single JSON-RPC request or notification object"
+            )
+        try:
+            envelope = P.classify_modern(body, headers)
+        except P.ProtocolError as exc:
+            return self._jsonrpc_error(body["id"], exc.code, exc.message, data=exc.data)
+        client = envelope.client_info if isinstance(envelope.client_info, dict) else {}
+        conn_kw = {
+            "protocol_version": envelope.protocol_version,
+            "client_name": str(client.get("name") or "")[:200] or None,
+            "client_version": str(client.get("version") or "")[:100] or None,
+            "client_capabilities": envelope.client_capabilities if isinstance(envelope.client_capabilities, dict)
+            else {},
+            "instances": _split(query.get("instances")),
+            "categories": _split(query.get("categories")),
+            "log_level": envelope.log_level,
+        }
+        if self._wants_stream(body):
+            return self._streamed_call(env, key.id, settings, body, conn_kw=conn_kw)
+        conn = self._connection(key, settings, "modern", **conn_kw)
+        reply = env["ocore.mcp.server"]._ocore_handle(conn, body)
+        status = P.ERROR_HTTP_STATUS.get(reply["error"]["code"], 200) if "error" in reply else 200
+        return self._response(reply, status)
+
+    # -- streamed responses (progress / log notifications while a call runs) --------------
+
+    def _streamed_call(self, env, key_id, settings, msg, session_id=None, conn_kw=None):
+        """Run a request in a helper thread with its own cursor; stream its notifications, then its reply."""
+        dbname = env.cr.dbname
+        ip, base_url = self._client_ip(), self._base_url()
+        events = queue.Queue()
+
+        def work():
+            try:
+                with Registry(dbname).cursor() as cr:
+                    wenv = api.Environment(cr, SUPERUSER_ID, {})
+                    key = wenv["ocore.mcp.key"].browse(key_id)
+                    if session_id:
+                        session = wenv["ocore.mcp.session"]._ocore_get(session_id)
+                        conn = self._session_connection(key, settings, session, "stream")
+                    else:
+                        conn = Connection(key=key, scope=key._ocore_scope(), settings=settings, transport="modern",
+                                          ip=ip, base_url=base_url, **conn_kw)
+                    conn.emit = lambda message: events.put(("message", message))
+                    reply = wenv["ocore.mcp.server"]._ocore_handle(conn, msg)
+                    cr.commit()
+                events.put(("reply", reply))
+            except Exception as exc:  # noqa: BLE001
+                _logger.exception("MCP streamed call failed")
+                events.put(("reply", P.error(msg.get("id"), P.INTERNAL_ERROR, f"Internal error: {exc}")))
+
+        def generate():
+            threading.current_thread().type = "websocket"  # no limit_time_real reload for streams
+            worker = threading.Thread(target=work, name="ocore-mcp-call", daemon=True)
+            worker.start()
+            while True:
+                try:
+                    kind, message = events.get(timeout=KEEPALIVE_SECONDS)
+                except queue.Empty:
+                    yield b": ping\r\n\r\n"
+                    continue
+                yield P.sse_event(message)
+                if kind == "reply":
+                    return
+
+        resp = WerkzeugResponse(generate(), mimetype="text/event-stream", direct_passthrough=True)
+        for name, value in {**CORS_HEADERS, **SSE_HEADERS}.items():
+            resp.headers[name] = value
+        if session_id:
+            resp.headers["Mcp-Session-Id"] = session_id
+        return resp
+
+    # -- legacy SSE transport (2024-11-05 style) ---------------------------------------
+
+    @http.route(["/ocore/mcp/sse", "/api/mcp/sse"], methods=["GET", "OPTIONS"], **ROUTE)
+    def mcp_sse(self, **query):
+        if request.httprequest.method == "OPTIONS":
+            return self._response(status=204)
+        return self._guard(lambda: self._sse_open(query))
+
+    def _sse_open(self, query):
+        env = self._env()
+        key, settings = self._authenticate(env)
+        session = env["ocore.mcp.session"]._ocore_open(
+            key.id,
+            "sse",
+            self._client_ip(),
+            instances=_split(query.get("instances")),
+            categories=_split(query.get("categories")),
+            protocol_version=P.LATEST_HANDSHAKE_VERSION,
+        )
+        conn = self._session_connection(key, settings, session, "sse")
+        audit.event(env.cr, conn, "session_start", status="success", success=True,
+                    result_summary="legacy SSE stream opened")
+        base = request.httprequest.path.rsplit("/sse", 1)[0]
+        endpoint = f"{base}/sse/messages?session_id={session.session_id}"
+        return self._sse_response(env.cr.dbname, session, key.id, first=("endpoint", endpoint), end_on_close=True)
+
+    @http.route(
+        ["/ocore/mcp/sse/messages", "/ocore/mcp/messages", "/api/mcp/sse/messages", "/api/mcp/messages"],
+        methods=["POST", "OPTIONS"],
+        **ROUTE,
+    )
+    def mcp_sse_messages(self, session_id=None, **query):
+        if request.httprequest.method == "OPTIONS":
+            return self._response(status=204)
+        return self._guard(lambda: self._sse_post(session_id))
+
+    def _sse_post(self, session_id):
+        env = self._env()
+        key, settings = self._authenticate(env)
+        session = env["ocore.mcp.session"]._ocore_get(session_id)
+        if not session or session.key_id != key or session.transport != "sse" or session.ended_at:
+            return self._jsonrpc_error(None, P.SESSION_NOT_FOUND, "Session not found", 404)
+        try:
+            msg = P.decode_body(request.httprequest.get_data())
+        except P.ProtocolError as exc:
+            return self._jsonrpc_error(None, exc.code, exc.message)
+        if isinstance(msg, dict) and msg.get("method") == "initialize":
+            params = msg.get("params") if isinstance(msg.get("params"), dict) else {}
+            client = params.get("clientInfo") or {}
+            session.write({
+                "protocol_version": P.negotiate_version(params.get("protocolVersion")),
+                "client_name": str(client.get("name") or "")[:200] or False,
+                "client_version": str(client.get("version") or "")[:100] or False,
+                "client_capabilities": json.dumps(params.get("capabilities") or {}),
+            })
+        conn = self._session_connection(key, settings, session, "sse")
+        dbname = env.cr.dbname
+        conn.emit = lambda message: hub.publish_now(dbname, session.session_id, {"t": "msg", "m": message})
+        messages = msg if isinstance(msg, list) else [msg]
+        for message in messages:
+            reply = env["ocore.mcp.server"]._ocore_handle(conn, message)
+            if reply is not None:
+                hub.publish(env.cr, session.session_id, {"t": "msg", "m": reply})
+        return self._response("Accepted", 202, content_type="text/plain")
+
+    def _sse_response(self, dbname, session, key_id, first, end_on_close):
+        """An SSE stream fed by the session's NOTIFY queue. Holds no DB connection while idle."""
+        session_id, session_pk = session.session_id, session.id
+        events = hub.subscribe(dbname, session_id)
+
+        def revalidate():
+            with Registry(dbname).cursor() as cr:
+                env = api.Environment(cr, SUPERUSER_ID, {})
+                key = env["ocore.mcp.key"].with_context(active_test=False).browse(key_id)
+                sess = env["ocore.mcp.session"].browse(session_pk)
+                if sess.ended_at:
+                    return "session ended"
+                try:
+                    pol.check_key(key, env["ocore.mcp.server"]._ocore_settings(), None)
+                except pol.Refusal as exc:
+                    return str(exc)
+                return None
+
+        def finish(reason):
+            try:
+                with Registry(dbname).cursor() as cr:
+                    env = api.Environment(cr, SUPERUSER_ID, {})
+                    sess = env["ocore.mcp.session"].browse(session_pk)
+                    if end_on_close and sess._ocore_end(reason):
+                        key = sess.key_id
+                        conn = Connection(key=key, scope={}, settings={}, transport=sess.transport,
+                                          session=sess, protocol_version=sess.protocol_version,
+                                          client_name=sess.client_name, ip=sess.ip_address)
+                        audit.event(cr, conn, "session_end", status="success", success=True, result_summary=reason)
+            except Exception:  # noqa: BLE001
+                _logger.warning("could not close MCP session %s", session_id, exc_info=True)
+
+        def generate():
+            threading.current_thread().type = "websocket"
+            reason = "client disconnected"
+            try:
+                if first:
+                    yield f"event: {first[0]}\r\ndata: {first[1]}\r\n\r\n".encode()
+                checked = time.monotonic()
+                while True:
+                    wait = min(KEEPALIVE_SECONDS, max(0.5, REVALIDATE_SECONDS - (time.monotonic() - checked)))
+                    try:
+                        kind, message = events.get(timeout=wait)
+                    except queue.Empty:
+                        yield b": ping\r\n\r\n"
+                        kind = None
+                    if kind == "close":
+                        reason = message or "closed"
+                        return
+                    if kind == "message":
+                        yield P.sse_event(message)
+                    if time.monotonic() - checked >= REVALIDATE_SECONDS:
+                        checked = time.monotonic()
+                        problem = revalidate()
+                        if problem:
+                            reason = problem
+                            return
+            finally:
+                hub.unsubscribe(dbname, session_id, events)
+                finish(reason)
+
+        resp = WerkzeugResponse(generate(), mimetype="text/event-stream", direct_passthrough=True)
+        for name, value in {**CORS_HEADERS, **SSE_HEADERS}.items():
+            resp.headers[name] = value
+        return resp

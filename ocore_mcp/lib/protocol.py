@@ -1,0 +1,255 @@
+"""MCP protocol helpers on top of ``mcp-types`` (the SDK's wire models).
+
+Covers the handshake revisions (2024-11-05 … 2025-11-25) and the stateless
+2026-07-28 per-request envelope. Parsing and serialising go through
+``mcp_types.methods`` so each revision gets exactly its own wire shape.
+"""
+
+import json
+from dataclasses import dataclass
+
+import mcp_types as types
+from mcp_types import methods as mcp_methods
+from mcp_types.version import (
+    HANDSHAKE_PROTOCOL_VERSIONS,
+    KNOWN_PROTOCOL_VERSIONS,
+    LATEST_HANDSHAKE_VERSION,
+    MODERN_PROTOCOL_VERSIONS,
+)
+
+JSONRPC = "2.0"
+PARSE_ERROR = types.PARSE_ERROR
+INVALID_REQUEST = types.INVALID_REQUEST
+METHOD_NOT_FOUND = types.METHOD_NOT_FOUND
+INVALID_PARAMS = types.INVALID_PARAMS
+INTERNAL_ERROR = types.INTERNAL_ERROR
+HEADER_MISMATCH = types.HEADER_MISMATCH
+UNSUPPORTED_PROTOCOL_VERSION = types.UNSUPPORTED_PROTOCOL_VERSION
+# implementation-defined codes (-32000..-32019)
+UNAUTHORIZED = -32001 - 10  # -32011
+SESSION_NOT_FOUND = -32012
+
+PROTOCOL_VERSION_META_KEY = types.PROTOCOL_VERSION_META_KEY
+CLIENT_INFO_META_KEY = types.CLIENT_INFO_META_KEY
+CLIENT_CAPABILITIES_META_KEY = types.CLIENT_CAPABILITIES_META_KEY
+LOG_LEVEL_META_KEY = types.LOG_LEVEL_META_KEY
+SERVER_INFO_META_KEY = types.SERVER_INFO_META_KEY
+
+HEADER_PROTOCOL_VERSION = "mcp-protocol-version"
+HEADER_METHOD = "mcp-method"
+HEADER_NAME = "mcp-name"
+HEADER_SESSION = "mcp-session-id"
+NAME_BEARING_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+
+ERROR_HTTP_STATUS = {
+    PARSE_ERROR: 400,
+    INVALID_REQUEST: 400,
+    INVALID_PARAMS: 400,
+    HEADER_MISMATCH: 400,
+    types.MISSING_REQUIRED_CLIENT_CAPABILITY: 400,
+    UNSUPPORTED_PROTOCOL_VERSION: 400,
+    METHOD_NOT_FOUND: 404,
+}
+
+LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
+
+__all__ = [
+    "HANDSHAKE_PROTOCOL_VERSIONS",
+    "KNOWN_PROTOCOL_VERSIONS",
+    "LATEST_HANDSHAKE_VERSION",
+    "MODERN_PROTOCOL_VERSIONS",
+]
+
+
+class ProtocolError(Exception):
+    """A JSON-RPC error to send back (not a tool failure)."""
+
+    def __init__(self, code, message, data=None, http_status=None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+        self.http_status = http_status or ERROR_HTTP_STATUS.get(code, 200)
+
+
+def is_modern(version):
+    return version in MODERN_PROTOCOL_VERSIONS
+
+
+def negotiate_version(requested):
+    """Handshake version negotiation (initialize)."""
+    if requested in HANDSHAKE_PROTOCOL_VERSIONS:
+        return requested
+    return LATEST_HANDSHAKE_VERSION
+
+
+def decode_body(raw):
+    """Decode a POST body; raise ProtocolError(PARSE_ERROR) on bad JSON."""
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ProtocolError(PARSE_ERROR, "Parse error") from None
+
+
+def message_kind(msg):
+    """'request', 'notification', 'response' or None for an invalid envelope."""
+    if not isinstance(msg, dict) or msg.get("jsonrpc") != JSONRPC:
+        return None
+    if "method" in msg:
+        if not isinstance(msg["method"], str):
+            return None
+        if "id" in msg:
+            rid = msg["id"]
+            if isinstance(rid, bool) or not isinstance(rid, int | str):
+                return None
+            return "request"
+        return "notification"
+    if "id" in msg and ("result" in msg or "error" in msg):
+        return "response"
+    return None
+
+
+def response(request_id, result):
+    return {"jsonrpc": JSONRPC, "id": request_id, "result": result}
+
+
+def error(request_id, code, message, data=None):
+    err = {"code": code, "message": message}
+    if data is not None:
+        err["data"] = data
+    return {"jsonrpc": JSONRPC, "id": request_id, "error": err}
+
+
+def notification(method, params=None):
+    msg = {"jsonrpc": JSONRPC, "method": method}
+    if params is not None:
+        msg["params"] = params
+    return msg
+
+
+def parse_request(method, version, params):
+    """Validate a client request for ``version`` with mcp-types; return the typed model.
+
+    Raises ProtocolError (METHOD_NOT_FOUND / INVALID_PARAMS).
+    """
+    try:
+        return mcp_methods.parse_client_request(method, version, params)
+    except KeyError:
+        raise ProtocolError(METHOD_NOT_FOUND, f"Method not found: {method}") from None
+    except Exception as exc:  # pydantic.ValidationError
+        raise ProtocolError(INVALID_PARAMS, f"Invalid params for {method}: {_short(exc)}") from None
+
+
+def serialize_result(method, version, result):
+    """Dump a monolith result model (or dict) in the wire shape of ``version``."""
+    if hasattr(result, "model_dump"):
+        result = result.model_dump(by_alias=True, mode="json", exclude_none=True)
+    return mcp_methods.serialize_server_result(method, version, result)
+
+
+def _short(exc):
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        try:
+            return "; ".join(
+                ".".join(str(x) for x in e["loc"]) + ": " + e["msg"] for e in errors(include_url=False)[:5]
+            )
+        except Exception:  # noqa: BLE001 - best effort message
+            pass
+    return str(exc)[:300]
+
+
+@dataclass(frozen=True)
+class ModernEnvelope:
+    protocol_version: str
+    client_info: object
+    client_capabilities: object
+    log_level: str | None
+
+
+def classify_modern(body, headers):
+    """The 2026-07-28 validation ladder (same rungs and order as the SDK server).
+
+    ``headers`` maps lower-case header names to values. Returns a ModernEnvelope
+    or raises ProtocolError.
+    """
+    params = body.get("params")
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    if not isinstance(meta, dict):
+        raise ProtocolError(
+            INVALID_PARAMS,
+            "params._meta must be an object carrying the required "
+            f"{PROTOCOL_VERSION_META_KEY!r} and {CLIENT_CAPABILITIES_META_KEY!r} envelope keys",
+        )
+    missing = [k for k in (PROTOCOL_VERSION_META_KEY, CLIENT_CAPABILITIES_META_KEY) if k not in meta]
+    if missing:
+        raise ProtocolError(
+            INVALID_PARAMS, f"params._meta is missing the required envelope key(s): {', '.join(missing)}"
+        )
+    version = meta[PROTOCOL_VERSION_META_KEY]
+    header_version = headers.get(HEADER_PROTOCOL_VERSION)
+    if header_version is None or header_version != version:
+        raise ProtocolError(
+            HEADER_MISMATCH,
+            f"{HEADER_PROTOCOL_VERSION} header does not match the request envelope's protocol version",
+        )
+    method = body.get("method")
+    if headers.get(HEADER_METHOD) != method:
+        raise ProtocolError(HEADER_MISMATCH, f"{HEADER_METHOD} header does not match the request body's method")
+    name_key = NAME_BEARING_METHODS.get(method)
+    if name_key is not None:
+        body_value = params.get(name_key)
+        if body_value is not None and decode_header_value(headers.get(HEADER_NAME)) != body_value:
+            raise ProtocolError(
+                HEADER_MISMATCH, f"{HEADER_NAME} header does not match the request body's {name_key!r} parameter"
+            )
+    if not isinstance(version, str):
+        raise ProtocolError(INVALID_PARAMS, "the protocol-version envelope value must be a string")
+    if version not in MODERN_PROTOCOL_VERSIONS:
+        raise unsupported_version(version)
+    level = meta.get(LOG_LEVEL_META_KEY)
+    return ModernEnvelope(
+        protocol_version=version,
+        client_info=meta.get(CLIENT_INFO_META_KEY),
+        client_capabilities=meta[CLIENT_CAPABILITIES_META_KEY],
+        log_level=level if level in LOG_LEVELS else None,
+    )
+
+
+def unsupported_version(requested, supported=MODERN_PROTOCOL_VERSIONS):
+    return ProtocolError(
+        UNSUPPORTED_PROTOCOL_VERSION,
+        "Unsupported protocol version",
+        data={"supported": list(supported), "requested": requested},
+    )
+
+
+def decode_header_value(value):
+    """Inverse of the SDK's header encoding (``=?base64?…?=`` sentinel)."""
+    import base64
+    import binascii
+
+    if value is None:
+        return None
+    if value.startswith("=?base64?") and value.endswith("?="):
+        payload = value[len("=?base64?") : -2]
+        try:
+            decoded = base64.b64decode(payload, validate=True)
+        except binascii.Error:
+            return None
+        if base64.b64encode(decoded).decode("ascii") != payload:
+            return None
+        try:
+            return decoded.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    return value
+
+
+def sse_event(message, event="message"):
+    data = json.dumps(message, separators=(",", ":"), default=str)
+    return f"event: {event}\r\ndata: {data}\r\n\r\n".encode()
+
+
+def dumps(message):
+    return json.dumps(message, separators=(",", ":"), default=str)

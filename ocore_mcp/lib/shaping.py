@@ -1,0 +1,64 @@
+"""Result shaping: structuredContent + text, size limit with marked truncation."""
+
+import json
+
+
+class TextResult:
+    """A tool result with a human-readable text rendering (e.g. ``format: "text"``)."""
+
+    def __init__(self, text, data=None):
+        self.text = text
+        self.data = data
+
+
+def _dumps(value):
+    return json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
+
+
+def _largest_list(data):
+    best = None
+    for key, value in data.items():
+        if isinstance(value, list) and (best is None or len(value) > len(data[best])):
+            best = key
+    return best
+
+
+def shape(value, max_kb):
+    """Return ``(text, structured, truncated)`` for a tool's return value."""
+    text = None
+    if isinstance(value, TextResult):
+        text, value = value.text, value.data
+    structured = value if isinstance(value, dict) else {"result": value}
+    limit = max(1, int(max_kb)) * 1024
+    body = text if text is not None else _dumps(structured)
+    if len(body.encode()) <= limit:
+        return body, structured, False
+    # Too large: trim the longest list (records, rows …) to what fits, and say so.
+    key = _largest_list(structured) if text is None else None
+    if key is not None:
+        items = structured[key]
+        total = len(items)
+        lo, hi = 0, total
+        while lo < hi:  # largest n such that the payload fits
+            mid = (lo + hi + 1) // 2
+            trial = dict(structured, **{key: items[:mid]}, truncated=True)
+            if len(_dumps(trial).encode()) + 200 <= limit:
+                lo = mid
+            else:
+                hi = mid - 1
+        if lo > 0:
+            shaped = dict(structured, **{key: items[:lo]})
+            shaped["truncated"] = True
+            shaped["truncation"] = (
+                f"Response limited to {max_kb} KB: {lo} of {total} {key} returned. "
+                "Ask for fewer fields, a smaller limit, or raise max_response_size."
+            )
+            return _dumps(shaped), shaped, True
+    cut = body.encode()[: max(0, limit - 200)].decode(errors="ignore")
+    note = f"[truncated: the response exceeded {max_kb} KB; raise max_response_size or narrow the request]"
+    shaped = {"truncated": True, "truncation": note, "preview": cut}
+    return cut + "\n" + note, shaped, True
+
+
+def summary(text, size=500):
+    return text if len(text) <= size else text[: size - 1] + "…"

@@ -1,0 +1,299 @@
+"""Tool declaration: the ``mcp_tool`` decorator and schema derivation.
+
+A tool is one method of a toolset model, decorated with :func:`mcp_tool`. Its
+JSON Schema comes from the signature (type hints, defaults) and the docstring
+(first paragraph = description, ``Args:`` section = parameter descriptions);
+pydantic builds both the schema and the validator, so what a client is told
+and what the server accepts cannot drift apart.
+"""
+
+import inspect
+import re
+import typing
+from dataclasses import dataclass, field
+
+from pydantic import ConfigDict, Field, ValidationError, create_model
+
+KINDS = ("read", "write", "destructive")
+
+CATEGORIES = (
+    "orm",
+    "search",
+    "metadata",
+    "sql",
+    "shell",
+    "files",
+    "modules",
+    "system",
+    "context",
+    "monitoring",
+    "export",
+    "attachments",
+    "reports",
+    "platform",
+)
+
+# Parameters the pipeline handles for every tool (spec "Common Parameters").
+COMMON_PARAMS = {
+    "timeout_seconds": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 120,
+        "description": "Timeout in seconds (default 15, max 120).",
+    },
+    "max_response_size": {
+        "type": "integer",
+        "minimum": 1,
+        "description": "Max response size in KB (default 50).",
+    },
+    "context": {
+        "type": "object",
+        "description": "Odoo context: lang, tz, company_id.",
+    },
+}
+CONFIRM_PARAM = {
+    "type": "boolean",
+    "description": "Must be true to run this destructive operation.",
+}
+DRY_RUN_PARAM = {
+    "type": "boolean",
+    "description": "If true, report what would change and roll back.",
+}
+COMMON_NAMES = frozenset(COMMON_PARAMS) | {"confirm", "dry_run"}
+
+TOOL_PREFIX = "_tool_"
+
+
+@dataclass(frozen=True)
+class ToolMeta:
+    """What the decorator records on the function."""
+
+    category: str
+    kind: str = "read"
+    name: str | None = None
+    title: str | None = None
+    # argument names whose value is an Odoo model name (checked against the
+    # key's model allowlist and the identifier pattern by the pipeline)
+    model_args: tuple = ("model",)
+    # arguments holding field / method names (identifier pattern check)
+    identifier_args: tuple = ()
+    admin_only: bool = False  # offered only to keys owned by a system admin
+    needs_write: bool | None = None  # default: kind != "read"
+    min_timeout: int = 0  # e.g. 90 s for module operations
+    commits: bool = False  # the tool commits by itself (no savepoint rollback)
+    platform: bool = False  # named ocore_<tool> instead of <slug>_<tool>
+    dry_run: bool | None = None  # default: kind != "read"
+
+    @property
+    def requires_write(self):
+        return self.kind != "read" if self.needs_write is None else self.needs_write
+
+    @property
+    def supports_dry_run(self):
+        if self.dry_run is not None:
+            return self.dry_run
+        return self.kind != "read" and not self.commits
+
+
+def mcp_tool(category, kind="read", **options):
+    """Declare a toolset method as an MCP tool.
+
+    The method must be private (``_tool_<name>``) so that Odoo's own RPC can
+    never reach it: the MCP pipeline is the only way in.
+    """
+    if category not in CATEGORIES:
+        raise ValueError(f"unknown tool category {category!r}")
+    if kind not in KINDS:
+        raise ValueError(f"unknown tool kind {kind!r}")
+    meta = ToolMeta(category=category, kind=kind, **options)
+
+    def decorate(func):
+        if not func.__name__.startswith(TOOL_PREFIX) and not meta.name:
+            raise ValueError(f"tool method {func.__name__} must be named {TOOL_PREFIX}<tool name>")
+        func._mcp_tool = meta
+        return func
+
+    return decorate
+
+
+def tool_name_of(method_name, meta):
+    return meta.name or method_name[len(TOOL_PREFIX) :]
+
+
+_ARGS_RE = re.compile(r"^\s*(Args|Arguments|Parameters):\s*$", re.M)
+_PARAM_RE = re.compile(r"^\s{2,}(\w+)(?:\s*\([^)]*\))?:\s*(.*)$")
+
+
+def parse_docstring(doc):
+    """Return (description, {param: description}) from a Google-style docstring."""
+    doc = inspect.cleandoc(doc or "")
+    match = _ARGS_RE.search(doc)
+    head = doc[: match.start()] if match else doc
+    params = {}
+    if match:
+        current = None
+        for line in doc[match.end() :].splitlines():
+            if not line.strip():
+                continue
+            found = _PARAM_RE.match(line)
+            if found and len(line) - len(line.lstrip()) <= 8:
+                current = found.group(1)
+                params[current] = found.group(2).strip()
+            elif line[:1].strip():  # a new unindented section ends Args
+                break
+            elif current:
+                params[current] = (params[current] + " " + line.strip()).strip()
+    description = " ".join(p.strip() for p in head.strip().split("\n\n")[0].splitlines())
+    rest = head.strip().split("\n\n")[1:]
+    if rest:
+        description = description + "\n\n" + "\n\n".join(" ".join(p.split()) for p in rest)
+    return description, params
+
+
+def _compact(schema):
+    """Shrink a pydantic JSON Schema: no titles, Optional[X] shown as X."""
+    if isinstance(schema, dict):
+        schema.pop("title", None)
+        any_of = schema.get("anyOf")
+        if any_of and len(any_of) == 2 and {"type": "null"} in any_of:
+            other = next(s for s in any_of if s != {"type": "null"})
+            schema.pop("anyOf")
+            schema.update(other)
+            if schema.get("default", 0) is None:
+                schema.pop("default")
+        if schema.get("items") == {}:
+            schema.pop("items")
+        for key, value in list(schema.items()):
+            if key in ("properties", "$defs"):
+                for sub in value.values():
+                    _compact(sub)
+            elif isinstance(value, dict | list):
+                _compact(value)
+    elif isinstance(schema, list):
+        for sub in schema:
+            _compact(sub)
+    return schema
+
+
+@dataclass
+class ToolSpec:
+    """A registered tool: metadata, where it lives, its schema and validator."""
+
+    name: str  # unprefixed tool name, e.g. "search_read"
+    meta: ToolMeta
+    model_name: str  # toolset model holding the method
+    method_name: str
+    description: str
+    input_schema: dict
+    validator: typing.Any = field(repr=False)
+    params: tuple = ()
+
+    @property
+    def category(self):
+        return self.meta.category
+
+    @property
+    def kind(self):
+        return self.meta.kind
+
+    def validate(self, arguments):
+        """Validate and coerce the tool's own arguments; raise ValueError with clear text."""
+        own = {k: v for k, v in arguments.items() if k not in COMMON_NAMES or k in self.params}
+        try:
+            obj = self.validator.model_validate(own)
+        except ValidationError as exc:
+            raise ValueError(format_validation_error(exc)) from None
+        return {name: getattr(obj, name) for name in self.params}
+
+
+def format_validation_error(exc):
+    parts = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(x) for x in err["loc"]) or "arguments"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown argument"
+        elif err["type"] == "missing":
+            msg = "required argument is missing"
+        parts.append(f"{loc}: {msg}")
+    return "Invalid arguments: " + "; ".join(parts)
+
+
+def build_spec(func, model_name, method_name, meta):
+    """Derive a ToolSpec from a decorated function."""
+    sig = inspect.signature(func)
+    try:
+        hints = typing.get_type_hints(func)
+    except Exception:  # unresolved forward refs: fall back to Any
+        hints = {}
+    description, param_docs = parse_docstring(func.__doc__)
+    fields = {}
+    names = []
+    for pname, param in sig.parameters.items():
+        if pname == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        annotation = hints.get(pname, typing.Any)
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        fields[pname] = (annotation, Field(default, description=param_docs.get(pname)))
+        names.append(pname)
+    validator = create_model(
+        f"Args_{method_name}",
+        __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True),
+        **fields,
+    )
+    schema = _compact(validator.model_json_schema())
+    schema.pop("additionalProperties", None)
+    props = schema.setdefault("properties", {})
+    for pname in names:
+        if not param_docs.get(pname):
+            props.get(pname, {}).pop("description", None)
+    for cname, cschema in COMMON_PARAMS.items():
+        props.setdefault(cname, dict(cschema))
+    if meta.kind == "destructive":
+        props.setdefault("confirm", dict(CONFIRM_PARAM))
+    if meta.supports_dry_run:
+        props.setdefault("dry_run", dict(DRY_RUN_PARAM))
+    return ToolSpec(
+        name=tool_name_of(method_name, meta),
+        meta=meta,
+        model_name=model_name,
+        method_name=method_name,
+        description=description,
+        input_schema=schema,
+        validator=validator,
+        params=tuple(names),
+    )
+
+
+def collect_tools(model_classes):
+    """Build {tool name: ToolSpec} from toolset model classes.
+
+    For every ``_tool_*`` attribute the metadata is taken from the most derived
+    definition that carries one, so an ``_inherit`` override keeps the tool
+    registered (and may re-decorate it to change its metadata). The schema is
+    built from the most derived function, i.e. what will actually run.
+    """
+    tools = {}
+    for model_name, cls in model_classes:
+        for attr in dir(cls):
+            if not attr.startswith(TOOL_PREFIX) and not attr.startswith("_"):
+                continue
+            func = getattr(cls, attr, None)
+            if not callable(func):
+                continue
+            meta = None
+            for klass in cls.__mro__:
+                candidate = klass.__dict__.get(attr)
+                if candidate is not None and getattr(candidate, "_mcp_tool", None):
+                    meta = candidate._mcp_tool
+                    break
+            if meta is None:
+                continue
+            spec = build_spec(func, model_name, attr, meta)
+            previous = tools.get(spec.name)
+            if previous and previous.model_name != model_name:
+                raise ValueError(
+                    f"MCP tool {spec.name!r} is defined by both {previous.model_name} and {model_name}"
+                )
+            tools[spec.name] = spec
+    return tools

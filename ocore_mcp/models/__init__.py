@@ -1,0 +1,12 @@
+from . import (
+    mcp_category,
+    mcp_key,
+    mcp_session,
+    mcp_audit_log,
+    mcp_rate_limit,
+    mcp_toolset,
+    res_users,
+    mcp_prompts,
+    mcp_server,
+    res_config_settings,
+)

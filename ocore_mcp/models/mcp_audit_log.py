@@ -1,0 +1,67 @@
+from odoo import api, fields, models
+
+
+class McpAuditLog(models.Model):
+    """One row per MCP tool call and per session event. Written by the audit
+    writer only (with sudo); nobody edits or deletes rows from the UI."""
+
+    _name = "ocore.mcp.audit.log"
+    _table = "mcp_audit_log"
+    _description = "MCP Audit Log"
+    _order = "id desc"
+    _rec_name = "tool_name"
+
+    event = fields.Selection(
+        [
+            ("call", "Tool call"),
+            ("session_start", "Session started"),
+            ("session_end", "Session ended"),
+            ("denied", "Refused"),
+        ],
+        required=True,
+        default="call",
+        index=True,
+    )
+    tool_name = fields.Char(index=True, help="Name as the client saw it (with the instance prefix).")
+    tool = fields.Char(help="Tool name without prefix")
+    category = fields.Char(index=True)
+    params = fields.Text(help="Input parameters, sensitive values redacted.")
+    result_summary = fields.Text(help="First 500 characters of the result.")
+    status = fields.Selection(
+        [("running", "Running"), ("success", "Success"), ("error", "Error"), ("refused", "Refused"),
+         ("interrupted", "Interrupted")],
+        index=True,
+    )
+    success = fields.Boolean(index=True)
+    error_message = fields.Text()
+    refusal_reason = fields.Char(index=True)
+    latency_ms = fields.Integer(string="Latency (ms)")
+    session_id = fields.Char(index=True)
+    request_id = fields.Char()
+    key_id = fields.Many2one("ocore.mcp.key", ondelete="set null", index=True)
+    user_id = fields.Many2one("res.users", ondelete="set null", index=True)
+    company_id = fields.Many2one("res.company", ondelete="set null")
+    ip_address = fields.Char()
+    client_name = fields.Char()
+    protocol_version = fields.Char()
+    transport = fields.Char()
+    dry_run = fields.Boolean()
+
+    @api.autovacuum
+    def _gc_interrupted(self):
+        """A call still 'running' long after any timeout died with its worker."""
+        self.env.cr.execute(
+            """UPDATE mcp_audit_log SET status = 'interrupted', success = false,
+                      error_message = 'The worker serving this call stopped before it finished.'
+                WHERE status = 'running' AND create_date < (now() at time zone 'UTC') - interval '1 hour'"""
+        )
+
+    @api.model
+    def _ocore_purge(self):
+        """Delete rows older than the retention (system parameter ocore_mcp.audit_retention_days, default 90)."""
+        days = int(self.env["ir.config_parameter"].sudo().get_param("ocore_mcp.audit_retention_days", 90))
+        if days > 0:
+            self.env.cr.execute(
+                "DELETE FROM mcp_audit_log WHERE create_date < (now() at time zone 'UTC') - make_interval(days => %s)",
+                (days,),
+            )

@@ -1,0 +1,291 @@
+import hashlib
+import hmac
+import ipaddress
+import secrets
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError, ValidationError
+
+TOKEN_PREFIX = "ocore_"
+
+
+def hash_token(token):
+    # API keys are high-entropy random secrets: one SHA-256 is enough and keeps
+    # per-request verification cheap (no slow password hash on every call).
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def split_list(text):
+    """Split a comma / newline separated text field into clean items."""
+    if not text:
+        return []
+    return [item.strip() for item in text.replace("\n", ",").split(",") if item.strip()]
+
+
+class McpKey(models.Model):
+    _name = "ocore.mcp.key"
+    _description = "MCP API Key"
+    _order = "create_date desc, id desc"
+
+    name = fields.Char(required=True, help="What this key is for, e.g. 'Claude Desktop on my laptop'.")
+    user_id = fields.Many2one(
+        "res.users",
+        string="Owner",
+        required=True,
+        default=lambda self: self.env.user,
+        ondelete="cascade",
+        index=True,
+        help="Every tool runs as this user, with their access rights and record rules.",
+    )
+    company_id = fields.Many2one(
+        "res.company",
+        string="Company",
+        required=True,
+        default=lambda self: self.env.company,
+        help="The company (organization) the key acts in.",
+    )
+    active = fields.Boolean(default=True, help="Archive the key to revoke it.")
+    expiration_date = fields.Datetime(string="Expires on")
+    last_used = fields.Datetime(readonly=True)
+    key_prefix = fields.Char(readonly=True, index=True, copy=False)
+    key_hash = fields.Char(readonly=True, copy=False, groups="base.group_system")
+    has_secret = fields.Boolean(compute="_compute_has_secret")
+    state = fields.Selection(
+        [("new", "No secret yet"), ("active", "Active"), ("expired", "Expired"), ("revoked", "Revoked")],
+        compute="_compute_state",
+    )
+    origin = fields.Selection(
+        [("manual", "Created by hand"), ("setup", "Setup script"), ("oauth", "OAuth"), ("invite", "Invite")],
+        default="manual",
+        readonly=True,
+    )
+    # scopes
+    category_ids = fields.Many2many(
+        "ocore.mcp.category",
+        string="Categories",
+        help="Tool categories this key may use. Empty grants every category.",
+    )
+    read_only = fields.Boolean(help="Block every write and destructive tool.")
+    tool_allowlist = fields.Text(help="Only these tools (comma or newline separated, without the instance prefix).")
+    tool_denylist = fields.Text(help="Never these tools (comma or newline separated, without the instance prefix).")
+    model_ids = fields.Many2many(
+        "ir.model", string="Model allowlist", help="When set, only these models are reachable."
+    )
+    ip_allowlist = fields.Text(
+        string="IP allowlist", help="Client addresses or networks in CIDR notation, comma or newline separated."
+    )
+    instance_scope = fields.Char(
+        help="Instance slugs this key may see (comma separated). Empty: every instance it can reach."
+    )
+    rate_limit = fields.Integer(help="Calls per minute. 0 uses the instance default.")
+    auto_context = fields.Boolean(
+        string="Auto-context", help="Prefix tool descriptions with the instance's knowledge summary."
+    )
+    note = fields.Text()
+    session_count = fields.Integer(compute="_compute_session_count")
+
+    _sql_constraints = [
+        ("rate_limit_positive", "CHECK(rate_limit >= 0)", "The rate limit cannot be negative."),
+    ]
+
+    @api.depends("key_prefix")
+    def _compute_has_secret(self):
+        for key in self:
+            key.has_secret = bool(key.key_prefix)
+
+    @api.depends("active", "expiration_date", "key_prefix")
+    def _compute_state(self):
+        now = fields.Datetime.now()
+        for key in self:
+            if not key.active:
+                key.state = "revoked"
+            elif not key.key_prefix:
+                key.state = "new"
+            elif key.expiration_date and key.expiration_date <= now:
+                key.state = "expired"
+            else:
+                key.state = "active"
+
+    def _compute_session_count(self):
+        data = self.env["ocore.mcp.session"].sudo()._read_group(
+            [("key_id", "in", self.ids)], ["key_id"], ["__count"]
+        )
+        counts = {key.id: count for key, count in data}
+        for key in self:
+            key.session_count = counts.get(key.id, 0)
+
+    @api.constrains("ip_allowlist")
+    def _check_ip_allowlist(self):
+        for key in self:
+            for item in split_list(key.ip_allowlist):
+                try:
+                    ipaddress.ip_network(item, strict=False)
+                except ValueError:
+                    raise ValidationError(_("%s is not an IP address or CIDR network.", item)) from None
+
+    @api.constrains("read_only", "user_id")
+    def _check_viewer_read_only(self):
+        for key in self:
+            if not key.read_only and not key.user_id._ocore_may_hold_write_keys():
+                raise ValidationError(
+                    _("%s is an MCP viewer: their keys must be read-only.", key.user_id.display_name)
+                )
+
+    @api.constrains("user_id", "company_id")
+    def _check_company(self):
+        for key in self:
+            if key.company_id not in key.user_id.company_ids:
+                raise ValidationError(_("The key's company must be one of its owner's companies."))
+
+    @api.constrains("tool_allowlist", "tool_denylist", "instance_scope")
+    def _check_names(self):
+        for key in self:
+            for item in split_list(key.tool_allowlist) + split_list(key.tool_denylist):
+                if not item.replace("_", "").isalnum():
+                    raise ValidationError(_("%s is not a tool name.", item))
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            # a user can only create keys for themself, unless MCP manager
+            if vals.get("user_id", self.env.uid) != self.env.uid and not self.env.user.has_group(
+                "ocore_mcp.group_mcp_manager"
+            ):
+                raise UserError(_("Only MCP managers can create keys for other users."))
+            for field in ("key_prefix", "key_hash", "last_used"):
+                vals.pop(field, None)
+        return super().create(vals_list)
+
+    def write(self, vals):
+        if "user_id" in vals and not self.env.user.has_group("ocore_mcp.group_mcp_manager"):
+            raise UserError(_("Only MCP managers can change a key's owner."))
+        res = super().write(vals)
+        if "active" in vals and not vals["active"]:
+            self._ocore_close_sessions("the API key has been revoked")
+        return res
+
+    def _ocore_close_sessions(self, reason):
+        """End the open sessions of these keys and close their streams now."""
+        from ..service.notify import hub
+
+        sessions = self.env["ocore.mcp.session"].sudo().search(
+            [("key_id", "in", self.ids), ("ended_at", "=", False)]
+        )
+        for session in sessions._ocore_end(reason):
+            hub.publish(self.env.cr, session.session_id, {"t": "close", "why": reason})
+
+    @api.model
+    def _ocore_www_authenticate(self, base_url, error, description):
+        """The WWW-Authenticate header of a 401 (the OAuth addon adds resource_metadata)."""
+        description = description.replace('"', "'")
+        return f'Bearer realm="oCore MCP", error="{error}", error_description="{description}"'
+
+    # -- secrets ---------------------------------------------------------------
+
+    def _ocore_set_new_secret(self):
+        """Generate a new secret for this key, store its hash, return the secret."""
+        self.ensure_one()
+        prefix = secrets.token_hex(5)
+        token = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(30)}"
+        self.sudo().write({"key_prefix": prefix, "key_hash": hash_token(token)})
+        return token
+
+    @api.model
+    def _ocore_create_key(self, name, user, **vals):
+        """Create a key for ``user`` and return ``(record, secret)`` (the only time it is seen)."""
+        vals.setdefault("company_id", user.company_id.id)
+        key = self.sudo().create({"name": name, "user_id": user.id, **vals})
+        return key, key._ocore_set_new_secret()
+
+    def action_generate_secret(self):
+        """Button: (re)generate the secret and show it once."""
+        self.ensure_one()
+        self.check_access("write")
+        secret = self._ocore_set_new_secret()
+        wizard = self.env["ocore.mcp.key.show"].create({"key_id": self.id, "secret": secret})
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Your new MCP API key"),
+            "res_model": "ocore.mcp.key.show",
+            "res_id": wizard.id,
+            "view_mode": "form",
+            "target": "new",
+        }
+
+    def action_revoke(self):
+        self.write({"active": False})
+
+    def action_view_sessions(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Sessions"),
+            "res_model": "ocore.mcp.session",
+            "view_mode": "list,form",
+            "domain": [("key_id", "=", self.id)],
+        }
+
+    @api.model
+    def _ocore_find_by_token(self, token):
+        """Return the key (sudo) a bearer token belongs to, or an empty recordset.
+
+        Extension point: the OAuth addon resolves its access tokens to keys here.
+        """
+        if not token or not token.startswith(TOKEN_PREFIX):
+            return self.sudo().browse()
+        prefix = token[len(TOKEN_PREFIX) :].split("_", 1)[0]
+        self.env.cr.execute(
+            "SELECT id, key_hash FROM ocore_mcp_key WHERE key_prefix = %s", (prefix,)
+        )
+        wanted = hash_token(token)
+        for key_id, key_hash in self.env.cr.fetchall():
+            if key_hash and hmac.compare_digest(key_hash, wanted):
+                return self.sudo().with_context(active_test=False).browse(key_id)
+        return self.sudo().browse()
+
+    def _ocore_scope(self):
+        """The key's scopes as plain data (used by the policy pipeline)."""
+        self.ensure_one()
+        return {
+            "categories": sorted(self.category_ids.mapped("code")),
+            "read_only": self.read_only or not self.user_id._ocore_may_hold_write_keys(),
+            "tool_allow": split_list(self.tool_allowlist),
+            "tool_deny": split_list(self.tool_denylist),
+            "models": sorted(self.model_ids.mapped("model")),
+            "ips": split_list(self.ip_allowlist),
+            "instances": split_list(self.instance_scope),
+            "rate_limit": self.rate_limit,
+            "auto_context": self.auto_context,
+        }
+
+
+class McpKeyShow(models.TransientModel):
+    _name = "ocore.mcp.key.show"
+    _description = "Show a new MCP API key once"
+
+    key_id = fields.Many2one("ocore.mcp.key", required=True, ondelete="cascade")
+    secret = fields.Char(readonly=True)
+    stream_url = fields.Char(compute="_compute_config")
+    sse_url = fields.Char(compute="_compute_config")
+    client_config = fields.Text(compute="_compute_config")
+
+    @api.depends("secret")
+    def _compute_config(self):
+        import json
+
+        base = self.env["ir.config_parameter"].sudo().get_param("web.base.url", "").rstrip("/")
+        for wiz in self:
+            wiz.stream_url = f"{base}/ocore/mcp/stream"
+            wiz.sse_url = f"{base}/ocore/mcp/sse"
+            wiz.client_config = json.dumps(
+                {
+                    "mcpServers": {
+                        "ocore": {
+                            "type": "sse",
+                            "url": wiz.sse_url,
+                            "headers": {"Authorization": f"Bearer {wiz.secret}"},
+                        }
+                    }
+                },
+                indent=2,
+            )

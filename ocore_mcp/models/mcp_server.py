@@ -1,0 +1,495 @@
+import base64
+import json
+import logging
+import time
+
+import psycopg2
+
+from odoo import SUPERUSER_ID, api, models, release
+from odoo.exceptions import AccessDenied, AccessError, MissingError, UserError, ValidationError
+
+from ..lib import protocol as P
+from ..lib.deadline import CallCancelled, CallInterrupted, CallTimeout, Deadline
+from ..lib.shaping import shape
+from ..service import audit
+from ..service import policy as pol
+from ..service.context import CallContext, reset_current_call, set_current_call
+from .res_config_settings import DEFAULTS, PARAM, _as_bool, default_slug
+
+_logger = logging.getLogger(__name__)
+
+SERVER_NAME = "ocore-mcp"
+SERVER_VERSION = "18.0.1.0.0"
+PLATFORM_PREFIX = "ocore"
+TOOLS_PAGE_SIZE = 200
+INSTRUCTIONS = (
+    "Odoo {version} instance '{slug}' ({environment}). Tools named {slug}_<tool> act on this instance as "
+    "the API key's owner, with their access rights; platform tools are named ocore_<tool>. "
+    "Destructive tools need confirm: true; write tools accept dry_run: true."
+)
+
+
+class _DryRun(Exception):  # noqa: N818 - control flow, not an error
+    def __init__(self, result):
+        super().__init__("dry run")
+        self.result = result
+
+
+class McpServer(models.AbstractModel):
+    """MCP protocol methods. Transport framing is in the controllers; every
+    tools/call goes through :meth:`_ocore_call_tool`, the single pipeline."""
+
+    _name = "ocore.mcp.server"
+    _description = "MCP Server"
+
+    # -- settings ----------------------------------------------------------------
+
+    @api.model
+    def _ocore_settings(self):
+        icp = self.env["ir.config_parameter"].sudo()
+
+        def get(name, default=None):
+            return icp.get_param(PARAM + name, default)
+
+        environment = get("environment") or DEFAULTS["environment"]
+        write_param = get("write_enabled")
+        return {
+            "slug": get("slug") or default_slug(self.env.cr.dbname),
+            "environment": environment,
+            "write_enabled": _as_bool(write_param, environment != "production"),
+            "enabled": _as_bool(get("enabled"), True),
+            "rate_limit": int(get("rate_limit") or DEFAULTS["rate_limit"]),
+            "default_timeout": int(get("default_timeout") or DEFAULTS["default_timeout"]),
+            "max_response_kb": int(get("max_response_kb") or DEFAULTS["max_response_kb"]),
+            "files_root": get("files_root") or "",
+            "tools_page_size": int(get("tools_page_size") or TOOLS_PAGE_SIZE),
+        }
+
+    # -- dispatch ------------------------------------------------------------------
+
+    def _ocore_handle(self, conn, msg):
+        """Handle one decoded JSON-RPC message; return the response dict or None."""
+        kind = P.message_kind(msg)
+        if kind is None:
+            return P.error(msg.get("id") if isinstance(msg, dict) else None, P.INVALID_REQUEST, "Invalid Request")
+        if kind == "response":
+            return None  # we send no server->client requests
+        method = msg["method"]
+        params = msg.get("params")
+        if kind == "notification":
+            self._ocore_notification(conn, method, params)
+            return None
+        request_id = msg["id"]
+        try:
+            result = self._ocore_request(conn, request_id, method, params)
+        except P.ProtocolError as exc:
+            return P.error(request_id, exc.code, exc.message, exc.data)
+        except pol.Refusal as exc:
+            return P.error(request_id, P.INVALID_PARAMS, str(exc))
+        return P.response(request_id, result)
+
+    def _ocore_request(self, conn, request_id, method, params):
+        version = conn.protocol_version
+        if method == "initialize":
+            # version negotiation happens in the transport before the session exists
+            version = P.negotiate_version((params or {}).get("protocolVersion"))
+        request = P.parse_request(method, version, params)
+        handler = {
+            "initialize": self._mcp_initialize,
+            "server/discover": self._mcp_discover,
+            "ping": self._mcp_ping,
+            "tools/list": self._mcp_tools_list,
+            "tools/call": self._mcp_tools_call,
+            "prompts/list": self._mcp_prompts_list,
+            "prompts/get": self._mcp_prompts_get,
+            "logging/setLevel": self._mcp_set_level,
+        }.get(method)
+        if handler is None:
+            raise P.ProtocolError(P.METHOD_NOT_FOUND, f"Method not found: {method}")
+        result = handler(conn, request, request_id)
+        if P.is_modern(version) and method != "server/discover":
+            result.setdefault("_meta", {})
+        return P.serialize_result(method, version, result)
+
+    def _ocore_notification(self, conn, method, params):
+        if method == "notifications/cancelled" and conn.session:
+            request_id = (params or {}).get("requestId")
+            if request_id is not None:
+                from ..service.notify import hub
+
+                hub.publish(self.env.cr, conn.session_id, {"t": "cancel", "r": request_id})
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def _ocore_capabilities(self):
+        return {
+            "tools": {"listChanged": False},
+            "prompts": {"listChanged": False},
+            "logging": {},
+        }
+
+    def _ocore_server_info(self):
+        return {"name": SERVER_NAME, "title": "oCore MCP for Odoo", "version": SERVER_VERSION}
+
+    def _ocore_instructions(self, conn):
+        s = conn.settings
+        return INSTRUCTIONS.format(version=release.version, slug=s["slug"], environment=s["environment"])
+
+    def _mcp_initialize(self, conn, request, request_id):
+        return {
+            "protocolVersion": conn.protocol_version,
+            "capabilities": self._ocore_capabilities(),
+            "serverInfo": self._ocore_server_info(),
+            "instructions": self._ocore_instructions(conn),
+        }
+
+    def _mcp_discover(self, conn, request, request_id):
+        return {
+            "supportedVersions": list(P.KNOWN_PROTOCOL_VERSIONS),
+            "capabilities": self._ocore_capabilities(),
+            "instructions": self._ocore_instructions(conn),
+            "_meta": {P.SERVER_INFO_META_KEY: self._ocore_server_info()},
+            "resultType": "complete",
+            "ttlMs": 0,
+            "cacheScope": "private",
+        }
+
+    def _mcp_ping(self, conn, request, request_id):
+        return {}
+
+    def _mcp_set_level(self, conn, request, request_id):
+        level = request.params.level
+        if conn.session:
+            conn.session.write({"log_level": level})
+        conn.log_level = level
+        return {}
+
+    # -- tools -------------------------------------------------------------------
+
+    def _ocore_is_admin(self, conn):
+        return conn.key.user_id._is_system()
+
+    def _ocore_full_name(self, spec, conn):
+        prefix = PLATFORM_PREFIX if spec.meta.platform else conn.settings["slug"]
+        return f"{prefix}_{spec.name}"
+
+    def _ocore_visible_tools(self, conn):
+        """[(full name, spec)] this connection may see, in a stable order."""
+        specs = self.env["ocore.mcp.toolset"]._ocore_tool_specs()
+        is_admin = self._ocore_is_admin(conn)
+        visible = []
+        for spec in specs.values():
+            if pol.visibility_refusal(spec, conn, is_admin) is None:
+                visible.append((self._ocore_full_name(spec, conn), spec))
+        visible.sort(key=lambda item: (item[1].meta.platform is False, item[1].category, item[0]))
+        return visible
+
+    def _ocore_resolve_tool(self, conn, full_name):
+        specs = self.env["ocore.mcp.toolset"]._ocore_tool_specs()
+        slug = conn.settings["slug"]
+        for prefix, platform in ((f"{slug}_", False), (f"{PLATFORM_PREFIX}_", True)):
+            if full_name.startswith(prefix):
+                spec = specs.get(full_name[len(prefix) :])
+                if spec and spec.meta.platform == platform:
+                    return spec
+        raise pol.Refusal("unknown_tool", f"no tool named {full_name!r} on instance {slug}")
+
+    def _ocore_tool_description(self, spec, conn):
+        """Extension point (e.g. the knowledge addon's auto-context prefix)."""
+        return spec.description
+
+    def _ocore_tool_definition(self, full_name, spec, conn):
+        annotations = {
+            "readOnlyHint": spec.kind == "read",
+            "destructiveHint": spec.kind == "destructive",
+            "openWorldHint": False,
+        }
+        if spec.kind == "read":
+            annotations.pop("destructiveHint")
+        return {
+            "name": full_name,
+            "description": self._ocore_tool_description(spec, conn),
+            "inputSchema": spec.input_schema,
+            "annotations": annotations,
+        }
+
+    def _mcp_tools_list(self, conn, request, request_id):
+        visible = self._ocore_visible_tools(conn)
+        page = conn.settings["tools_page_size"]
+        cursor = request.params.cursor if request.params else None
+        start = 0
+        if cursor:
+            try:
+                start = int(base64.urlsafe_b64decode(cursor.encode()).decode())
+            except (ValueError, UnicodeDecodeError):
+                raise P.ProtocolError(P.INVALID_PARAMS, "Invalid cursor") from None
+        chunk = visible[start : start + page]
+        result = {"tools": [self._ocore_tool_definition(name, spec, conn) for name, spec in chunk]}
+        if start + page < len(visible):
+            result["nextCursor"] = base64.urlsafe_b64encode(str(start + page).encode()).decode()
+        if P.is_modern(conn.protocol_version):
+            result.update(resultType="complete", ttlMs=0, cacheScope="private")
+        return result
+
+    def _mcp_tools_call(self, conn, request, request_id):
+        params = request.params
+        meta = params.meta
+        progress_token = getattr(meta, "progress_token", None) if meta else None
+        result = self._ocore_call_tool(conn, params.name, dict(params.arguments or {}), request_id, progress_token)
+        if P.is_modern(conn.protocol_version):
+            result["resultType"] = "complete"
+        return result
+
+    # -- the pipeline ----------------------------------------------------------------
+
+    def _ocore_call_tool(self, conn, full_name, arguments, request_id=None, progress_token=None):
+        """Run one tool call through every check, in a savepoint, audited."""
+        started = time.monotonic()
+        cr = self.env.cr
+        base = audit.base_values(conn)
+        base.update(event="call", tool_name=full_name, request_id=request_id)
+        spec = None
+        try:
+            spec = self._ocore_resolve_tool(conn, full_name)
+            base.update(tool=spec.name, category=spec.category)
+            refusal = pol.visibility_refusal(spec, conn, self._ocore_is_admin(conn))
+            if refusal:
+                raise refusal
+            try:
+                args = spec.validate(arguments)
+            except ValueError as exc:
+                raise pol.Refusal("invalid_input", str(exc)) from None
+            pol.check_identifiers(spec, args)
+            pol.check_models(spec, args, conn.scope)
+            pol.check_write(spec, conn)
+            confirm = bool(arguments.get("confirm"))
+            dry_run = bool(arguments.get("dry_run")) and spec.meta.supports_dry_run
+            if arguments.get("dry_run") and not spec.meta.supports_dry_run:
+                raise pol.Refusal("invalid_input", f"{spec.name!r} does not support dry_run")
+            pol.check_confirm(spec, confirm, dry_run)
+            tool_env = self._ocore_tool_env(conn, arguments.get("context"))
+            allowed, used = self.env["ocore.mcp.rate.limit"]._ocore_hit(
+                conn.key.id, pol.effective_rate_limit(conn.scope, conn.settings)
+            )
+            if not allowed:
+                raise pol.Refusal(
+                    "rate_limited",
+                    f"{used} calls in the last minute for this API key "
+                    f"(limit {pol.effective_rate_limit(conn.scope, conn.settings)}/min); retry later",
+                )
+        except pol.Refusal as exc:
+            audit.insert(
+                cr,
+                {**base, "params": arguments, "status": "refused", "success": False,
+                 "refusal_reason": exc.code, "error_message": str(exc),
+                 "latency_ms": int((time.monotonic() - started) * 1000)},
+            )
+            return self._ocore_error_result(str(exc))
+
+        call = CallContext(
+            connection=conn,
+            spec=spec,
+            full_name=full_name,
+            arguments=args,
+            timeout=pol.effective_timeout(spec, arguments.get("timeout_seconds"), conn.settings),
+            max_response_kb=int(arguments.get("max_response_size") or conn.settings["max_response_kb"]),
+            confirm=confirm,
+            dry_run=dry_run,
+            request_id=request_id,
+            progress_token=progress_token,
+        )
+        call.audit_id = audit.insert(cr, {**base, "params": arguments, "status": "running", "dry_run": dry_run})
+        self._ocore_touch(conn)
+        # The rate-limit hit and the 'running' audit row are committed now: the
+        # limit is exact across workers and a crash mid-call leaves a trace.
+        cr.execute("SET LOCAL synchronous_commit TO OFF")
+        cr.commit()
+
+        outcome = self._ocore_run(call, tool_env)
+        latency = int((time.monotonic() - started) * 1000)
+        if outcome["ok"]:
+            text, structured, truncated = shape(outcome["value"], call.max_response_kb)
+            if dry_run:
+                structured = {"dry_run": True, "rolled_back": True, "would_return": structured}
+                text = json.dumps(structured, default=str, ensure_ascii=False)
+            audit.update(cr, call.audit_id, {"status": "success", "success": True,
+                                              "result_summary": text, "latency_ms": latency})
+            return {
+                "content": [{"type": "text", "text": text}],
+                "structuredContent": structured,
+                "isError": False,
+            }
+        message = outcome["error"]
+        audit.update(cr, call.audit_id, {"status": "error", "success": False, "error_message": message,
+                                          "result_summary": message, "latency_ms": latency,
+                                          "refusal_reason": outcome.get("refusal")})
+        return self._ocore_error_result(message)
+
+    def _ocore_error_result(self, message):
+        return {"content": [{"type": "text", "text": message}], "isError": True}
+
+    def _ocore_touch(self, conn):
+        """Throttled last-use bookkeeping (no row lock held across the call)."""
+        self.env.cr.execute(
+            """UPDATE ocore_mcp_key SET last_used = now() at time zone 'UTC'
+                WHERE id = %s AND (last_used IS NULL OR last_used < now() at time zone 'UTC' - interval '60 s')""",
+            (conn.key.id,),
+        )
+        if conn.session:
+            self.env.cr.execute(
+                """UPDATE ocore_mcp_session SET last_seen = now() at time zone 'UTC'
+                    WHERE id = %s AND last_seen < now() at time zone 'UTC' - interval '30 s'""",
+                (conn.session.id,),
+            )
+
+    def _ocore_tool_env(self, conn, context):
+        """The key owner's environment (ACLs, record rules, companies) for this call."""
+        user = conn.key.user_id
+        company = conn.key.company_id
+        ctx = {"lang": user.lang or "en_US", "tz": user.tz or "UTC"}
+        if context is not None and not isinstance(context, dict):
+            raise pol.Refusal("invalid_input", "context must be an object")
+        for name, value in (context or {}).items():
+            if name == "company_id":
+                if not isinstance(value, int) or value not in user.company_ids.ids:
+                    raise pol.Refusal(
+                        "invalid_input", f"context.company_id {value!r} is not one of the key owner's companies"
+                    )
+                company = self.env["res.company"].browse(value)
+            elif name == "lang":
+                if value not in dict(self.env["res.lang"].get_installed()):
+                    raise pol.Refusal("invalid_input", f"context.lang {value!r} is not an installed language")
+                ctx["lang"] = value
+            elif name == "tz":
+                import pytz
+
+                if value not in pytz.all_timezones_set:
+                    raise pol.Refusal("invalid_input", f"context.tz {value!r} is not a time zone")
+                ctx["tz"] = value
+            else:
+                raise pol.Refusal("invalid_input", f"context.{name} is not supported (lang, tz, company_id)")
+        ctx["allowed_company_ids"] = [company.id]
+        return api.Environment(self.env.cr, user.id, ctx)
+
+    def _ocore_run(self, call, tool_env):
+        """Run the tool as the key owner, in a savepoint, under the deadline."""
+        cr = self.env.cr
+        toolset = tool_env[call.spec.model_name]
+        method = getattr(toolset, call.spec.method_name)
+        token = set_current_call(call)
+        from ..service.notify import hub
+
+        inflight = None
+        try:
+            cr.execute("SET LOCAL statement_timeout = %s", (f"{call.timeout}s",))
+            with Deadline(call.timeout) as deadline:
+                call.deadline = deadline
+                if call.connection.session:
+                    inflight = hub.track_call(cr.dbname, call.connection.session_id, call.request_id, deadline)
+                try:
+                    if call.spec.meta.commits:
+                        value = method(**call.arguments)
+                    else:
+                        with cr.savepoint(flush=True):
+                            value = method(**call.arguments)
+                            if call.dry_run:
+                                tool_env.flush_all()
+                                raise _DryRun(value)
+                except _DryRun as dry:
+                    value = dry.result
+            return {"ok": True, "value": value}
+        except CallTimeout:
+            return {"ok": False, "error": f"timeout: the call exceeded timeout_seconds={call.timeout}; "
+                    "nothing was written. Increase timeout_seconds (max 120).", "refusal": "timeout"}
+        except CallCancelled:
+            return {"ok": False, "error": "cancelled by the client; nothing was written", "refusal": "cancelled"}
+        except CallInterrupted:
+            return {"ok": False, "error": "interrupted; nothing was written"}
+        except pol.Refusal as exc:
+            return {"ok": False, "error": str(exc), "refusal": exc.code}
+        except psycopg2.errors.QueryCanceled:
+            return {"ok": False, "error": f"timeout: a database statement exceeded timeout_seconds={call.timeout} "
+                    "(statement_timeout); nothing was written.", "refusal": "timeout"}
+        except (AccessError, AccessDenied) as exc:
+            return {"ok": False, "error": f"permission denied (Odoo access rights of "
+                    f"{call.connection.key.user_id.login}): {self._ocore_exc_text(exc)}"}
+        except MissingError as exc:
+            return {"ok": False, "error": f"not found: {self._ocore_exc_text(exc)}"}
+        except (UserError, ValidationError) as exc:
+            return {"ok": False, "error": f"error: {self._ocore_exc_text(exc)}"}
+        except (ValueError, TypeError, KeyError) as exc:
+            return {"ok": False, "error": f"invalid input: {exc}"}
+        except psycopg2.Error as exc:
+            return {"ok": False, "error": f"database error: {str(exc).strip()[:1000]}"}
+        except Exception as exc:  # noqa: BLE001 - a tool failure is a result, not a crash
+            _logger.exception("MCP tool %s failed", call.full_name)
+            return {"ok": False, "error": f"internal error in {call.spec.name}: {type(exc).__name__}: {exc}"}
+        finally:
+            if inflight:
+                hub.untrack_call(inflight)
+            reset_current_call(token)
+            try:
+                cr.execute("SET LOCAL statement_timeout = 0")
+            except psycopg2.Error:
+                pass
+
+    def _ocore_exc_text(self, exc):
+        return exc.args[0] if exc.args else str(exc)
+
+    # -- prompts -------------------------------------------------------------------
+
+    def _mcp_prompts_list(self, conn, request, request_id):
+        specs = self.env["ocore.mcp.prompts"]._ocore_prompt_specs()
+        prompts = []
+        for name, spec in sorted(specs.items()):
+            prompts.append(
+                {
+                    "name": name,
+                    "description": spec["description"],
+                    "arguments": [
+                        {"name": a[0], "description": a[1], "required": bool(a[2])} for a in spec["arguments"]
+                    ],
+                }
+            )
+        result = {"prompts": prompts}
+        if P.is_modern(conn.protocol_version):
+            result.update(resultType="complete", ttlMs=0, cacheScope="private")
+        return result
+
+    def _mcp_prompts_get(self, conn, request, request_id):
+        name = request.params.name
+        arguments = dict(request.params.arguments or {})
+        prompts = self.env["ocore.mcp.prompts"]
+        specs = prompts._ocore_prompt_specs()
+        spec = specs.get(name)
+        if not spec:
+            raise P.ProtocolError(P.INVALID_PARAMS, f"Unknown prompt: {name}")
+        missing = [a[0] for a in spec["arguments"] if a[2] and not arguments.get(a[0])]
+        if missing:
+            raise P.ProtocolError(P.INVALID_PARAMS, f"Missing required argument(s): {', '.join(missing)}")
+        unknown = set(arguments) - {a[0] for a in spec["arguments"]}
+        if unknown:
+            raise P.ProtocolError(P.INVALID_PARAMS, f"Unknown argument(s): {', '.join(sorted(unknown))}")
+        env = self._ocore_tool_env(conn, None)
+        token = set_current_call(CallContext(conn, None, name, arguments, 15, 50))
+        try:
+            output = getattr(env["ocore.mcp.prompts"], spec["method"])(**arguments)
+        except pol.Refusal as exc:
+            raise P.ProtocolError(P.INVALID_PARAMS, str(exc)) from None
+        finally:
+            reset_current_call(token)
+        if isinstance(output, str):
+            output = [("user", output)]
+        result = {
+            "description": spec["description"],
+            "messages": [{"role": role, "content": {"type": "text", "text": text}} for role, text in output],
+        }
+        if P.is_modern(conn.protocol_version):
+            result["resultType"] = "complete"
+        return result
+
+    # -- used by transports -----------------------------------------------------------
+
+    @api.model
+    def _ocore_sudo_env(self):
+        return api.Environment(self.env.cr, SUPERUSER_ID, {})

@@ -1,0 +1,86 @@
+import json
+import secrets
+
+from odoo import api, fields, models
+
+
+class McpSession(models.Model):
+    """An MCP session (handshake revisions). Kept in the database, not in
+    process memory, so that any Odoo worker can serve any request of it."""
+
+    _name = "ocore.mcp.session"
+    _description = "MCP Session"
+    _order = "id desc"
+    _rec_name = "session_id"
+
+    session_id = fields.Char(required=True, index=True, readonly=True, copy=False)
+    key_id = fields.Many2one("ocore.mcp.key", required=True, ondelete="cascade", index=True, readonly=True)
+    user_id = fields.Many2one(related="key_id.user_id", store=True, index=True)
+    transport = fields.Selection(
+        [("stream", "Streamable HTTP"), ("sse", "Legacy SSE")], required=True, readonly=True
+    )
+    protocol_version = fields.Char(readonly=True)
+    client_name = fields.Char(readonly=True)
+    client_version = fields.Char(readonly=True)
+    client_capabilities = fields.Text(readonly=True)
+    instances_filter = fields.Char(readonly=True, help="?instances= of the connection URL")
+    categories_filter = fields.Char(readonly=True, help="?categories= of the connection URL")
+    log_level = fields.Char(readonly=True)
+    ip_address = fields.Char(readonly=True)
+    last_seen = fields.Datetime(readonly=True)
+    ended_at = fields.Datetime(readonly=True)
+    end_reason = fields.Char(readonly=True)
+    state = fields.Selection([("open", "Open"), ("ended", "Ended")], compute="_compute_state", store=True)
+
+    _sql_constraints = [("session_id_unique", "unique(session_id)", "Session ids are unique.")]
+
+    def init(self):
+        from ..service.notify import ensure_table
+
+        ensure_table(self.env.cr)
+
+    @api.depends("ended_at")
+    def _compute_state(self):
+        for session in self:
+            session.state = "ended" if session.ended_at else "open"
+
+    @api.model
+    def _ocore_open(self, key_id, transport, ip, instances=None, categories=None, **vals):
+        session = self.sudo().create(
+            {
+                "session_id": secrets.token_urlsafe(24),
+                "key_id": key_id,
+                "transport": transport,
+                "ip_address": ip,
+                "instances_filter": ",".join(instances) if instances else False,
+                "categories_filter": ",".join(categories) if categories else False,
+                "last_seen": fields.Datetime.now(),
+                **vals,
+            }
+        )
+        return session
+
+    @api.model
+    def _ocore_get(self, session_id):
+        if not session_id:
+            return self.sudo().browse()
+        return self.sudo().search([("session_id", "=", session_id)], limit=1)
+
+    def _ocore_end(self, reason):
+        todo = self.sudo().filtered(lambda s: not s.ended_at)
+        if todo:
+            todo.write({"ended_at": fields.Datetime.now(), "end_reason": reason})
+        return todo
+
+    def _ocore_capabilities(self):
+        try:
+            return json.loads(self.client_capabilities or "{}")
+        except ValueError:
+            return {}
+
+    @api.autovacuum
+    def _gc_ended_sessions(self):
+        limit = fields.Datetime.subtract(fields.Datetime.now(), days=30)
+        self.sudo().search([("ended_at", "<", limit)]).unlink()
+        stale = fields.Datetime.subtract(fields.Datetime.now(), days=2)
+        self.sudo().search([("ended_at", "=", False), ("last_seen", "<", stale)])._ocore_end("idle")

@@ -1,0 +1,82 @@
+import re
+
+from odoo import api, fields, models
+
+PARAM = "ocore_mcp."
+DEFAULTS = {
+    "environment": "development",
+    "enabled": True,
+    "rate_limit": 100,
+    "default_timeout": 15,
+    "max_response_kb": 50,
+}
+
+
+def default_slug(dbname):
+    return re.sub(r"[^a-z0-9]+", "_", (dbname or "odoo").lower()).strip("_") or "odoo"
+
+
+def _as_bool(value, default):
+    if value in (None, False, ""):
+        return default
+    return str(value).lower() in ("1", "true", "yes", "on")
+
+
+class ResConfigSettings(models.TransientModel):
+    _inherit = "res.config.settings"
+
+    ocore_mcp_slug = fields.Char(
+        string="Instance slug", help="Tools are named <slug>_<tool>. Default: the database name."
+    )
+    ocore_mcp_environment = fields.Selection(
+        [("development", "Development"), ("staging", "Staging"), ("production", "Production")],
+        string="Environment",
+    )
+    ocore_mcp_write_enabled = fields.Boolean(
+        string="Allow MCP writes",
+        help="Production guard: when off, every write tool is refused whatever the key allows.",
+    )
+    ocore_mcp_enabled = fields.Boolean(
+        string="MCP enabled", help="Kill switch: when off, every MCP call is refused at once."
+    )
+    ocore_mcp_rate_limit = fields.Integer(string="Calls per minute per key")
+    ocore_mcp_default_timeout = fields.Integer(string="Default timeout (s)")
+    ocore_mcp_max_response_kb = fields.Integer(string="Default max response size (KB)")
+    ocore_mcp_files_root = fields.Char(
+        string="Custom addons root", help="Directory the file tools are sandboxed to."
+    )
+
+    @api.model
+    def get_values(self):
+        res = super().get_values()
+        settings = self.env["ocore.mcp.server"]._ocore_settings()
+        res.update(
+            ocore_mcp_slug=settings["slug"],
+            ocore_mcp_environment=settings["environment"],
+            ocore_mcp_write_enabled=settings["write_enabled"],
+            ocore_mcp_enabled=settings["enabled"],
+            ocore_mcp_rate_limit=settings["rate_limit"],
+            ocore_mcp_default_timeout=settings["default_timeout"],
+            ocore_mcp_max_response_kb=settings["max_response_kb"],
+            ocore_mcp_files_root=settings["files_root"],
+        )
+        return res
+
+    def set_values(self):
+        super().set_values()
+        if not self.env.user.has_group("base.group_system"):
+            return
+        icp = self.env["ir.config_parameter"].sudo()
+        icp.set_param(PARAM + "slug", default_slug(self.ocore_mcp_slug) if self.ocore_mcp_slug else False)
+        icp.set_param(PARAM + "environment", self.ocore_mcp_environment or "development")
+        icp.set_param(PARAM + "write_enabled", "1" if self.ocore_mcp_write_enabled else "0")
+        icp.set_param(PARAM + "enabled", "1" if self.ocore_mcp_enabled else "0")
+        icp.set_param(PARAM + "rate_limit", max(1, self.ocore_mcp_rate_limit or DEFAULTS["rate_limit"]))
+        icp.set_param(PARAM + "default_timeout", min(120, max(1, self.ocore_mcp_default_timeout or 15)))
+        icp.set_param(PARAM + "max_response_kb", max(1, self.ocore_mcp_max_response_kb or 50))
+        icp.set_param(PARAM + "files_root", self.ocore_mcp_files_root or False)
+
+    @api.onchange("ocore_mcp_environment")
+    def _onchange_ocore_mcp_environment(self):
+        if self.ocore_mcp_environment == "production":
+            self.ocore_mcp_write_enabled = False

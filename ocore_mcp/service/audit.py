@@ -1,0 +1,76 @@
+"""The one audit writer: a row per call, per refusal and per session event.
+
+Rows are written with SQL on the request's cursor: a call's row is inserted
+as 'running' and committed before the tool runs (so a worker killed mid-call
+still leaves a trace), then completed after the tool's savepoint is released
+or rolled back, so the row survives a failed call.
+"""
+
+import json
+
+from ..lib.redact import redact
+from ..lib.shaping import summary
+
+PARAMS_MAX = 10000
+
+_COLUMNS = (
+    "event", "tool_name", "tool", "category", "params", "result_summary", "status", "success",
+    "error_message", "refusal_reason", "latency_ms", "session_id", "request_id", "key_id", "user_id",
+    "company_id", "ip_address", "client_name", "protocol_version", "transport", "dry_run",
+)
+
+
+def _params(arguments):
+    text = json.dumps(redact(arguments or {}), ensure_ascii=False, default=str)
+    return text if len(text) <= PARAMS_MAX else text[:PARAMS_MAX] + "…"
+
+
+def base_values(conn):
+    key = conn.key
+    return {
+        "session_id": conn.session_id,
+        "key_id": key.id if key else None,
+        "user_id": key.user_id.id if key else None,
+        "company_id": key.company_id.id if key else None,
+        "ip_address": conn.ip,
+        "client_name": conn.client_name,
+        "protocol_version": conn.protocol_version,
+        "transport": conn.transport,
+    }
+
+
+def insert(cr, values):
+    values = {k: v for k, v in values.items() if k in _COLUMNS}
+    if "params" in values and not isinstance(values["params"], str):
+        values["params"] = _params(values["params"])
+    if values.get("result_summary"):
+        values["result_summary"] = summary(values["result_summary"])
+    if values.get("request_id") is not None:
+        values["request_id"] = str(values["request_id"])
+    cols = list(values)
+    uid = values.get("user_id") or 1
+    cr.execute(
+        f"""INSERT INTO mcp_audit_log ({", ".join(cols)}, create_uid, write_uid, create_date, write_date)
+            VALUES ({", ".join(["%s"] * len(cols))}, %s, %s,
+                    now() at time zone 'UTC', now() at time zone 'UTC')
+            RETURNING id""",  # noqa: S608 - column names come from _COLUMNS
+        [*values.values(), uid, uid],
+    )
+    return cr.fetchone()[0]
+
+
+def update(cr, audit_id, values):
+    values = {k: v for k, v in values.items() if k in _COLUMNS}
+    if values.get("result_summary"):
+        values["result_summary"] = summary(values["result_summary"])
+    if values.get("error_message"):
+        values["error_message"] = summary(values["error_message"], 2000)
+    sets = ", ".join(f"{c} = %s" for c in values)
+    cr.execute(
+        f"UPDATE mcp_audit_log SET {sets}, write_date = now() at time zone 'UTC' WHERE id = %s",  # noqa: S608
+        [*values.values(), audit_id],
+    )
+
+
+def event(cr, conn, event_name, **values):
+    return insert(cr, {**base_values(conn), "event": event_name, **values})

@@ -1,0 +1,172 @@
+"""The policy pipeline: every refusal of an MCP call is decided here.
+
+Tools never re-implement these checks. Each refusal names its reason with
+the words of the product's Troubleshooting guide ("unauthorized",
+"permission denied", "write operations blocked", "rate limit exceeded" …).
+"""
+
+import ipaddress
+import re
+
+from odoo import fields
+
+IDENTIFIER = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_.]*$")
+
+# refusal codes -> prefix shown to the client
+REASONS = {
+    "unauthorized": "unauthorized",
+    "mcp_disabled": "unauthorized",
+    "ip_denied": "unauthorized",
+    "category_denied": "permission denied",
+    "tool_denied": "permission denied",
+    "model_denied": "permission denied",
+    "admin_only": "permission denied",
+    "instance_denied": "permission denied",
+    "read_only_key": "write operations blocked",
+    "write_disabled": "write operations blocked",
+    "confirm_required": "confirmation required",
+    "rate_limited": "rate limit exceeded",
+    "invalid_input": "invalid input",
+    "unknown_tool": "unknown tool",
+}
+
+
+class Refusal(Exception):  # noqa: N818 - a refusal is not an error of the server
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def __str__(self):
+        prefix = REASONS.get(self.code, self.code)
+        if self.message.lower().startswith(prefix):
+            return self.message
+        return f"{prefix}: {self.message}"
+
+
+# -- connection level (every request) -----------------------------------------
+
+
+def check_key(key, settings, ip):
+    """Key valid, kill switch, IP allowlist (skipped when ``ip`` is None). Raise Refusal."""
+    if not key:
+        raise Refusal("unauthorized", "unknown or malformed API key")
+    if not key.active:
+        raise Refusal("unauthorized", "the API key has been revoked")
+    if not key.key_prefix:
+        raise Refusal("unauthorized", "the API key has no secret")
+    if key.expiration_date and key.expiration_date <= fields.Datetime.now():
+        raise Refusal("unauthorized", "the API key has expired")
+    if not key.user_id.active:
+        raise Refusal("unauthorized", "the API key's owner has been deactivated")
+    if not settings["enabled"]:
+        raise Refusal("mcp_disabled", "MCP access is disabled on this instance (kill switch)")
+    ips = key._ocore_scope()["ips"] if ip is not None else None
+    if ips and not ip_allowed(ip, ips):
+        raise Refusal("ip_denied", f"the client address {ip} is not in the key's IP allowlist")
+
+
+def ip_allowed(ip, networks):
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    for net in networks:
+        try:
+            if address in ipaddress.ip_network(net, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+# -- tool visibility (tools/list and tools/call) --------------------------------
+
+
+def visibility_refusal(spec, conn, is_admin):
+    """Why this key/session cannot see the tool, or None."""
+    scope = conn.scope
+    if not spec.meta.platform:
+        slug = conn.settings["slug"]
+        if conn.instances is not None and slug not in conn.instances:
+            return Refusal("instance_denied", f"instance {slug} is not in this session's instance filter")
+        if scope["instances"] and slug not in scope["instances"]:
+            return Refusal("instance_denied", f"the API key is not scoped to instance {slug}")
+    category = spec.category
+    if scope["categories"] and category not in scope["categories"]:
+        return Refusal(
+            "category_denied",
+            f"the API key's MCP permissions do not include the {category!r} category "
+            f"(the key allows: {', '.join(scope['categories'])})",
+        )
+    if conn.categories is not None and category not in conn.categories:
+        return Refusal("category_denied", f"category {category!r} is filtered out of this session (?categories=)")
+    if scope["tool_allow"] and spec.name not in scope["tool_allow"]:
+        return Refusal("tool_denied", f"tool {spec.name!r} is not in the API key's tool allowlist")
+    if spec.name in scope["tool_deny"]:
+        return Refusal("tool_denied", f"tool {spec.name!r} is in the API key's tool denylist")
+    if spec.meta.admin_only and not is_admin:
+        return Refusal("admin_only", f"tool {spec.name!r} is only offered to system administrators' keys")
+    return None
+
+
+# -- the call itself -----------------------------------------------------------
+
+
+def check_identifiers(spec, args):
+    for name in spec.meta.model_args + spec.meta.identifier_args:
+        value = args.get(name)
+        for item in value if isinstance(value, list | tuple) else [value]:
+            if item is None:
+                continue
+            if not isinstance(item, str) or not IDENTIFIER.match(item) or len(item) > 128:
+                raise Refusal("invalid_input", f"{name}: {item!r} is not a valid identifier")
+
+
+def check_model_allowed(model, scope):
+    if scope["models"] and model not in scope["models"]:
+        raise Refusal(
+            "model_denied",
+            f"model {model!r} is not in the API key's model allowlist ({', '.join(scope['models'])})",
+        )
+
+
+def check_models(spec, args, scope):
+    for name in spec.meta.model_args:
+        value = args.get(name)
+        for item in value if isinstance(value, list | tuple) else [value]:
+            if item:
+                check_model_allowed(item, scope)
+
+
+def check_write(spec, conn):
+    if not spec.meta.requires_write:
+        return
+    if conn.scope["read_only"]:
+        raise Refusal(
+            "read_only_key", f"the API key is read-only; {spec.name!r} is a {spec.kind} operation"
+        )
+    if not conn.settings["write_enabled"]:
+        raise Refusal(
+            "write_disabled",
+            f"this instance has mcp_write_enabled off (production guard); {spec.name!r} is a {spec.kind} operation",
+        )
+
+
+def check_confirm(spec, confirm, dry_run):
+    if spec.kind == "destructive" and not confirm and not dry_run:
+        raise Refusal(
+            "confirm_required",
+            f"{spec.name!r} is destructive. Nothing was done. Call again with confirm: true to proceed "
+            "(or dry_run: true to preview).",
+        )
+
+
+def effective_timeout(spec, requested, settings):
+    timeout = requested or settings["default_timeout"]
+    timeout = max(1, min(120, int(timeout)))
+    return max(timeout, spec.meta.min_timeout)
+
+
+def effective_rate_limit(scope, settings):
+    return scope["rate_limit"] or settings["rate_limit"]

@@ -1,0 +1,46 @@
+import socket
+
+from odoo import fields, models, release
+
+from ..lib.tooling import mcp_tool
+
+
+class PlatformTools(models.AbstractModel):
+    _name = "ocore.mcp.tools.platform"
+    _inherit = "ocore.mcp.toolset"
+    _description = "MCP tools: platform"
+
+    def _ocore_instance_row(self):
+        server = self.env["ocore.mcp.server"].sudo()
+        settings = server._ocore_settings()
+        return {
+            "id": self.env.cr.dbname,
+            "name": self.env.company.name,
+            "slug": settings["slug"],
+            "odoo_version": release.version,
+            "status": "running" if settings["enabled"] else "disabled",
+            "environment": settings["environment"],
+            "mcp_write_enabled": settings["write_enabled"],
+        }
+
+    @mcp_tool("platform", platform=True, model_args=())
+    def _tool_list_instances(self):
+        """List all instances accessible to the current API key: id, name, slug, Odoo version, status,
+        environment type, and mcp_write_enabled."""
+        return {"instances": [self._ocore_instance_row()]}
+
+    @mcp_tool("platform", platform=True, model_args=())
+    def _tool_list_servers(self):
+        """List all servers in the organization: id, name, host, and status."""
+        host = socket.gethostname()
+        return {
+            "servers": [
+                {
+                    "id": host,
+                    "name": host,
+                    "host": self.env["ir.config_parameter"].sudo().get_param("web.base.url", ""),
+                    "status": "running",
+                    "checked_at": fields.Datetime.now().isoformat(),
+                }
+            ]
+        }
