@@ -1,0 +1,360 @@
+# shellcheck shell=bash
+# Shared functions of setup/run and setup/test. Source it; it defines functions and settings only.
+#
+# Settings (environment variables, all optional):
+#   ODOO_PATH         Odoo source tree (default /opt/odoo/18.0)
+#   OCORE_VENV        Odoo's virtualenv (default <repo>/.venv)
+#   OCORE_TEST_VENV   virtualenv of the end-to-end tests (default <repo>/.venv-test)
+#   OCORE_PYTHON      interpreter for both venvs (default python3.11; python3.12 for Odoo 19)
+#   OCORE_DB          database of setup/run (default ocore)
+#   OCORE_HTTP_PORT   HTTP port of setup/run (default 8069)
+#   OCORE_HTTP_INTERFACE  address Odoo listens on (default 127.0.0.1)
+#   OCORE_ADDONS      addons setup/run installs (comma-separated, default ocore_mcp)
+#   PGHOST, PGPORT, PGUSER, PGPASSWORD
+#                     an existing PostgreSQL server, used as-is when PGHOST or PGUSER is set;
+#                     otherwise the local cluster is started and a role "odoo" is created
+#   OCORE_PG_PASSWORD password of that local "odoo" role (default odoo; the local cluster
+#                     only listens on localhost)
+
+OCORE_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ODOO_PATH=${ODOO_PATH:-/opt/odoo/18.0}
+OCORE_VENV=${OCORE_VENV:-$OCORE_REPO/.venv}
+OCORE_TEST_VENV=${OCORE_TEST_VENV:-$OCORE_REPO/.venv-test}
+OCORE_LOCAL=$OCORE_REPO/.local
+OCORE_CONF=$OCORE_LOCAL/odoo.conf
+OCORE_DB=${OCORE_DB:-ocore}
+OCORE_HTTP_PORT=${OCORE_HTTP_PORT:-8069}
+OCORE_HTTP_INTERFACE=${OCORE_HTTP_INTERFACE:-127.0.0.1}
+OCORE_ADDONS=${OCORE_ADDONS:-ocore_mcp}
+
+# Bump to force a rebuild of the venvs when the install recipe below changes.
+OCORE_RECIPE=3
+
+# Filled by the functions below.
+ODOO_BIN=""
+ODOO_MAJOR=""
+ODOO_ADDONS_PATH=""
+OCORE_PYTHON_BIN=""
+_OCORE_APT_UPDATED=""
+
+log() { printf '\033[1;34m[ocore]\033[0m %s\n' "$*" >&2; }
+warn() { printf '\033[1;33m[ocore] warning:\033[0m %s\n' "$*" >&2; }
+die() {
+    printf '\033[1;31m[ocore] error:\033[0m %s\n' "$*" >&2
+    exit 1
+}
+
+# Seconds since the script started, for progress messages.
+elapsed() { printf '%ss' "$SECONDS"; }
+
+# Serialise the preparation steps of concurrent setup/run and setup/test calls on one checkout.
+ocore_lock() {
+    mkdir -p "$OCORE_LOCAL"
+    exec 9>"$OCORE_LOCAL/setup.lock"
+    if ! flock -n 9; then
+        log "another setup/run or setup/test is preparing this checkout; waiting for it"
+        flock 9
+    fi
+}
+ocore_unlock() { exec 9>&-; }
+
+# a) Odoo source tree --------------------------------------------------------------------------
+ocore_find_odoo() {
+    if [[ -f $ODOO_PATH/odoo-bin ]]; then
+        ODOO_BIN=$ODOO_PATH/odoo-bin
+    elif [[ -f $ODOO_PATH/setup/odoo ]]; then
+        ODOO_BIN=$ODOO_PATH/setup/odoo
+    else
+        die "no Odoo source tree at ODOO_PATH=$ODOO_PATH (neither $ODOO_PATH/odoo-bin nor $ODOO_PATH/setup/odoo exists).
+  oCore MCP runs inside Odoo and needs the Odoo 18.0 Community source tree (odoo-bin, odoo/, addons/,
+  requirements.txt) extracted at $ODOO_PATH, or ODOO_PATH set to where it is, e.g.
+      ODOO_PATH=/path/to/odoo-18.0 setup/run
+  See README.md, section \"Getting Odoo\"."
+    fi
+    [[ -f $ODOO_PATH/odoo/release.py && -f $ODOO_PATH/requirements.txt ]] ||
+        die "$ODOO_PATH looks incomplete: odoo/release.py or requirements.txt is missing (see README.md, \"Getting Odoo\")"
+    ODOO_MAJOR=$(sed -n 's/^version_info = (\([0-9]*\),.*/\1/p' "$ODOO_PATH/odoo/release.py")
+    [[ -n $ODOO_MAJOR ]] || die "cannot read Odoo's version from $ODOO_PATH/odoo/release.py"
+
+    # 18.0 source trees keep the addons in addons/ and base in odoo/addons/; the 17.0 and 19.0
+    # packages keep all of them in odoo/addons/.
+    ODOO_ADDONS_PATH=$OCORE_REPO
+    if [[ -f $ODOO_PATH/addons/web/__manifest__.py ]]; then
+        ODOO_ADDONS_PATH+=,$ODOO_PATH/addons
+    fi
+    [[ -f $ODOO_PATH/odoo/addons/base/__manifest__.py ]] ||
+        die "$ODOO_PATH/odoo/addons/base is missing: the Odoo source tree is incomplete"
+    ODOO_ADDONS_PATH+=,$ODOO_PATH/odoo/addons
+    log "Odoo $ODOO_MAJOR at $ODOO_PATH"
+}
+
+ocore_find_python() {
+    local want=${OCORE_PYTHON:-}
+    if [[ -z $want ]]; then
+        if ((ODOO_MAJOR >= 19)); then want=python3.12; else want=python3.11; fi
+    fi
+    OCORE_PYTHON_BIN=$(command -v "$want" || true)
+    if [[ -z $OCORE_PYTHON_BIN ]] || ! "$OCORE_PYTHON_BIN" -c 'import venv' 2>/dev/null; then
+        die "$want not found (Odoo $ODOO_MAJOR needs it); install it or set OCORE_PYTHON"
+    fi
+}
+
+# b) Debian packages ---------------------------------------------------------------------------
+ocore_apt_ensure() {
+    local pkg missing=()
+    for pkg in "$@"; do
+        [[ $(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null) == "install ok installed" ]] || missing+=("$pkg")
+    done
+    ((${#missing[@]})) || return 0
+    if ((EUID != 0)); then
+        die "missing Debian packages: ${missing[*]}
+  install them as root:  apt-get install -y ${missing[*]}"
+    fi
+    log "installing Debian packages: ${missing[*]} ($(elapsed))"
+    export DEBIAN_FRONTEND=noninteractive
+    if [[ -z $_OCORE_APT_UPDATED ]]; then
+        apt-get update -qq || die "apt-get update failed"
+        _OCORE_APT_UPDATED=1
+    fi
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$OCORE_LOCAL/apt.log" 2>&1 || {
+        tail -n 30 "$OCORE_LOCAL/apt.log" >&2
+        die "apt-get install ${missing[*]} failed (full log: $OCORE_LOCAL/apt.log)"
+    }
+}
+
+# Packages Odoo needs to build its Python dependencies and to print PDF reports.
+ocore_apt_base() {
+    mkdir -p "$OCORE_LOCAL"
+    local pkgs=(libldap2-dev libsasl2-dev libpq-dev gcc postgresql-client wkhtmltopdf poppler-utils)
+    if ! ocore_pg_external && ! compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null; then
+        pkgs+=(postgresql)
+    fi
+    ocore_apt_ensure "${pkgs[@]}"
+}
+
+# c) PostgreSQL --------------------------------------------------------------------------------
+ocore_pg_external() { [[ -n ${PGHOST:-} || -n ${PGUSER:-} ]]; }
+
+# Sets and exports PGHOST, PGPORT, PGUSER, PGPASSWORD (empty values mean libpq's defaults).
+ocore_pg_ensure() {
+    if ocore_pg_external; then
+        export PGHOST=${PGHOST:-} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-odoo} PGPASSWORD=${PGPASSWORD:-}
+        log "PostgreSQL: using the given server ${PGHOST:-(local socket)}:$PGPORT as $PGUSER"
+    else
+        _ocore_pg_local
+    fi
+    psql -d postgres -Atqc 'SELECT 1' >/dev/null 2>"$OCORE_LOCAL/psql.err" ||
+        die "cannot connect to PostgreSQL as $PGUSER on ${PGHOST:-(local socket)}:$PGPORT: $(cat "$OCORE_LOCAL/psql.err")"
+    [[ $PGUSER != postgres ]] || die "Odoo refuses to run as the PostgreSQL superuser 'postgres': use another role"
+}
+
+_ocore_pg_local() {
+    local ver cluster port status
+    # The newest cluster that exists; create one for the newest server version when there is none.
+    read -r ver cluster port status _ < <(pg_lsclusters -h 2>/dev/null | sort -k1,1V | tail -n 1) || true
+    if [[ -z ${ver:-} ]]; then
+        ver=$(find /usr/lib/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null | sort -V | tail -n 1)
+        [[ -n $ver && -x /usr/lib/postgresql/$ver/bin/postgres ]] ||
+            die "no PostgreSQL server installed: apt-get install postgresql, or set PGHOST/PGUSER/PGPASSWORD"
+        ((EUID == 0)) || die "no PostgreSQL cluster exists; create one as root (pg_createcluster $ver main --start) or set PGHOST"
+        log "creating PostgreSQL $ver cluster 'main'"
+        pg_createcluster "$ver" main >/dev/null
+        read -r ver cluster port status _ < <(pg_lsclusters -h | awk -v v="$ver" '$1 == v && $2 == "main"')
+    fi
+    if [[ $status != online* ]]; then
+        ((EUID == 0)) || die "PostgreSQL $ver/$cluster is down; start it as root: pg_ctlcluster $ver $cluster start"
+        log "starting PostgreSQL $ver/$cluster on port $port"
+        pg_ctlcluster "$ver" "$cluster" start || die "pg_ctlcluster $ver $cluster start failed (see /var/log/postgresql/)"
+    fi
+    export PGHOST=127.0.0.1 PGPORT=$port PGUSER=odoo PGPASSWORD=${OCORE_PG_PASSWORD:-odoo}
+    if ! psql -d postgres -Atqc 'SELECT 1' >/dev/null 2>&1; then
+        ((EUID == 0)) || die "cannot log in to PostgreSQL as odoo; as root run setup/run once, or set PGHOST/PGUSER/PGPASSWORD"
+        log "PostgreSQL: creating/updating role odoo (LOGIN CREATEDB)"
+        local sql_pw=${PGPASSWORD//\'/\'\'}
+        env -u PGHOST -u PGUSER -u PGPASSWORD -u PGDATABASE runuser -u postgres -- psql -p "$port" -d postgres -qv ON_ERROR_STOP=1 >/dev/null <<SQL ||
+DO \$\$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'odoo') THEN CREATE ROLE odoo; END IF;
+END \$\$;
+ALTER ROLE odoo WITH LOGIN CREATEDB NOSUPERUSER PASSWORD '$sql_pw';
+SQL
+            die "could not create the PostgreSQL role odoo"
+    fi
+    log "PostgreSQL $ver/$cluster on 127.0.0.1:$port, role odoo"
+}
+
+ocore_db_exists() {
+    [[ $(psql -d postgres -Atqc "SELECT 1 FROM pg_database WHERE datname = '$1'") == 1 ]]
+}
+
+# State of a module in a database ("" when the database is no Odoo database or lacks the module).
+ocore_module_state() {
+    psql -d "$1" -Atqc "SELECT state FROM ir_module_module WHERE name = '$2'" 2>/dev/null || true
+}
+
+ocore_drop_db() {
+    local db=$1
+    psql -d postgres -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 ||
+        warn "could not drop database $db"
+    rm -rf "$OCORE_LOCAL/data/filestore/$db"
+}
+
+# d) + e) virtualenvs --------------------------------------------------------------------------
+_ocore_hash() { cat "$@" | sha256sum | cut -c1-16; }
+
+# Creates the venv at $1 when missing and checks it uses the interpreter we want.
+_ocore_make_venv() {
+    local venv=$1 want have
+    want=$("$OCORE_PYTHON_BIN" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    if [[ -x $venv/bin/python ]]; then
+        have=$("$venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo broken)
+        [[ $have == "$want" ]] && return 0
+        die "$venv runs Python $have, but Python $want is needed: remove it (rm -rf $venv) or point OCORE_VENV/OCORE_TEST_VENV elsewhere"
+    fi
+    log "creating virtualenv $venv (Python $want)"
+    "$OCORE_PYTHON_BIN" -m venv "$venv" || die "could not create the virtualenv $venv"
+}
+
+_ocore_pip() {
+    local venv=$1
+    shift
+    "$venv/bin/python" -m pip --disable-pip-version-check --no-input "$@"
+}
+
+# The Odoo venv: Odoo's requirements (cbor2 moved to a version that builds on Python 3.11) and ours,
+# resolved together so that none of ours moves one of Odoo's pins.
+ocore_venv_ensure() {
+    local reqs=$OCORE_LOCAL/odoo-requirements.txt stamp=$OCORE_VENV/.ocore-stamp hash
+    mkdir -p "$OCORE_LOCAL"
+    sed 's/^cbor2==5\.4\.2\b/cbor2==5.6.2/' "$ODOO_PATH/requirements.txt" >"$reqs"
+    hash=$(printf '%s %s\n' "$OCORE_RECIPE" "$OCORE_PYTHON_BIN" | _ocore_hash - "$reqs" "$OCORE_REPO/requirements.txt")
+    _ocore_make_venv "$OCORE_VENV"
+    if [[ -f $stamp && $(<"$stamp") == "$hash" ]]; then
+        log "Odoo virtualenv up to date ($OCORE_VENV)"
+        return 0
+    fi
+    log "installing Python packages into $OCORE_VENV ($(elapsed))"
+    rm -f "$stamp"
+    _ocore_pip "$OCORE_VENV" install -q --upgrade pip wheel 'setuptools>=80,<81' ||
+        die "pip could not upgrade pip/wheel/setuptools in $OCORE_VENV"
+    _ocore_pip "$OCORE_VENV" install -q --no-build-isolation 'setuptools>=80,<81' \
+        -r "$reqs" -r "$OCORE_REPO/requirements.txt" ||
+        die "pip could not install Odoo's requirements ($ODOO_PATH/requirements.txt) and requirements.txt into $OCORE_VENV"
+    _ocore_pip "$OCORE_VENV" check || die "pip check found conflicts in $OCORE_VENV"
+    printf '%s\n' "$hash" >"$stamp"
+    log "Odoo virtualenv ready ($(elapsed))"
+}
+
+# The end-to-end tests' venv: the official MCP SDK client and the test tools. It is separate
+# because the SDK needs a newer idna than Odoo pins.
+ocore_test_venv_ensure() {
+    local stamp=$OCORE_TEST_VENV/.ocore-stamp hash
+    hash=$(printf '%s %s\n' "$OCORE_RECIPE" "$OCORE_PYTHON_BIN" | _ocore_hash - "$OCORE_REPO/tests/requirements.txt")
+    _ocore_make_venv "$OCORE_TEST_VENV"
+    if [[ -f $stamp && $(<"$stamp") == "$hash" ]]; then
+        log "test virtualenv up to date ($OCORE_TEST_VENV)"
+        return 0
+    fi
+    log "installing Python packages into $OCORE_TEST_VENV ($(elapsed))"
+    rm -f "$stamp"
+    _ocore_pip "$OCORE_TEST_VENV" install -q --upgrade pip wheel ||
+        die "pip could not upgrade pip/wheel in $OCORE_TEST_VENV"
+    _ocore_pip "$OCORE_TEST_VENV" install -q -r "$OCORE_REPO/tests/requirements.txt" ||
+        die "pip could not install tests/requirements.txt into $OCORE_TEST_VENV"
+    _ocore_pip "$OCORE_TEST_VENV" check || die "pip check found conflicts in $OCORE_TEST_VENV"
+    printf '%s\n' "$hash" >"$stamp"
+    log "test virtualenv ready ($(elapsed))"
+}
+
+# f) Odoo configuration ------------------------------------------------------------------------
+# Regenerated on every call: pass further options to Odoo on the command line instead of editing it.
+ocore_write_conf() {
+    local admin_passwd=""
+    mkdir -p "$OCORE_LOCAL/data"
+    # Keep the master password across regenerations.
+    [[ -f $OCORE_CONF ]] && admin_passwd=$(sed -n 's/^admin_passwd = //p' "$OCORE_CONF")
+    [[ -n $admin_passwd ]] || admin_passwd=$(od -An -N18 -tx1 /dev/urandom | tr -d ' \n')
+    local tmp=$OCORE_CONF.tmp.$$
+    cat >"$tmp" <<EOF
+; Generated by setup/run and setup/test on every call: edits are overwritten.
+; Pass more options on the command line instead, e.g. setup/run -- --workers=2
+[options]
+addons_path = $ODOO_ADDONS_PATH
+data_dir = $OCORE_LOCAL/data
+admin_passwd = $admin_passwd
+db_host = ${PGHOST:-False}
+db_port = ${PGPORT:-False}
+db_user = ${PGUSER:-False}
+db_password = ${PGPASSWORD:-False}
+; one database per server: no database manager, no database list
+db_name = $OCORE_DB
+list_db = False
+dbfilter =
+http_interface = $OCORE_HTTP_INTERFACE
+http_port = $OCORE_HTTP_PORT
+without_demo = all
+EOF
+    chmod 600 "$tmp"
+    mv -f "$tmp" "$OCORE_CONF"
+}
+
+# Runs odoo-bin (or setup/odoo) with the venv's python and the generated configuration.
+# The venv's bin/ must be on PATH: Odoo re-executes basename(sys.executable) when it reloads.
+ocore_odoo() {
+    PATH=$OCORE_VENV/bin:$PATH "$OCORE_VENV/bin/python" "$ODOO_BIN" "$@"
+}
+
+# Everything both commands need before they touch a database.
+ocore_prepare() {
+    ocore_find_odoo
+    ocore_find_python
+    ocore_apt_base
+    ocore_pg_ensure
+    ocore_venv_ensure
+    ocore_write_conf
+}
+
+# g) database ----------------------------------------------------------------------------------
+# Names of the installable addons in a directory (default: the top level of the repository).
+ocore_find_addons() {
+    "$OCORE_VENV/bin/python" - "${1:-$OCORE_REPO}" <<'PY'
+import ast, pathlib, sys
+for manifest in sorted(pathlib.Path(sys.argv[1]).glob("*/__manifest__.py")):
+    try:
+        data = ast.literal_eval(manifest.read_text())
+    except (SyntaxError, ValueError) as exc:
+        sys.exit(f"{manifest}: unreadable manifest ({exc})")
+    if data.get("installable", True):
+        print(manifest.parent.name)
+PY
+}
+
+# Checks that each addon of a comma-separated list exists in one of the given directories
+# (default: the top level of the repository).
+ocore_check_addons_present() {
+    local list=$1 addon dir
+    shift
+    (($#)) || set -- "$OCORE_REPO"
+    for addon in ${list//,/ }; do
+        for dir in "$@"; do
+            [[ -f $dir/$addon/__manifest__.py ]] && continue 2
+        done
+        die "addon $addon not found: no $addon/__manifest__.py in $*"
+    done
+}
+
+# A free TCP port on localhost.
+ocore_free_port() {
+    "$OCORE_VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+ocore_port_free() {
+    "$OCORE_VENV/bin/python" - "$1" "$2" <<'PY'
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    s.bind((sys.argv[1], int(sys.argv[2])))
+except OSError:
+    sys.exit(1)
+PY
+}
