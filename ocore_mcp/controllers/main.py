@@ -37,7 +37,7 @@ CORS_HEADERS = {
     "Access-Control-Expose-Headers": "Mcp-Session-Id, WWW-Authenticate",
 }
 SSE_HEADERS = {"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
-ROUTE = {"type": "http", "auth": "none", "csrf": False, "save_session": False}
+ROUTE = {"type": "http", "auth": "none", "csrf": False, "save_session": False, "readonly": False}
 
 
 def _split(value):
@@ -86,7 +86,7 @@ class McpController(http.Controller):
         key = keys._ocore_find_by_token(token) if token else keys.browse()
         settings = env["ocore.mcp.server"]._ocore_settings()
         try:
-            pol.check_key(key, settings, self._client_ip())
+            auth = pol.check_key(key, settings, self._client_ip())
         except pol.Refusal as exc:
             if key and with_audit:
                 conn = Connection(key=key, scope={}, settings=settings, transport="http", ip=self._client_ip())
@@ -99,24 +99,33 @@ class McpController(http.Controller):
                 error = "invalid_token" if token else "invalid_request"
                 headers["WWW-Authenticate"] = keys._ocore_www_authenticate(self._base_url(), error, str(exc))
             raise HttpError(self._jsonrpc_error(None, P.UNAUTHORIZED, str(exc), status, headers=headers)) from None
+        request.ocore_mcp_auth = auth  # read back by _connection (the controller instance is shared)
         return key, settings
 
-    def _connection(self, key, settings, transport, **kw):
+    def _connection(self, key, settings, transport, ip=None, base_url=None, **kw):
+        # ip/base_url are passed explicitly from threads where `request` is not bound
+        try:
+            auth = request.ocore_mcp_auth
+        except (AttributeError, RuntimeError):  # no such attribute, or no request in this thread
+            auth = None
+        auth = auth if auth is not None and auth.id == key.id else None
         return Connection(
             key=key,
-            scope=key._ocore_scope(),
+            scope=auth.scope if auth else None,
+            auth=auth,
             settings=settings,
             transport=transport,
-            ip=self._client_ip(),
-            base_url=self._base_url(),
+            ip=ip if ip is not None else self._client_ip(),
+            base_url=base_url if base_url is not None else self._base_url(),
             **kw,
         )
 
-    def _session_connection(self, key, settings, session, transport):
+    def _session_connection(self, key, settings, session, transport, **kw):
         return self._connection(
             key,
             settings,
             transport,
+            **kw,
             session=session,
             protocol_version=session.protocol_version,
             client_name=session.client_name,
@@ -126,6 +135,14 @@ class McpController(http.Controller):
             categories=_split(session.categories_filter) if session.categories_filter else None,
             log_level=session.log_level or None,
         )
+
+    @staticmethod
+    def _long_lived_ok():
+        """Whether this process may hold long-lived streams: the gevent worker, or a threaded server."""
+        import odoo
+        from odoo.tools import config
+
+        return bool(odoo.evented or not config["workers"])
 
     def _accepts_sse(self):
         return "text/event-stream" in (request.httprequest.headers.get("Accept") or "")
@@ -157,7 +174,10 @@ class McpController(http.Controller):
         key, settings = self._authenticate(env)
         headers = {k.lower(): v for k, v in request.httprequest.headers.items()}
         version_header = headers.get(P.HEADER_PROTOCOL_VERSION)
-        if method == "POST" and version_header in P.MODERN_PROTOCOL_VERSIONS:
+        # Like the SDK's server: the handshake revisions are served by the session path; any other
+        # MCP-Protocol-Version (2026-07-28, or an unknown one) goes through the per-request
+        # envelope ladder, which answers an unsupported revision with -32022 and the supported list.
+        if method == "POST" and version_header is not None and version_header not in P.HANDSHAKE_PROTOCOL_VERSIONS:
             return self._modern_post(env, key, settings, headers, query)
         if method == "POST":
             return self._legacy_post(env, key, settings, headers, query)
@@ -170,6 +190,12 @@ class McpController(http.Controller):
         # GET: the standalone server->client stream of the session
         if not self._accepts_sse():
             return self._response(status=406)
+        if not self._long_lived_ok():
+            # A prefork HTTP worker serves one request at a time: an idle stream would hold it. The
+            # stream is optional in Streamable HTTP (405 is the spec's way to say "no stream here"):
+            # clients then get every reply on their POSTs. Behind a proxy that sends GETs of
+            # /ocore/mcp/stream to the gevent port (see README), the stream is served there.
+            return self._response(status=405, headers={"Allow": "POST, DELETE"})
         return self._sse_response(env.cr.dbname, session, key.id, first=None, end_on_close=False)
 
     def _legacy_session(self, env, key, headers, required):
@@ -302,9 +328,9 @@ class McpController(http.Controller):
                     key = wenv["ocore.mcp.key"].browse(key_id)
                     if session_id:
                         session = wenv["ocore.mcp.session"]._ocore_get(session_id)
-                        conn = self._session_connection(key, settings, session, "stream")
+                        conn = self._session_connection(key, settings, session, "stream", ip=ip, base_url=base_url)
                     else:
-                        conn = Connection(key=key, scope=key._ocore_scope(), settings=settings, transport="modern",
+                        conn = Connection(key=key, scope=None, settings=settings, transport="modern",
                                           ip=ip, base_url=base_url, **conn_kw)
                     conn.emit = lambda message: events.put(("message", message))
                     reply = wenv["ocore.mcp.server"]._ocore_handle(conn, msg)
@@ -395,10 +421,42 @@ class McpController(http.Controller):
         conn.emit = lambda message: hub.publish_now(dbname, session.session_id, {"t": "msg", "m": message})
         messages = msg if isinstance(msg, list) else [msg]
         for message in messages:
+            if isinstance(message, dict) and message.get("method") == "tools/call" and "id" in message:
+                # Answered on the stream when done: acknowledge now, so that the client can send its
+                # next messages (notifications/cancelled, pings, parallel calls) meanwhile. The SDK's
+                # SSE client sends one POST at a time.
+                self._sse_call_in_background(dbname, key.id, settings, session.id, message)
+                continue
             reply = env["ocore.mcp.server"]._ocore_handle(conn, message)
             if reply is not None:
                 hub.publish(env.cr, session.session_id, {"t": "msg", "m": reply})
         return self._response("Accepted", 202, content_type="text/plain")
+
+    def _sse_call_in_background(self, dbname, key_id, settings, session_pk, msg):
+        """Run a request of a legacy SSE session in a thread with its own cursor; its reply goes to the stream."""
+        ip, base_url = self._client_ip(), self._base_url()
+
+        def work():
+            session_id = None
+            try:
+                with Registry(dbname).cursor() as cr:
+                    wenv = api.Environment(cr, SUPERUSER_ID, {})
+                    key = wenv["ocore.mcp.key"].browse(key_id)
+                    session = wenv["ocore.mcp.session"].browse(session_pk)
+                    session_id = session.session_id
+                    conn = self._session_connection(key, settings, session, "sse", ip=ip, base_url=base_url)
+                    conn.emit = lambda message: hub.publish_now(dbname, session_id, {"t": "msg", "m": message})
+                    reply = wenv["ocore.mcp.server"]._ocore_handle(conn, msg)
+                    if reply is not None:
+                        hub.publish(cr, session_id, {"t": "msg", "m": reply})
+                    cr.commit()
+            except Exception as exc:  # noqa: BLE001
+                _logger.exception("MCP call of SSE session %s failed", session_id)
+                if session_id:
+                    hub.publish_now(dbname, session_id, {"t": "msg", "m": P.error(
+                        msg.get("id"), P.INTERNAL_ERROR, f"Internal error: {exc}")})
+
+        threading.Thread(target=work, name="ocore-mcp-sse-call", daemon=True).start()
 
     def _sse_response(self, dbname, session, key_id, first, end_on_close):
         """An SSE stream fed by the session's NOTIFY queue. Holds no DB connection while idle."""

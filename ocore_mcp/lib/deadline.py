@@ -9,6 +9,7 @@ OS thread, ``gevent.Timeout`` is used instead. Cancellation requests use the
 same mechanism.
 """
 
+import contextlib
 import ctypes
 import heapq
 import itertools
@@ -128,6 +129,29 @@ class Deadline:
 
     def remaining(self):
         return max(0.0, self.seconds - (time.monotonic() - self.started))
+
+    @contextlib.contextmanager
+    def shield(self, grace=5.0):
+        """Suspend the deadline (and cancellation) around a section that must not be interrupted,
+        e.g. a module install that commits and reloads the registry. Re-armed after it with what
+        is left of the deadline, at least ``grace`` seconds."""
+        gevent_timeout, token = self._gevent_timeout, self._token
+        if gevent_timeout is not None:
+            gevent_timeout.close()
+        elif token is not None:
+            _watchdog.disarm(token)
+            self._token = None
+        try:
+            yield
+        finally:
+            seconds = max(self.remaining(), grace)
+            if gevent_timeout is not None:
+                import gevent
+
+                self._gevent_timeout = gevent.Timeout(seconds, CallTimeout)
+                self._gevent_timeout.start()
+            elif token is not None:
+                self._token = _watchdog.arm(time.monotonic() + seconds, threading.get_ident(), CallTimeout)
 
     def __exit__(self, *exc):
         if self._gevent_timeout is not None:

@@ -18,8 +18,11 @@ def redact(value, depth=0):
     if depth > 50:
         return "[TOO DEEP]"
     if isinstance(value, dict):
+        # {"key": "smtp_password", "value": "..."} (e.g. a system parameter): the value is a secret too
+        pair_secret = any(is_sensitive(value.get(k)) for k in ("key", "name")) and "value" in value
         return {
-            k: (REDACTED if is_sensitive(k) and v not in (None, "", False) else redact(v, depth + 1))
+            k: (REDACTED if (is_sensitive(k) or (pair_secret and k == "value")) and v not in (None, "", False)
+                else redact(v, depth + 1))
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):

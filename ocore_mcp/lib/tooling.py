@@ -33,32 +33,22 @@ CATEGORIES = (
     "platform",
 )
 
-# Parameters the pipeline handles for every tool (spec "Common Parameters").
+# Parameters the pipeline handles for every tool (spec "Common Parameters"). Their schemas are
+# kept minimal because they repeat in every tool of tools/list; what they mean is said once, in
+# the server instructions sent at initialize / server/discover (see COMMON_PARAMS_HELP).
 COMMON_PARAMS = {
-    "timeout_seconds": {
-        "type": "integer",
-        "minimum": 1,
-        "maximum": 120,
-        "description": "Timeout in seconds (default 15, max 120).",
-    },
-    "max_response_size": {
-        "type": "integer",
-        "minimum": 1,
-        "description": "Max response size in KB (default 50).",
-    },
-    "context": {
-        "type": "object",
-        "description": "Odoo context: lang, tz, company_id.",
-    },
+    "timeout_seconds": {"type": "integer"},
+    "max_response_size": {"type": "integer"},
+    "context": {"type": "object"},
 }
-CONFIRM_PARAM = {
-    "type": "boolean",
-    "description": "Must be true to run this destructive operation.",
-}
-DRY_RUN_PARAM = {
-    "type": "boolean",
-    "description": "If true, report what would change and roll back.",
-}
+CONFIRM_PARAM = {"type": "boolean", "description": "true to proceed"}
+DRY_RUN_PARAM = {"type": "boolean", "description": "preview, then roll back"}
+COMMON_PARAMS_HELP = (
+    "Every tool accepts timeout_seconds (default 15, max 120), max_response_size (KB, default 50; "
+    "larger results are truncated and marked) and context ({lang, tz, company_id}). Destructive tools "
+    "need confirm: true (without it they only describe what would happen); write tools accept dry_run: "
+    "true (run, report, roll back)."
+)
 COMMON_NAMES = frozenset(COMMON_PARAMS) | {"confirm", "dry_run"}
 
 TOOL_PREFIX = "_tool_"
@@ -80,13 +70,25 @@ class ToolMeta:
     admin_only: bool = False  # offered only to keys owned by a system admin
     needs_write: bool | None = None  # default: kind != "read"
     min_timeout: int = 0  # e.g. 90 s for module operations
+    min_response_kb: int = 0  # default response size floor (e.g. file_read returns up to 100 KB of content)
     commits: bool = False  # the tool commits by itself (no savepoint rollback)
     platform: bool = False  # named ocore_<tool> instead of <slug>_<tool>
     dry_run: bool | None = None  # default: kind != "read"
+    # callable(validated arguments) -> bool: True when this particular call only
+    # reads (e.g. execute_method with method="name_search"). Such a call skips
+    # the write check (read-only keys, production guard); the tool itself must
+    # make sure it writes nothing (see tools/orm.py: it rolls such calls back).
+    readonly_when: typing.Callable | None = None
 
     @property
     def requires_write(self):
         return self.kind != "read" if self.needs_write is None else self.needs_write
+
+    def requires_write_for(self, args):
+        """Whether this call, with these validated arguments, needs write access."""
+        if not self.requires_write:
+            return False
+        return not (self.readonly_when is not None and args is not None and self.readonly_when(args))
 
     @property
     def supports_dry_run(self):
@@ -223,7 +225,7 @@ def build_spec(func, model_name, method_name, meta):
     """Derive a ToolSpec from a decorated function."""
     sig = inspect.signature(func)
     try:
-        hints = typing.get_type_hints(func)
+        hints = typing.get_type_hints(func, include_extras=True)  # keep Annotated[..., Field(...)] constraints
     except Exception:  # unresolved forward refs: fall back to Any
         hints = {}
     description, param_docs = parse_docstring(func.__doc__)

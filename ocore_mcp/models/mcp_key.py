@@ -171,8 +171,16 @@ class McpKey(models.Model):
         sessions = self.env["ocore.mcp.session"].sudo().search(
             [("key_id", "in", self.ids), ("ended_at", "=", False)]
         )
+        from ..service import audit
+        from ..service.context import Connection
+
         for session in sessions._ocore_end(reason):
             hub.publish(self.env.cr, session.session_id, {"t": "close", "why": reason})
+            # the stream's own clean-up finds the session already ended: log its end here
+            conn = Connection(key=session.key_id.sudo(), scope={}, settings={}, transport=session.transport,
+                              session=session, protocol_version=session.protocol_version,
+                              client_name=session.client_name, ip=session.ip_address)
+            audit.event(self.env.cr, conn, "session_end", status="success", success=True, result_summary=reason)
 
     @api.model
     def _ocore_www_authenticate(self, base_url, error, description):
@@ -242,6 +250,57 @@ class McpKey(models.Model):
             if key_hash and hmac.compare_digest(key_hash, wanted):
                 return self.sudo().with_context(active_test=False).browse(key_id)
         return self.sudo().browse()
+
+    def _ocore_auth_info(self):
+        """The key, its owner and its scopes in ONE query (every MCP request needs them)."""
+        from ..service.context import KeyAuth
+
+        self.ensure_one()
+        self.env.flush_all()  # the query below reads the tables: pending ORM writes first (no-op if none)
+        cats, models_ = self._fields["category_ids"], self._fields["model_ids"]
+        self.env.cr.execute(
+            f"""SELECT k.active, k.key_prefix IS NOT NULL, k.expiration_date, k.user_id, u.active, u.login,
+                       p.lang, p.tz, k.company_id, k.read_only, k.tool_allowlist, k.tool_denylist,
+                       k.ip_allowlist, k.instance_scope, k.rate_limit, k.auto_context,
+                       ARRAY(SELECT c.code FROM {cats.relation} r JOIN ocore_mcp_category c ON c.id = r.{cats.column2}
+                              WHERE r.{cats.column1} = k.id ORDER BY c.code),
+                       ARRAY(SELECT m.model FROM {models_.relation} r JOIN ir_model m ON m.id = r.{models_.column2}
+                              WHERE r.{models_.column1} = k.id ORDER BY m.model)
+                  FROM ocore_mcp_key k
+                  JOIN res_users u ON u.id = k.user_id
+                  JOIN res_partner p ON p.id = u.partner_id
+                 WHERE k.id = %s""",  # noqa: S608 - relation names come from the field definitions
+            (self.id,),
+        )
+        row = self.env.cr.fetchone()
+        if row is None:
+            return None
+        (active, has_secret, expiration, user_id, user_active, login, lang, tz, company_id, read_only,
+         allow, deny, ips, instances, rate_limit, auto_context, categories, model_names) = row
+        user = self.env["res.users"].browse(user_id)
+        return KeyAuth(
+            id=self.id,
+            active=active,
+            has_secret=has_secret,
+            expiration_date=expiration,
+            user_id=user_id,
+            user_active=user_active,
+            login=login,
+            lang=lang,
+            tz=tz,
+            company_id=company_id,
+            scope={
+                "categories": list(categories),
+                "read_only": bool(read_only) or not user._ocore_may_hold_write_keys(),
+                "tool_allow": split_list(allow),
+                "tool_deny": split_list(deny),
+                "models": list(model_names),
+                "ips": split_list(ips),
+                "instances": split_list(instances),
+                "rate_limit": rate_limit or 0,
+                "auto_context": bool(auto_context),
+            },
+        )
 
     def _ocore_scope(self):
         """The key's scopes as plain data (used by the policy pipeline)."""

@@ -25,6 +25,26 @@ class McpRateLimit(models.AbstractModel):
         self.env.cr.execute(
             "CREATE INDEX IF NOT EXISTS ocore_mcp_rate_hit_key_at ON ocore_mcp_rate_hit (key_id, hit_at)"
         )
+        # One round trip per call: lock the key, forget hits older than the window, count, record.
+        # Each statement of a PL/pgSQL function takes a new snapshot (READ COMMITTED), so the count
+        # sees every hit committed by other workers before the lock was granted.
+        self.env.cr.execute(
+            """CREATE OR REPLACE FUNCTION ocore_mcp_rate_hit(p_ns integer, p_key integer, p_limit integer,
+                                                          p_window integer) RETURNS integer AS $$
+               DECLARE used integer;
+               BEGIN
+                   PERFORM pg_advisory_xact_lock(p_ns, p_key);
+                   DELETE FROM ocore_mcp_rate_hit
+                    WHERE key_id = p_key
+                      AND hit_at < (clock_timestamp() at time zone 'UTC') - make_interval(secs => p_window);
+                   SELECT count(*) INTO used FROM ocore_mcp_rate_hit WHERE key_id = p_key;
+                   IF used >= p_limit THEN
+                       RETURN -used;
+                   END IF;
+                   INSERT INTO ocore_mcp_rate_hit (key_id) VALUES (p_key);
+                   RETURN used + 1;
+               END $$ LANGUAGE plpgsql"""
+        )
 
     def _ocore_hit(self, key_id, limit):
         """Count this call against the key. Return (allowed, used) and record the hit if allowed.
@@ -32,16 +52,8 @@ class McpRateLimit(models.AbstractModel):
         Runs in the caller's transaction: the caller commits right after, which
         releases the advisory lock.
         """
-        cr = self.env.cr
-        cr.execute("SELECT pg_advisory_xact_lock(%s, %s)", (self.LOCK_NAMESPACE, key_id))
-        cr.execute(
-            """DELETE FROM ocore_mcp_rate_hit
-                WHERE key_id = %s AND hit_at < (clock_timestamp() at time zone 'UTC') - make_interval(secs => %s)""",
-            (key_id, self.WINDOW_SECONDS),
+        self.env.cr.execute(
+            "SELECT ocore_mcp_rate_hit(%s, %s, %s, %s)", (self.LOCK_NAMESPACE, key_id, limit, self.WINDOW_SECONDS)
         )
-        cr.execute("SELECT count(*) FROM ocore_mcp_rate_hit WHERE key_id = %s", (key_id,))
-        used = cr.fetchone()[0]
-        if used >= limit:
-            return False, used
-        cr.execute("INSERT INTO ocore_mcp_rate_hit (key_id) VALUES (%s)", (key_id,))
-        return True, used + 1
+        used = self.env.cr.fetchone()[0]
+        return (used > 0, abs(used))

@@ -11,6 +11,7 @@ from odoo.exceptions import AccessDenied, AccessError, MissingError, UserError, 
 from ..lib import protocol as P
 from ..lib.deadline import CallCancelled, CallInterrupted, CallTimeout, Deadline
 from ..lib.shaping import shape
+from ..lib.tooling import COMMON_PARAMS_HELP
 from ..service import audit
 from ..service import policy as pol
 from ..service.context import CallContext, reset_current_call, set_current_call
@@ -25,7 +26,6 @@ TOOLS_PAGE_SIZE = 200
 INSTRUCTIONS = (
     "Odoo {version} instance '{slug}' ({environment}). Tools named {slug}_<tool> act on this instance as "
     "the API key's owner, with their access rights; platform tools are named ocore_<tool>. "
-    "Destructive tools need confirm: true; write tools accept dry_run: true."
 )
 
 
@@ -133,7 +133,9 @@ class McpServer(models.AbstractModel):
 
     def _ocore_instructions(self, conn):
         s = conn.settings
-        return INSTRUCTIONS.format(version=release.version, slug=s["slug"], environment=s["environment"])
+        return INSTRUCTIONS.format(
+            version=release.version, slug=s["slug"], environment=s["environment"]
+        ) + COMMON_PARAMS_HELP
 
     def _mcp_initialize(self, conn, request, request_id):
         return {
@@ -167,7 +169,7 @@ class McpServer(models.AbstractModel):
     # -- tools -------------------------------------------------------------------
 
     def _ocore_is_admin(self, conn):
-        return conn.key.user_id._is_system()
+        return self.env["res.users"].browse(conn.auth.user_id)._is_system()
 
     def _ocore_full_name(self, spec, conn):
         prefix = PLATFORM_PREFIX if spec.meta.platform else conn.settings["slug"]
@@ -199,19 +201,23 @@ class McpServer(models.AbstractModel):
         return spec.description
 
     def _ocore_tool_definition(self, full_name, spec, conn):
-        annotations = {
-            "readOnlyHint": spec.kind == "read",
-            "destructiveHint": spec.kind == "destructive",
-            "openWorldHint": False,
-        }
+        # only what differs from the MCP defaults (readOnlyHint false, destructiveHint true): every
+        # byte here repeats in each tool of tools/list
         if spec.kind == "read":
-            annotations.pop("destructiveHint")
+            annotations = {"readOnlyHint": True}
+        else:
+            annotations = {"destructiveHint": spec.kind == "destructive"}
         return {
             "name": full_name,
             "description": self._ocore_tool_description(spec, conn),
             "inputSchema": spec.input_schema,
             "annotations": annotations,
         }
+
+    def _ocore_tool_definitions(self, conn, chunk):
+        """The definitions of one tools/list page ([(full name, spec)]). Extension point for data shared
+        by every description of a listing: compute it once here, then pass it on, e.g. in the context."""
+        return [self._ocore_tool_definition(name, spec, conn) for name, spec in chunk]
 
     def _mcp_tools_list(self, conn, request, request_id):
         visible = self._ocore_visible_tools(conn)
@@ -224,7 +230,7 @@ class McpServer(models.AbstractModel):
             except (ValueError, UnicodeDecodeError):
                 raise P.ProtocolError(P.INVALID_PARAMS, "Invalid cursor") from None
         chunk = visible[start : start + page]
-        result = {"tools": [self._ocore_tool_definition(name, spec, conn) for name, spec in chunk]}
+        result = {"tools": self._ocore_tool_definitions(conn, chunk)}
         if start + page < len(visible):
             result["nextCursor"] = base64.urlsafe_b64encode(str(start + page).encode()).decode()
         if P.is_modern(conn.protocol_version):
@@ -234,7 +240,11 @@ class McpServer(models.AbstractModel):
     def _mcp_tools_call(self, conn, request, request_id):
         params = request.params
         meta = params.meta
-        progress_token = getattr(meta, "progress_token", None) if meta else None
+        # mcp-types parses _meta into a plain dict keyed by the Python field name ("progress_token")
+        if isinstance(meta, dict):
+            progress_token = meta.get("progress_token", meta.get("progressToken"))
+        else:
+            progress_token = getattr(meta, "progress_token", None) if meta else None
         result = self._ocore_call_tool(conn, params.name, dict(params.arguments or {}), request_id, progress_token)
         if P.is_modern(conn.protocol_version):
             result["resultType"] = "complete"
@@ -259,9 +269,10 @@ class McpServer(models.AbstractModel):
                 args = spec.validate(arguments)
             except ValueError as exc:
                 raise pol.Refusal("invalid_input", str(exc)) from None
+            self._ocore_check_common(arguments)
             pol.check_identifiers(spec, args)
             pol.check_models(spec, args, conn.scope)
-            pol.check_write(spec, conn)
+            pol.check_write(spec, conn, args)
             confirm = bool(arguments.get("confirm"))
             dry_run = bool(arguments.get("dry_run")) and spec.meta.supports_dry_run
             if arguments.get("dry_run") and not spec.meta.supports_dry_run:
@@ -269,7 +280,7 @@ class McpServer(models.AbstractModel):
             pol.check_confirm(spec, confirm, dry_run)
             tool_env = self._ocore_tool_env(conn, arguments.get("context"))
             allowed, used = self.env["ocore.mcp.rate.limit"]._ocore_hit(
-                conn.key.id, pol.effective_rate_limit(conn.scope, conn.settings)
+                conn.auth.id, pol.effective_rate_limit(conn.scope, conn.settings)
             )
             if not allowed:
                 raise pol.Refusal(
@@ -292,18 +303,18 @@ class McpServer(models.AbstractModel):
             full_name=full_name,
             arguments=args,
             timeout=pol.effective_timeout(spec, arguments.get("timeout_seconds"), conn.settings),
-            max_response_kb=int(arguments.get("max_response_size") or conn.settings["max_response_kb"]),
+            max_response_kb=int(arguments.get("max_response_size")
+                                or max(conn.settings["max_response_kb"], spec.meta.min_response_kb)),
             confirm=confirm,
             dry_run=dry_run,
             request_id=request_id,
             progress_token=progress_token,
         )
-        call.audit_id = audit.insert(cr, {**base, "params": arguments, "status": "running", "dry_run": dry_run})
-        self._ocore_touch(conn)
+        call.audit_id = audit.insert(cr, {**base, "params": arguments, "status": "running", "dry_run": dry_run},
+                                     touch=(conn.auth.id, conn.session.id if conn.session else None))
         # The rate-limit hit and the 'running' audit row are committed now: the
         # limit is exact across workers and a crash mid-call leaves a trace.
-        cr.execute("SET LOCAL synchronous_commit TO OFF")
-        cr.commit()
+        self._ocore_commit_checkpoint()
 
         outcome = self._ocore_run(call, tool_env)
         latency = int((time.monotonic() - started) * 1000)
@@ -312,8 +323,11 @@ class McpServer(models.AbstractModel):
             if dry_run:
                 structured = {"dry_run": True, "rolled_back": True, "would_return": structured}
                 text = json.dumps(structured, default=str, ensure_ascii=False)
+            logged = text
+            for secret in call.secrets:
+                logged = logged.replace(secret, "[REDACTED]")
             audit.update(cr, call.audit_id, {"status": "success", "success": True,
-                                              "result_summary": text, "latency_ms": latency})
+                                              "result_summary": logged, "latency_ms": latency})
             return {
                 "content": [{"type": "text", "text": text}],
                 "structuredContent": structured,
@@ -323,30 +337,57 @@ class McpServer(models.AbstractModel):
         audit.update(cr, call.audit_id, {"status": "error", "success": False, "error_message": message,
                                           "result_summary": message, "latency_ms": latency,
                                           "refusal_reason": outcome.get("refusal")})
+        if outcome.get("value") is not None:  # pol.ToolFailed: the tool's output with the error
+            text, structured, _truncated = shape(outcome["value"], call.max_response_kb)
+            return {"content": [{"type": "text", "text": f"{message}\n{text}"}],
+                    "structuredContent": structured, "isError": True}
         return self._ocore_error_result(message)
+
+    def _ocore_commit_checkpoint(self):
+        """Commit the rate-limit hit and the 'running' audit row before the tool runs.
+
+        Skipped while Odoo runs a test: a TransactionCase's cursor refuses
+        commits (the test's transaction is rolled back as a whole).
+        """
+        from odoo.modules import module
+
+        if getattr(module, "current_test", False):
+            return
+        cr = self.env.cr
+        cr.execute("SET LOCAL synchronous_commit TO OFF")
+        cr.commit()
+
+    def _ocore_check_common(self, arguments):
+        """The common parameters as their schema says (integers in range, booleans), or a Refusal."""
+
+        def integer(value):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+        for name, low, high in (("timeout_seconds", 1, 120), ("max_response_size", 1, None)):
+            value = arguments.get(name)
+            if value is None:
+                continue
+            number = integer(value)
+            if number is None or number < low or (high is not None and number > high):
+                bounds = f"between {low} and {high}" if high is not None else f"of at least {low}"
+                raise pol.Refusal("invalid_input", f"{name}: must be an integer {bounds}, got {value!r}")
+            arguments[name] = number
+        for name in ("confirm", "dry_run"):
+            value = arguments.get(name)
+            if value is not None and not isinstance(value, bool):
+                raise pol.Refusal("invalid_input", f"{name}: must be true or false, got {value!r}")
 
     def _ocore_error_result(self, message):
         return {"content": [{"type": "text", "text": message}], "isError": True}
 
-    def _ocore_touch(self, conn):
-        """Throttled last-use bookkeeping (no row lock held across the call)."""
-        self.env.cr.execute(
-            """UPDATE ocore_mcp_key SET last_used = now() at time zone 'UTC'
-                WHERE id = %s AND (last_used IS NULL OR last_used < now() at time zone 'UTC' - interval '60 s')""",
-            (conn.key.id,),
-        )
-        if conn.session:
-            self.env.cr.execute(
-                """UPDATE ocore_mcp_session SET last_seen = now() at time zone 'UTC'
-                    WHERE id = %s AND last_seen < now() at time zone 'UTC' - interval '30 s'""",
-                (conn.session.id,),
-            )
-
     def _ocore_tool_env(self, conn, context):
         """The key owner's environment (ACLs, record rules, companies) for this call."""
-        user = conn.key.user_id
-        company = conn.key.company_id
-        ctx = {"lang": user.lang or "en_US", "tz": user.tz or "UTC"}
+        auth = conn.auth
+        user = self.env["res.users"].browse(auth.user_id)
+        company_id = auth.company_id
+        ctx = {"lang": auth.lang or "en_US", "tz": auth.tz or "UTC"}
         if context is not None and not isinstance(context, dict):
             raise pol.Refusal("invalid_input", "context must be an object")
         for name, value in (context or {}).items():
@@ -355,7 +396,7 @@ class McpServer(models.AbstractModel):
                     raise pol.Refusal(
                         "invalid_input", f"context.company_id {value!r} is not one of the key owner's companies"
                     )
-                company = self.env["res.company"].browse(value)
+                company_id = value
             elif name == "lang":
                 if value not in dict(self.env["res.lang"].get_installed()):
                     raise pol.Refusal("invalid_input", f"context.lang {value!r} is not an installed language")
@@ -368,8 +409,8 @@ class McpServer(models.AbstractModel):
                 ctx["tz"] = value
             else:
                 raise pol.Refusal("invalid_input", f"context.{name} is not supported (lang, tz, company_id)")
-        ctx["allowed_company_ids"] = [company.id]
-        return api.Environment(self.env.cr, user.id, ctx)
+        ctx["allowed_company_ids"] = [company_id]
+        return api.Environment(self.env.cr, auth.user_id, ctx)
 
     def _ocore_run(self, call, tool_env):
         """Run the tool as the key owner, in a savepoint, under the deadline."""
@@ -407,12 +448,14 @@ class McpServer(models.AbstractModel):
             return {"ok": False, "error": "interrupted; nothing was written"}
         except pol.Refusal as exc:
             return {"ok": False, "error": str(exc), "refusal": exc.code}
+        except pol.ToolFailed as exc:  # rolled back above, output still shown
+            return {"ok": False, "error": exc.message, "value": exc.result}
         except psycopg2.errors.QueryCanceled:
             return {"ok": False, "error": f"timeout: a database statement exceeded timeout_seconds={call.timeout} "
                     "(statement_timeout); nothing was written.", "refusal": "timeout"}
         except (AccessError, AccessDenied) as exc:
             return {"ok": False, "error": f"permission denied (Odoo access rights of "
-                    f"{call.connection.key.user_id.login}): {self._ocore_exc_text(exc)}"}
+                    f"{call.connection.auth.login}): {self._ocore_exc_text(exc)}"}
         except MissingError as exc:
             return {"ok": False, "error": f"not found: {self._ocore_exc_text(exc)}"}
         except (UserError, ValidationError) as exc:
@@ -425,13 +468,11 @@ class McpServer(models.AbstractModel):
             _logger.exception("MCP tool %s failed", call.full_name)
             return {"ok": False, "error": f"internal error in {call.spec.name}: {type(exc).__name__}: {exc}"}
         finally:
+            # statement_timeout stays SET LOCAL until the end of this short transaction: it applies
+            # per statement, so the audit update that follows gets its own full budget.
             if inflight:
                 hub.untrack_call(inflight)
             reset_current_call(token)
-            try:
-                cr.execute("SET LOCAL statement_timeout = 0")
-            except psycopg2.Error:
-                pass
 
     def _ocore_exc_text(self, exc):
         return exc.args[0] if exc.args else str(exc)

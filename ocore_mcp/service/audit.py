@@ -26,12 +26,12 @@ def _params(arguments):
 
 
 def base_values(conn):
-    key = conn.key
+    auth = conn.auth
     return {
         "session_id": conn.session_id,
-        "key_id": key.id if key else None,
-        "user_id": key.user_id.id if key else None,
-        "company_id": key.company_id.id if key else None,
+        "key_id": auth.id if auth else None,
+        "user_id": auth.user_id if auth else None,
+        "company_id": auth.company_id if auth else None,
         "ip_address": conn.ip,
         "client_name": conn.client_name,
         "protocol_version": conn.protocol_version,
@@ -39,8 +39,16 @@ def base_values(conn):
     }
 
 
-def insert(cr, values):
-    values = {k: v for k, v in values.items() if k in _COLUMNS}
+def _clean(values):
+    # ORM-style False for "empty" must not reach varchar columns as 'false'
+    return {k: (None if v is False and k not in ("success", "dry_run") else v)
+            for k, v in values.items() if k in _COLUMNS}
+
+
+def insert(cr, values, touch=None):
+    """Insert an audit row; ``touch=(key_id, session_pk)`` also refreshes the key's last use and the
+    session's last activity (throttled, in the same statement: one round trip)."""
+    values = _clean(values)
     if "params" in values and not isinstance(values["params"], str):
         values["params"] = _params(values["params"])
     if values.get("result_summary"):
@@ -49,18 +57,29 @@ def insert(cr, values):
         values["request_id"] = str(values["request_id"])
     cols = list(values)
     uid = values.get("user_id") or 1
+    prefix, args = "", []
+    if touch:
+        prefix = """WITH touch_key AS (
+                        UPDATE ocore_mcp_key SET last_used = now() at time zone 'UTC'
+                         WHERE id = %s AND (last_used IS NULL
+                                            OR last_used < now() at time zone 'UTC' - interval '60 s')),
+                    touch_session AS (
+                        UPDATE ocore_mcp_session SET last_seen = now() at time zone 'UTC'
+                         WHERE id = %s AND last_seen < now() at time zone 'UTC' - interval '30 s')
+                 """
+        args = [touch[0], touch[1]]
     cr.execute(
-        f"""INSERT INTO mcp_audit_log ({", ".join(cols)}, create_uid, write_uid, create_date, write_date)
+        f"""{prefix}INSERT INTO mcp_audit_log ({", ".join(cols)}, create_uid, write_uid, create_date, write_date)
             VALUES ({", ".join(["%s"] * len(cols))}, %s, %s,
                     now() at time zone 'UTC', now() at time zone 'UTC')
             RETURNING id""",  # noqa: S608 - column names come from _COLUMNS
-        [*values.values(), uid, uid],
+        [*args, *values.values(), uid, uid],
     )
     return cr.fetchone()[0]
 
 
 def update(cr, audit_id, values):
-    values = {k: v for k, v in values.items() if k in _COLUMNS}
+    values = _clean(values)
     if values.get("result_summary"):
         values["result_summary"] = summary(values["result_summary"])
     if values.get("error_message"):

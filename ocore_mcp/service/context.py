@@ -7,11 +7,28 @@ _current_call = contextvars.ContextVar("ocore_mcp_call", default=None)
 
 
 @dataclass
+class KeyAuth:
+    """What the pipeline needs to know of an API key and its owner, read in one query."""
+
+    id: int
+    active: bool
+    has_secret: bool
+    expiration_date: object
+    user_id: int
+    user_active: bool
+    login: str
+    lang: str | None
+    tz: str | None
+    company_id: int
+    scope: dict
+
+
+@dataclass
 class Connection:
     """Who is calling, over what, with which filters (one HTTP request)."""
 
     key: object  # ocore.mcp.key record (sudo)
-    scope: dict
+    scope: dict | None
     settings: dict
     transport: str  # "stream", "sse" or "modern"
     protocol_version: str | None = None
@@ -25,6 +42,13 @@ class Connection:
     log_level: str | None = None
     emit: object = None  # callable(message dict): notifications during a call
     base_url: str = ""
+    auth: KeyAuth | None = None
+
+    def __post_init__(self):
+        if self.auth is None and self.key:
+            self.auth = self.key._ocore_auth_info()
+        if self.scope is None and self.auth is not None:
+            self.scope = self.auth.scope
 
     @property
     def session_id(self):
@@ -48,6 +72,7 @@ class CallContext:
     audit_id: int | None = None
     deadline: object = None
     notes: list = field(default_factory=list)
+    secrets: list = field(default_factory=list)  # values the audit log must not keep (see keep_secret)
 
     def progress(self, progress, total=None, message=None):
         """Send a progress notification when the client asked for them."""
@@ -76,6 +101,11 @@ class CallContext:
                 "params": {"level": level, "logger": logger, "data": message},
             }
         )
+
+    def keep_secret(self, value):
+        """Mask ``value`` (e.g. a one-time token in the result) in the audit log's result summary."""
+        if value:
+            self.secrets.append(str(value))
 
     def require_confirm(self, what):
         """Refuse (with a warning of what would happen) unless confirm=true was given."""

@@ -110,7 +110,8 @@ class Hub:
     def track_call(self, dbname, session_id, request_id, deadline):
         if request_id is None:
             return None
-        self._ensure_listener(dbname, wait=False)
+        # wait for LISTEN: a cancellation published before it would be lost (first call of a process)
+        self._ensure_listener(dbname)
         entry = (dbname, session_id, json.dumps(request_id))
         with self._lock:
             self._calls[entry] = deadline

@@ -20,6 +20,7 @@ REASONS = {
     "category_denied": "permission denied",
     "tool_denied": "permission denied",
     "model_denied": "permission denied",
+    "method_denied": "permission denied",
     "admin_only": "permission denied",
     "instance_denied": "permission denied",
     "read_only_key": "write operations blocked",
@@ -28,6 +29,14 @@ REASONS = {
     "rate_limited": "rate limit exceeded",
     "invalid_input": "invalid input",
     "unknown_tool": "unknown tool",
+    "path_denied": "permission denied",
+    "not_configured": "not configured",
+    "not_found": "not found",
+    "protected": "permission denied",
+    "cooldown": "rate limit exceeded",
+    "limit_exceeded": "limit exceeded",
+    "unavailable": "unavailable",
+    "sql_refused": "SQL refused",
 }
 
 
@@ -44,26 +53,43 @@ class Refusal(Exception):  # noqa: N818 - a refusal is not an error of the serve
         return f"{prefix}: {self.message}"
 
 
+class ToolFailed(Exception):  # noqa: N818 - the tool's own outcome, not a server error
+    """Raised by a tool whose work failed but whose output the client must still see (e.g. a
+    shell script's stdout/stderr). The pipeline rolls the call's savepoint back (nothing the
+    tool wrote is kept) and returns ``result`` as an ``isError`` result: ``message``, then the
+    shaped ``result`` (also as structuredContent)."""
+
+    def __init__(self, message, result=None):
+        super().__init__(message)
+        self.message = message
+        self.result = result
+
+
 # -- connection level (every request) -----------------------------------------
 
 
 def check_key(key, settings, ip):
-    """Key valid, kill switch, IP allowlist (skipped when ``ip`` is None). Raise Refusal."""
-    if not key:
+    """Key valid, kill switch, IP allowlist (skipped when ``ip`` is None). Raise Refusal.
+
+    ``key`` is an ``ocore.mcp.key`` record or its ``KeyAuth``.
+    """
+    auth = key._ocore_auth_info() if key and hasattr(key, "_ocore_auth_info") else key
+    if not auth:
         raise Refusal("unauthorized", "unknown or malformed API key")
-    if not key.active:
+    if not auth.active:
         raise Refusal("unauthorized", "the API key has been revoked")
-    if not key.key_prefix:
+    if not auth.has_secret:
         raise Refusal("unauthorized", "the API key has no secret")
-    if key.expiration_date and key.expiration_date <= fields.Datetime.now():
+    if auth.expiration_date and auth.expiration_date <= fields.Datetime.now():
         raise Refusal("unauthorized", "the API key has expired")
-    if not key.user_id.active:
+    if not auth.user_active:
         raise Refusal("unauthorized", "the API key's owner has been deactivated")
     if not settings["enabled"]:
         raise Refusal("mcp_disabled", "MCP access is disabled on this instance (kill switch)")
-    ips = key._ocore_scope()["ips"] if ip is not None else None
+    ips = auth.scope["ips"] if ip is not None else None
     if ips and not ip_allowed(ip, ips):
         raise Refusal("ip_denied", f"the client address {ip} is not in the key's IP allowlist")
+    return auth
 
 
 def ip_allowed(ip, networks):
@@ -139,8 +165,13 @@ def check_models(spec, args, scope):
                 check_model_allowed(item, scope)
 
 
-def check_write(spec, conn):
-    if not spec.meta.requires_write:
+def check_write(spec, conn, args=None):
+    """Refuse a write for read-only keys and under the production guard.
+
+    ``args`` (the validated arguments) lets a tool declared with
+    ``readonly_when`` pass this check for its read-only calls.
+    """
+    if not spec.meta.requires_write_for(args):
         return
     if conn.scope["read_only"]:
         raise Refusal(
