@@ -8,7 +8,7 @@
     "author": "oCore MCP contributors",
     "license": "LGPL-3",
     "depends": ["base", "base_setup", "web"],
-    "external_dependencies": {"python": ["mcp_types", "pydantic"]},
+    "external_dependencies": {"python": ["mcp_types", "pydantic", "whatthepatch", "regex", "pglast"]},
     "data": [
         "security/ocore_mcp_groups.xml",
         "security/ir.model.access.csv",
@@ -20,6 +20,7 @@
         "views/mcp_session_views.xml",
         "views/res_config_settings_views.xml",
         "views/ocore_mcp_menus.xml",
+        "views/mcp_module_event_views.xml",
     ],
     "images": ["static/description/banner.png"],
     "application": True,

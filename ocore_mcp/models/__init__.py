@@ -10,3 +10,5 @@ from . import (
     mcp_server,
     res_config_settings,
 )
+from . import mcp_impersonation
+from . import ir_module_module, mcp_module_event

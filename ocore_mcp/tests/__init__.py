@@ -1,0 +1,12 @@
+from . import test_core
+from . import test_tools_orm
+from . import test_tools_search
+from . import test_tools_metadata
+from . import test_tools_files, test_tools_modules
+from . import test_sqlguard
+from . import test_tools_sql
+from . import test_tools_shell
+from . import test_tools_system
+from . import test_tools_export
+from . import test_tools_attachments
+from . import test_tools_reports

@@ -1,0 +1,216 @@
+"""The shell tools (execute_shell, execute_shell_multi, python_repl) through the real pipeline, and the
+per-context output capture of lib/pyexec.py."""
+
+import sys
+import threading
+import time
+
+from odoo.tests import BaseCase, tagged
+from odoo.tools import mute_logger
+
+from ..lib import pyexec
+from ..tools.shell import _refuse_transaction_control
+from .test_tools_sql import McpSqlCase
+
+
+@tagged("post_install", "-at_install", "ocore_shell")
+class TestShellTools(McpSqlCase):
+    def shell(self, code, tool="execute_shell", **kw):
+        return self.ok(tool, dict(code=code, **kw))
+
+    def partner_named(self, name):
+        return self.env["res.partner"].search([("name", "=", name)])
+
+    def test_execute_shell_bindings_output_and_result(self):
+        data = self.shell("print('hello', env.user.login)\nimport sys\nprint('warn', file=sys.stderr)\n"
+                          "partner = env['res.partner'].create({'name': 'Shell Made'})\n"
+                          "(self.login, type(self).__name__, fields.Char.__name__, models.Model.__name__, "
+                          "api.model.__name__, int(Command.create({})[0]), odoo.release.version)")
+        self.assertEqual(data["stdout"], "hello admin\n")
+        self.assertEqual(data["stderr"], "warn\n")
+        self.assertEqual(data["exit_code"], 0)
+        from odoo import release
+
+        self.assertEqual(data["result"], repr(("admin", "res.users", "Char", "Model", "model", 0, release.version)))
+        self.assertEqual(len(self.partner_named("Shell Made")), 1)  # committed with the call (savepoint released)
+
+    def test_env_is_the_key_owner(self):
+        other = self.env["res.users"].with_context(no_reset_password=True).create({
+            "name": "shell admin 2", "login": "ocore_shell_admin2",
+            "groups_id": [(6, 0, [self.env.ref("base.group_system").id, self.env.ref("ocore_mcp.group_mcp_user").id])],
+        })
+        key = self.keys._ocore_create_key("second admin", other)[0]
+        data = self.ok("execute_shell", {"code": "env.uid, self.id, env.su"}, key=key)
+        self.assertEqual(data["result"], repr((other.id, other.id, False)))
+
+    def test_exception_rolls_back_and_shows_output(self):
+        result = self.fails("execute_shell", {"code": (
+            "env['res.partner'].create({'name': 'Shell Rolled Back'})\n"
+            "print('before the error')\n"
+            "1 / 0\n")}, "error: the code failed with exit code 1: ZeroDivisionError: division by zero")
+        data = result["structuredContent"]
+        self.assertEqual((data["exit_code"], data["stdout"]), (1, "before the error\n"))
+        self.assertIn("Traceback (most recent call last)", data["stderr"])
+        self.assertIn('line 3, in <module>', data["stderr"])
+        self.assertIn("1 / 0", data["stderr"])
+        self.assertNotIn("pyexec.py", data["stderr"])
+        self.assertIn("before the error", result["content"][0]["text"])
+        self.assertFalse(self.partner_named("Shell Rolled Back"))
+        self.assertEqual(self.last_audit("execute_shell")[0], "error")
+
+    def test_failing_flush_is_a_failure_of_the_code(self):
+        with mute_logger("odoo.sql_db"):  # the failing UPDATE of the flush is logged by the cursor
+            result = self.fails("execute_shell", {"code": (
+                "print('made')\np = env['res.partner'].create({'name': 'Flush Lost'})\nenv.flush_all()\n"
+                "p.name = False  # violates res_partner_check_name when flushed")}, "while saving the changes")
+        self.assertIn("check_name", result["structuredContent"]["stderr"])
+        self.assertEqual(result["structuredContent"]["stdout"], "made\n")
+        self.assertFalse(self.partner_named("Flush Lost"))
+
+    def test_syntax_error(self):
+        result = self.fails("execute_shell", {"code": "def broken(:\n  pass"}, "SyntaxError")
+        self.assertIn("SyntaxError", result["structuredContent"]["stderr"])
+
+    def test_commit_is_refused(self):
+        result = self.fails("execute_shell", {"code": (
+            "env['res.partner'].create({'name': 'Shell Commit'})\nenv.cr.commit()")}, "exit code 1")
+        self.assertIn("env.cr.commit()/rollback() are not available", result["structuredContent"]["stderr"])
+        self.assertFalse(self.partner_named("Shell Commit"))
+        # the cursor is restored after the call
+        self.assertIsNot(self.env.cr.commit, _refuse_transaction_control)
+        self.assertIsNot(self.env.cr.rollback, _refuse_transaction_control)
+
+    def test_system_exit(self):
+        data = self.shell("print('bye')\nraise SystemExit(0)")
+        self.assertEqual((data["exit_code"], data["stdout"]), (0, "bye\n"))
+        result = self.fails("execute_shell", {"code": "import sys\nenv['res.partner'].create({'name': 'Exit 3'})\n"
+                                                      "sys.exit(3)"}, "exit code 3")
+        self.assertEqual(result["structuredContent"]["exit_code"], 3)
+        self.assertFalse(self.partner_named("Exit 3"))
+
+    def test_caught_database_error_still_rolls_back(self):
+        result = self.fails("execute_shell", {"code": (
+            "env['res.partner'].create({'name': 'Shell Aborted'}); env.flush_all()\n"
+            "try:\n    env.cr.execute('SELECT 1/0', log_exceptions=False)\nexcept Exception as e:\n    print('caught', type(e).__name__)\n"
+        )}, "error state")
+        self.assertEqual(result["structuredContent"]["stdout"], "caught DivisionByZero\n")
+        self.assertFalse(self.partner_named("Shell Aborted"))
+        self.shell("1")  # the transaction is usable again
+
+    def test_timeout_interrupts_python_loops(self):
+        started = time.monotonic()
+        result = self.fails("execute_shell", {"code": "while True:\n    pass", "timeout_seconds": 1}, "timeout")
+        self.assertLess(time.monotonic() - started, 10)
+        self.assertIn("exceeded timeout_seconds=1", result["content"][0]["text"])
+        self.assertEqual(self.last_audit("execute_shell"), ("error", "timeout"))
+        # user code catching Exception cannot swallow the interruption
+        self.fails("python_repl", {"code": "while True:\n    try:\n        pass\n    except Exception:\n        pass",
+                                   "timeout_seconds": 1}, "timeout")
+
+    def test_dry_run(self):
+        data = self.ok("execute_shell", {"code": "env['res.partner'].create({'name': 'Shell Dry'}).name",
+                                         "dry_run": True})
+        self.assertEqual(data["would_return"]["result"], "'Shell Dry'")
+        self.assertFalse(self.partner_named("Shell Dry"))
+
+    def test_execute_shell_multi_persists_variables(self):
+        data = self.ok("execute_shell_multi", {"commands": [
+            "import json\nx = 20",
+            "y = x * 2\nprint(json.dumps({'y': y}))",
+            "p = env['res.partner'].create({'name': 'Multi %d' % y})",
+            "p.name",
+        ]})
+        self.assertEqual([c["exit_code"] for c in data["commands"]], [0, 0, 0, 0])
+        self.assertEqual(data["commands"][1]["stdout"], '{"y": 40}\n')
+        self.assertEqual(data["commands"][3]["result"], "'Multi 40'")
+        self.assertEqual(len(self.partner_named("Multi 40")), 1)
+
+    def test_execute_shell_multi_stops_at_first_failure(self):
+        result = self.fails("execute_shell_multi", {"commands": [
+            "env['res.partner'].create({'name': 'Multi Lost'})\nprint('one')",
+            "raise ValueError('boom')",
+            "print('never')",
+        ]}, "command 2 of 3 failed with exit code 1: ValueError: boom")
+        data = result["structuredContent"]
+        self.assertEqual(data["failed_command"], 2)
+        self.assertEqual([c["index"] for c in data["commands"]], [1, 2])
+        self.assertEqual(data["commands"][0]["stdout"], "one\n")
+        self.assertIn("ValueError: boom", data["commands"][1]["stderr"])
+        self.assertFalse(self.partner_named("Multi Lost"))
+        self.fails("execute_shell_multi", {"commands": []}, "commands is empty")
+
+    def test_python_repl_echo_and_stateless(self):
+        data = self.shell("a = 2\na + 3\nNone\nprint('p')\n[a] * 2", tool="python_repl")
+        self.assertEqual(data["stdout"], "5\np\n[2, 2]\n")
+        self.assertNotIn("result", data)
+        result = self.fails("python_repl", {"code": "a"}, "NameError")
+        self.assertIn("name 'a' is not defined", result["structuredContent"]["stderr"])
+        data = self.shell("env.user.login", tool="python_repl")
+        self.assertEqual(data["stdout"], "'admin'\n")
+
+    def test_policy(self):
+        ro_key = self.keys._ocore_create_key("ro shell", self.admin, read_only=True)[0]
+        for tool, args in (("execute_shell", {"code": "1"}), ("python_repl", {"code": "1"}),
+                           ("execute_shell_multi", {"commands": ["1"]})):
+            with self.subTest(tool=tool):
+                self.fails(tool, args, "write operations blocked", key=ro_key)
+                self.fails(tool, args, "mcp_write_enabled off", write_enabled=False)
+                self.fails(tool, args, "only offered to system administrators", key=self.non_admin_key_cached())
+        self.fails("execute_shell", {"code": "  "}, "code is empty")
+
+    def non_admin_key_cached(self):
+        if not hasattr(self, "_non_admin"):
+            self._non_admin = self.non_admin_key()
+        return self._non_admin
+
+
+@tagged("post_install", "-at_install", "ocore_shell")
+class TestPyexecCapture(BaseCase):
+    def test_concurrent_captures_do_not_mix(self):
+        outputs, errors = {}, []
+        barrier = threading.Barrier(4)
+
+        def worker(n):
+            try:
+                with pyexec.capture() as out:
+                    barrier.wait()
+                    for i in range(200):
+                        print(f"t{n}-{i}")
+                        if i % 50 == 0:
+                            time.sleep(0.001)
+                outputs[n] = out["stdout"].getvalue()
+            except Exception as exc:  # noqa: BLE001
+                errors.append(exc)
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [])
+        for n in range(4):
+            self.assertEqual(outputs[n], "".join(f"t{n}-{i}\n" for i in range(200)))
+
+    def test_outside_a_capture_writes_reach_the_real_stream(self):
+        pyexec.install()
+        self.assertIsInstance(sys.stdout, pyexec._ContextStream)
+        self.assertIs(sys.stdout._target(), sys.stdout._original)
+        with pyexec.capture() as out:
+            print("captured")
+        self.assertEqual(out["stdout"].getvalue(), "captured\n")
+
+    def test_output_cap(self):
+        buffer = pyexec.CappedBuffer(limit=10)
+        buffer.write("0123456789abc")
+        buffer.write("def")
+        self.assertEqual(buffer.getvalue(), "0123456789\n[output truncated: 6 more characters]")
+
+    def test_run_modes(self):
+        ns = {}
+        with pyexec.capture() as out:
+            self.assertEqual(pyexec.run("x = 1\nx + 1", ns)["result"], "2")
+            self.assertEqual(pyexec.run("x\nx + 1", ns, mode="repl")["result"], None)
+        self.assertEqual(out["stdout"].getvalue(), "1\n2\n")
+        with pyexec.capture():
+            outcome = pyexec.run("raise SystemExit('message')", {})
+        self.assertEqual((outcome["exit_code"], outcome["error"]), (1, "SystemExit: 1"))

@@ -1,0 +1,431 @@
+"""SQL tools: direct PostgreSQL queries checked by a real parser (lib/sqlguard.py).
+
+Raw SQL bypasses Odoo's access rights and record rules, so every tool of this
+family is ``admin_only`` (offered only to keys whose owner is a system
+administrator). Layers, each on its own enough to stop a write from a read:
+
+1. the guard refuses DDL, utility statements and blocked functions anywhere in
+   the tree; what runs is the statement re-serialised from the checked tree,
+   one statement per ``execute``;
+2. read statements (SELECT, EXPLAIN) run in a nested savepoint switched to
+   ``transaction_read_only`` and always rolled back, so even a function the
+   guard missed cannot write (PostgreSQL refuses to switch such a
+   subtransaction back to read-write);
+3. the pipeline's ``statement_timeout`` (``timeout_seconds``) and savepoint.
+"""
+
+import base64
+import csv
+import datetime
+import decimal
+import io
+import json
+import math
+import uuid
+from typing import Literal
+
+import psycopg2
+
+from odoo import models
+from odoo.exceptions import UserError
+
+from ..lib import sqlguard
+from ..lib.shaping import TextResult
+from ..lib.tooling import mcp_tool
+from ..service.policy import Refusal, ToolFailed, check_write
+
+SELECT_LIMIT = sqlguard.DEFAULT_LIMIT  # added to a SELECT without LIMIT
+FETCH_CAP = 5000  # rows ever fetched from one statement (an explicit LIMIT above it is cut)
+SCRIPT_MAX_STATEMENTS = 200
+CELL_WIDTH = 80  # table format: longer cells are shortened
+
+
+def _guard(sql, **kw):
+    try:
+        return sqlguard.analyze(sql, **kw)
+    except sqlguard.SqlRefused as exc:
+        raise Refusal("sql_refused", str(exc)) from None
+
+
+def _execute_sql_reads_only(args):
+    """readonly_when of execute_sql: the call cannot write (a SELECT, an EXPLAIN without ANALYZE
+    of anything, or a query the guard refuses anyway)."""
+    try:
+        statements = sqlguard.analyze(args.get("query") or "", max_statements=1)
+    except sqlguard.SqlRefused:
+        return True  # refused by the tool before anything runs
+    stmt = statements[0]
+    if stmt.kind == "select":
+        return True
+    return bool(args.get("explain")) and not isinstance(stmt.node, sqlguard.ast.ExplainStmt)
+
+
+def jsonable(value):
+    """A JSON-friendly form of a value psycopg2 returned."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, decimal.Decimal):
+        if value.is_finite() and value == value.to_integral_value() and abs(value) < 2**53:
+            return int(value)
+        return float(value) if value.is_finite() and len(value.as_tuple().digits) <= 15 else str(value)
+    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return str(value)
+    if isinstance(value, memoryview | bytes | bytearray):
+        return "base64:" + base64.b64encode(bytes(value)).decode()
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return str(value)
+
+
+def _cell(value):
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    text = text.replace("\r", "").replace("\n", "\\n")
+    return text if len(text) <= CELL_WIDTH else text[: CELL_WIDTH - 1] + "…"
+
+
+def format_table(columns, rows):
+    """An aligned text table (psql style)."""
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [len(c) for c in columns]
+    for row in cells:
+        for i, text in enumerate(row):
+            widths[i] = max(widths[i], len(text))
+    lines = [
+        " | ".join(c.ljust(widths[i]) for i, c in enumerate(columns)).rstrip(),
+        "-+-".join("-" * w for w in widths),
+    ]
+    lines += [" | ".join(t.ljust(widths[i]) for i, t in enumerate(row)).rstrip() for row in cells]
+    lines.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+    return "\n".join(lines)
+
+
+def format_csv(columns, rows):
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if v is None else v if isinstance(v, str) else
+                         json.dumps(v, ensure_ascii=False, default=str) if isinstance(v, dict | list) else v
+                         for v in row])
+    return out.getvalue()
+
+
+def _plan_rows(plan):
+    """Estimated rows written by the ModifyTable nodes of an EXPLAIN (FORMAT JSON) plan."""
+    total, found = 0, False
+    stack = [plan]
+    while stack:
+        node = stack.pop()
+        children = node.get("Plans") or []
+        if node.get("Node Type") == "ModifyTable":
+            found = True
+            total += sum(int(child.get("Plan Rows") or 0) for child in children[:1])
+        stack.extend(children)
+    return total if found else int(plan.get("Plan Rows") or 0)
+
+
+class SqlTools(models.AbstractModel):
+    _name = "ocore.mcp.tools.sql"
+    _inherit = "ocore.mcp.toolset"
+    _description = "MCP tools: SQL"
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _sql_prepare(self):
+        """Pending ORM writes reach the database before raw SQL reads it; the parser and the
+        server must read string literals alike."""
+        self.env.flush_all()
+        cr = self.env.cr
+        status = cr.connection.get_parameter_status("standard_conforming_strings")
+        if status and status != "on":
+            raise Refusal("sql_refused", "the database runs with standard_conforming_strings off; "
+                          "SQL tools need it on")
+
+    def _sql_fetch(self, max_rows):
+        cr = self.env.cr
+        if cr.description is None:
+            return None, None, False, cr.rowcount
+        columns = [d.name for d in cr.description]
+        rows = cr.fetchmany(max_rows + 1)
+        more = len(rows) > max_rows
+        return columns, [[jsonable(v) for v in row] for row in rows[:max_rows]], more, cr.rowcount
+
+    def _sql_read(self, sql, max_rows=FETCH_CAP):
+        """Run a read statement in a nested read-only savepoint that is always rolled back.
+        Return (columns, rows, more_rows, rowcount)."""
+        cr = self.env.cr
+        name = f"ocore_sql_ro_{uuid.uuid4().hex}"
+        cr.execute(f'SAVEPOINT "{name}"')
+        try:
+            cr.execute("SET LOCAL transaction_read_only = on")
+            cr.execute(sql, log_exceptions=False)
+            return self._sql_fetch(max_rows)
+        finally:
+            cr.execute(f'ROLLBACK TO SAVEPOINT "{name}"')
+            cr.execute(f'RELEASE SAVEPOINT "{name}"')
+
+    def _sql_write(self, sql, max_rows=FETCH_CAP):
+        """Run a data-modifying statement in the call's savepoint."""
+        check_write(self._call().spec, self._call().connection)  # same check as the pipeline's
+        self.env.cr.execute(sql, log_exceptions=False)
+        result = self._sql_fetch(max_rows)
+        self.env.invalidate_all()
+        return result
+
+    def _sql_explain(self, stmt, analyze=False):
+        """The query plan as text (EXPLAIN ANALYZE only for read statements)."""
+        options = "(ANALYZE, BUFFERS) " if analyze and stmt.kind == "select" else ""
+        _columns, rows, _more, _count = self._sql_read(f"EXPLAIN {options}{stmt.explainable_sql}")
+        return "\n".join(row[0] for row in rows)
+
+    def _sql_preview(self, stmt):
+        """EXPLAIN of a data-modifying statement: (plan text, estimated rows written)."""
+        plan_text = self._sql_explain(stmt)
+        _columns, rows, _more, _count = self._sql_read(f"EXPLAIN (FORMAT JSON) {stmt.explainable_sql}")
+        plan = rows[0][0]
+        if isinstance(plan, str):
+            plan = json.loads(plan)
+        return plan_text, _plan_rows(plan[0]["Plan"])
+
+    def _sql_result(self, stmt, columns, rows, more, rowcount, limit_added, output="json"):
+        result = {"statement": stmt.command}
+        if columns is None:
+            result["row_count"] = rowcount
+            return result
+        result.update(columns=columns, row_count=len(rows), truncated=more)
+        if stmt.kind == "dml":
+            result["affected_rows"] = rowcount
+        if limit_added:
+            result["limit_applied"] = SELECT_LIMIT
+        if more:
+            result["note"] = (f"more rows exist: the first {len(rows)} are returned; "
+                              "add a LIMIT/OFFSET or aggregate")
+        if output == "table":
+            table = format_table(columns, rows)
+            return TextResult(table, dict(result, table=table))
+        if output == "csv":
+            text = format_csv(columns, rows)
+            return TextResult(text, dict(result, csv=text))
+        result["rows"] = rows
+        return result
+
+    def _sql_run_statement(self, stmt, output="json"):
+        """Run one checked SELECT or DML statement (confirmation already handled)."""
+        if stmt.kind == "select":
+            limit_added = isinstance(stmt.node, sqlguard.ast.SelectStmt) and not stmt.has_limit
+            if limit_added:
+                columns, rows, more, count = self._sql_read(sqlguard.add_limit(stmt, SELECT_LIMIT + 1),
+                                                            SELECT_LIMIT)
+            else:
+                columns, rows, more, count = self._sql_read(stmt.sql)
+            return self._sql_result(stmt, columns, rows, more, count, limit_added, output)
+        columns, rows, more, count = self._sql_write(stmt.sql)
+        return self._sql_result(stmt, columns, rows, more, count, False, output)
+
+    # -- tools ----------------------------------------------------------------------------
+
+    @mcp_tool("sql", kind="write", admin_only=True, model_args=(), readonly_when=_execute_sql_reads_only)
+    def _tool_execute_sql(
+        self,
+        query: str,
+        format: Literal["json", "table", "csv"] = "json",
+        explain: bool = False,
+        confirm: bool = False,
+    ) -> dict:
+        """Run one SQL statement (admins only; bypasses record rules). SELECT runs read-only, LIMIT 1000 added;
+        INSERT/UPDATE/DELETE need confirm (else an EXPLAIN preview). DDL, COPY, SET, file/dblink/admin functions
+        are blocked.
+
+        Args:
+            query: One SQL statement.
+            format: json (columns + rows), table or csv.
+            explain: Return the plan (ANALYZE for SELECT).
+            confirm: Required to write.
+        """
+        call = self._call()
+        stmt = _guard(query, max_statements=1)[0]
+        self._sql_prepare()
+        if explain and not isinstance(stmt.node, sqlguard.ast.ExplainStmt):
+            return {"statement": stmt.command, "plan": self._sql_explain(stmt, analyze=True)}
+        if stmt.kind == "dml" and not (call.confirm or call.dry_run):
+            plan, estimate = self._sql_preview(stmt)
+            call.require_confirm(
+                f"run {stmt.command} writing an estimated {estimate} row(s) (nothing was done). "
+                f"Query plan:\n{plan}\n"
+            )
+        return self._sql_run_statement(stmt, format)
+
+    @mcp_tool("sql", kind="destructive", admin_only=True, model_args=())
+    def _tool_execute_sql_script(self, script: str) -> dict:
+        """Run a multi-statement SQL script (admins only) with BEGIN/COMMIT/SAVEPOINT mapped to savepoints; all
+        rolled back if a statement fails. Same guard as execute_sql.
+
+        Args:
+            script: Statements separated by semicolons.
+        """
+        statements = _guard(script, allow_transaction=True, max_statements=SCRIPT_MAX_STATEMENTS)
+        self._sql_prepare()
+        cr = self.env.cr
+        stack = []  # open frames: [kind ("tx" | "sp"), user savepoint name, our savepoint name]
+        results, notes = [], []
+        for stmt in statements:
+            entry = {"index": stmt.index + 1, "statement": stmt.command}
+            try:
+                if stmt.kind == "transaction":
+                    note = self._sql_script_control(stmt, stack)
+                    if note:
+                        notes.append(f"statement {stmt.index + 1}: {note}")
+                    entry["status"] = "ok"
+                else:
+                    value = self._sql_run_statement(stmt)
+                    entry.update(value)
+            except psycopg2.errors.QueryCanceled:
+                raise
+            except (psycopg2.Error, UserError) as exc:
+                error = (getattr(exc, "pgerror", None) or (exc.args[0] if exc.args else str(exc))).strip()
+                raise ToolFailed(
+                    f"error: statement {stmt.index + 1} ({stmt.command}) failed: {error}. The whole script "
+                    "was rolled back.",
+                    {"failed_statement": stmt.index + 1, "error": error, "rolled_back": True,
+                     "statements": results},
+                ) from None
+            results.append(entry)
+        for kind, user_name, name in reversed(stack):
+            if kind == "tx":
+                cr.execute(f'ROLLBACK TO SAVEPOINT "{name}"')
+                notes.append("a BEGIN block without COMMIT was rolled back at the end of the script")
+            cr.execute(f'RELEASE SAVEPOINT "{name}"')
+        self.env.invalidate_all()
+        out = {"statements": results, "executed": len(results)}
+        if notes:
+            out["notes"] = notes
+        return out
+
+    def _sql_script_control(self, stmt, stack):
+        """Map a transaction control statement onto savepoints of the call's transaction."""
+        cr = self.env.cr
+        action = stmt.transaction
+        if action == "begin":
+            name = f"ocore_sql_tx_{uuid.uuid4().hex}"
+            cr.execute(f'SAVEPOINT "{name}"')
+            stack.append(("tx", None, name))
+            return None
+        if action == "savepoint":
+            name = f"ocore_sql_sp_{uuid.uuid4().hex}"
+            cr.execute(f'SAVEPOINT "{name}"')
+            stack.append(("sp", stmt.savepoint, name))
+            return None
+        if action in ("commit", "rollback"):
+            at = next((i for i in range(len(stack) - 1, -1, -1) if stack[i][0] == "tx"), None)
+            if at is None:
+                return f"{action.upper()} outside a BEGIN block: nothing to do"
+            name = stack[at][2]
+            if action == "rollback":
+                cr.execute(f'ROLLBACK TO SAVEPOINT "{name}"')
+            cr.execute(f'RELEASE SAVEPOINT "{name}"')
+            del stack[at:]
+            return None
+        # release / rollback_to a named savepoint of the current BEGIN block
+        at = next((i for i in range(len(stack) - 1, -1, -1)
+                   if stack[i][0] == "sp" and stack[i][1] == stmt.savepoint), None)
+        if at is None:
+            raise UserError(f"savepoint {stmt.savepoint!r} does not exist")
+        if any(frame[0] == "tx" for frame in stack[at + 1:]):
+            raise UserError(f"savepoint {stmt.savepoint!r} was set outside the current BEGIN block")
+        name = stack[at][2]
+        if action == "rollback_to":
+            cr.execute(f'ROLLBACK TO SAVEPOINT "{name}"')
+            del stack[at + 1:]
+        else:
+            cr.execute(f'RELEASE SAVEPOINT "{name}"')
+            del stack[at:]
+        return None
+
+    @mcp_tool("sql", kind="read", admin_only=True, model_args=())
+    def _tool_list_tables(self, search: str | None = None, raw_pg: bool = False, limit: int = 200) -> dict:
+        """List database tables (admins only): estimated rows, sizes, Odoo models.
+
+        Args:
+            search: Substring of the table or model name.
+            raw_pg: PostgreSQL statistics instead of model mapping.
+            limit: Max tables (default 200).
+        """
+        limit = max(1, min(int(limit), 5000))
+        cr = self.env.cr
+        cr.execute("""
+            SELECT c.relname, c.relkind,
+                   CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint ELSE s.n_live_tup END,
+                   pg_total_relation_size(c.oid), pg_relation_size(c.oid), pg_indexes_size(c.oid),
+                   s.n_live_tup, s.n_dead_tup, s.seq_scan, s.idx_scan,
+                   GREATEST(s.last_vacuum, s.last_autovacuum), GREATEST(s.last_analyze, s.last_autoanalyze)
+              FROM pg_class c
+              JOIN pg_namespace n ON n.oid = c.relnamespace
+         LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
+             WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')
+          ORDER BY c.relname
+        """)
+        rows = cr.fetchall()
+        mapping, relations = ({}, {}) if raw_pg else self._sql_table_models()
+        needle = (search or "").strip().lower()
+        tables = []
+        for (name, relkind, estimate, total, table_size, index_size, live, dead, seq_scan, idx_scan,
+             vacuumed, analyzed) in rows:
+            item = {
+                "table": name,
+                "rows_estimate": int(estimate) if estimate is not None else None,
+                "total_size": total,
+                "total_size_pretty": _pretty(total),
+            }
+            if raw_pg:
+                item.update(
+                    kind="partitioned" if relkind == "p" else "table",
+                    table_size=table_size, index_size=index_size, live_tuples=live, dead_tuples=dead,
+                    seq_scans=seq_scan, index_scans=idx_scan,
+                    last_vacuum=jsonable(vacuumed), last_analyze=jsonable(analyzed),
+                )
+            else:
+                item["models"] = mapping.get(name, [])
+                if name in relations:
+                    item["many2many_of"] = relations[name]
+            if needle and needle not in name.lower() and not any(needle in m for m in item.get("models", [])):
+                continue
+            tables.append(item)
+        return {"schema": self._sql_schema(), "count": len(tables), "tables": tables[:limit],
+                "truncated": len(tables) > limit}
+
+    def _sql_schema(self):
+        self.env.cr.execute("SELECT current_schema()")
+        return self.env.cr.fetchone()[0]
+
+    def _sql_table_models(self):
+        """{table: [model names]} and {relation table: ["model.field", ...]} from the registry."""
+        tables, relations = {}, {}
+        for name, model in self.env.registry.items():
+            if model._abstract or not model._table:
+                continue
+            tables.setdefault(model._table, []).append(name)
+            for field in model._fields.values():
+                if field.type == "many2many" and field.store and getattr(field, "relation", None):
+                    owner = f"{name}.{field.name}"
+                    if owner not in relations.setdefault(field.relation, []):
+                        relations[field.relation].append(owner)
+        return tables, relations
+
+
+def _pretty(size):
+    if size is None:
+        return None
+    value = float(size)
+    for unit in ("bytes", "kB", "MB", "GB", "TB"):
+        if value < 1024 or unit == "TB":
+            return f"{int(value)} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    return None
