@@ -1,0 +1,1 @@
+from . import knowledge_tag, knowledge_note, saved_filter, bookmark, mcp_server
