@@ -1,0 +1,192 @@
+"""search_read through MCP vs Odoo's XML-RPC vs the bare ORM, measured in one run.
+
+Starts a real Odoo server on a fresh database (the end-to-end harness), creates
+partners and an API key, then times the same search_read (same domain, fields and
+limit) by every path, interleaving the paths round by round so that machine noise
+hits them alike. Prints p50/p90 per path and the ratios. Absolute times vary from
+run to run on a shared machine: compare the ratios.
+
+Run with the test virtualenv:  .venv-test/bin/python bench/bench_search_read.py [--calls 200]
+"""
+
+import argparse
+import http.client
+import json
+import statistics
+import subprocess
+import sys
+import textwrap
+import time
+import xmlrpc.client
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+import harness  # noqa: E402
+
+MODERN = "2026-07-28"
+FIELDS = ["name", "email", "phone", "is_company", "city", "country_id"]
+DOMAIN = [["name", "ilike", "Bench"]]
+LIMIT = 80
+PARTNERS = 80
+
+
+class McpHttp:
+    """A minimal keep-alive HTTP client speaking MCP (no SDK in the measured path)."""
+
+    def __init__(self, port, key, mode):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port)
+        self.key = key
+        self.mode = mode
+        self.session = None
+        self.next_id = 0
+
+    def post(self, body, headers=None):
+        self.next_id += 1
+        body = dict(body, jsonrpc="2.0")
+        if "method" in body and body.get("id", True) is not None:
+            body.setdefault("id", self.next_id)
+        hdrs = {"Authorization": f"Bearer {self.key}", "Content-Type": "application/json",
+                "Accept": "application/json, text/event-stream", **(headers or {})}
+        self.conn.request("POST", "/ocore/mcp/stream", json.dumps(body), hdrs)
+        resp = self.conn.getresponse()
+        data = resp.read()
+        if resp.status >= 400:
+            raise RuntimeError(f"HTTP {resp.status}: {data[:300]!r}")
+        return resp, (json.loads(data) if data else None)
+
+    def initialize(self):
+        if self.mode == MODERN:
+            return
+        resp, _ = self.post({"method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}})
+        self.session = resp.getheader("Mcp-Session-Id")
+        self.post({"method": "notifications/initialized", "id": None},
+                  {"Mcp-Session-Id": self.session, "MCP-Protocol-Version": "2025-11-25"})
+
+    def call(self, method, params):
+        if self.mode == MODERN:
+            params = dict(params, _meta={"io.modelcontextprotocol/protocolVersion": MODERN,
+                                         "io.modelcontextprotocol/clientCapabilities": {}})
+            headers = {"MCP-Protocol-Version": MODERN, "Mcp-Method": method}
+            if method == "tools/call":
+                headers["Mcp-Name"] = params["name"]
+        else:
+            headers = {"Mcp-Session-Id": self.session, "MCP-Protocol-Version": "2025-11-25"}
+        _, reply = self.post({"method": method, "params": params}, headers)
+        if "error" in reply:
+            raise RuntimeError(reply["error"])
+        return reply["result"]
+
+
+def percentile(values, q):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+ORM_SCRIPT = textwrap.dedent("""
+    import json, time
+    from odoo.modules.registry import Registry
+    domain, fields, limit, n = {args}
+    def timed(fn):
+        out = []
+        for _ in range(n):
+            t = time.perf_counter(); fn(); out.append((time.perf_counter() - t) * 1000)
+        return out
+    # as the same user as the other paths (admin: record rules apply, unlike the superuser)
+    uid = env.ref("base.user_admin").id
+    uenv = env(user=uid)
+    def warm():
+        uenv.invalidate_all()
+        return uenv["res.partner"].search_read(domain, fields, limit=limit)
+    def fresh():
+        with Registry(env.cr.dbname).cursor() as cr:
+            e = type(env)(cr, uid, {{}})
+            e["res.partner"].search_read(domain, fields, limit=limit)
+    assert len(warm()) == limit
+    timed(warm)
+    print("ORMJSON " + json.dumps({{"orm": timed(warm), "orm_fresh_cursor": timed(fresh)}}))
+""")
+
+
+def bare_orm(setup, db, calls):
+    script = ORM_SCRIPT.format(args=repr((DOMAIN, FIELDS, LIMIT, calls)))
+    cmd = [str(setup.python), str(setup.odoo_bin), "shell", "-c", str(setup.conf), "-d", db, "--no-http",
+           f"--addons-path={setup.addons_path()}"]
+    out = subprocess.run(cmd, input=script, capture_output=True, text=True, env=setup.process_env(),
+                         check=True, timeout=600).stdout
+    line = next(x for x in out.splitlines() if x.startswith("ORMJSON "))
+    return json.loads(line[len("ORMJSON "):])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--keep", action="store_true", help="keep the database")
+    args = parser.parse_args()
+    setup = harness.OdooSetup.from_env()
+    db = harness.new_db_name() + "_bench"
+    harness.create_database(setup, db, addons=("ocore_mcp",))
+    server = harness.OdooServer(setup, db).start()
+    try:
+        admin = harness.Admin(server.url, db)
+        for i in range(PARTNERS):
+            admin.create("res.partner", {"name": f"Bench Partner {i}", "email": f"b{i}@example.com",
+                                         "city": "Brussels", "is_company": i % 3 == 0})
+        key = admin.create_key(name="bench", rate_limit=100000)
+        tool = f"{server.slug}_search_read"
+        arguments = {"model": "res.partner", "domain": DOMAIN, "fields": FIELDS, "limit": LIMIT}
+        clients = {mode: McpHttp(server.port, key.secret, mode) for mode in ("legacy", MODERN)}
+        for client in clients.values():
+            client.initialize()
+            result = client.call("tools/call", {"name": tool, "arguments": arguments})
+            assert not result.get("isError"), result
+            assert len(result["structuredContent"]["records"]) == LIMIT, result["structuredContent"].keys()
+        rpc = xmlrpc.client.ServerProxy(f"{server.url}/xmlrpc/2/object", allow_none=True)
+        uid = xmlrpc.client.ServerProxy(f"{server.url}/xmlrpc/2/common").authenticate(db, "admin", "admin", {})
+
+        def xmlrpc_call():
+            rows = rpc.execute_kw(db, uid, "admin", "res.partner", "search_read", [DOMAIN],
+                                  {"fields": FIELDS, "limit": LIMIT})
+            assert len(rows) == LIMIT
+
+        paths = {
+            "mcp tools/call (streamable HTTP, 2026-07-28)":
+                lambda: clients[MODERN].call("tools/call", {"name": tool, "arguments": arguments}),
+            "mcp tools/call (streamable HTTP, 2025-11-25 session)":
+                lambda: clients["legacy"].call("tools/call", {"name": tool, "arguments": arguments}),
+            "xml-rpc execute_kw search_read": xmlrpc_call,
+            "mcp tools/list (2026-07-28)": lambda: clients[MODERN].call("tools/list", {}),
+        }
+        timings = {name: [] for name in paths}
+        for _ in range(10):  # warm-up
+            for fn in paths.values():
+                fn()
+        for _ in range(args.calls):
+            for name, fn in paths.items():
+                t = time.perf_counter()
+                fn()
+                timings[name].append((time.perf_counter() - t) * 1000)
+        listing = clients[MODERN].call("tools/list", {})
+        list_bytes = len(json.dumps(listing, separators=(",", ":")))
+        orm = bare_orm(setup, db, args.calls)
+        timings["bare ORM search_read (in-process, warm cursor)"] = orm["orm"]
+        timings["bare ORM search_read (in-process, fresh cursor)"] = orm["orm_fresh_cursor"]
+    finally:
+        server.stop()
+        if not args.keep:
+            harness.drop_database(setup, db)
+
+    base_rpc = statistics.median(timings["xml-rpc execute_kw search_read"])
+    base_orm = statistics.median(timings["bare ORM search_read (in-process, fresh cursor)"])
+    print(f"\nsearch_read of {LIMIT} res.partner rows, {len(FIELDS)} fields, {args.calls} calls per path "
+          f"(threaded server, one keep-alive connection per path)\n")
+    print(f"{'path':58} {'p50 ms':>8} {'p90 ms':>8} {'vs XML-RPC':>11} {'vs ORM':>8}")
+    for name, values in timings.items():
+        p50 = statistics.median(values)
+        print(f"{name:58} {p50:8.2f} {percentile(values, 0.9):8.2f} {p50 / base_rpc:11.2f} {p50 / base_orm:8.2f}")
+    print(f"\ntools/list: {len(listing['tools'])} tools, {list_bytes / 1024:.1f} KB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,2 @@
+from . import e2e_tools
+from . import platform_override
