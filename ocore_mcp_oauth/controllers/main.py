@@ -1,0 +1,366 @@
+"""HTTP endpoints of the authorization server: metadata documents, registration, authorization with the
+consent page, token, revocation, device flow and invite links. The OAuth protocol itself is Authlib's
+(lib/authserver.py); this module renders pages and turns the user's choices into model calls."""
+
+import json
+import logging
+from urllib.parse import urlencode
+
+from authlib.common.urls import add_params_to_uri
+from authlib.oauth2.rfc6749 import OAuth2Error
+from authlib.oauth2.rfc6749.errors import InsecureTransportError
+from markupsafe import Markup
+from odoo import SUPERUSER_ID, _, api, http
+from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.http import request
+from werkzeug.wrappers import Response
+
+from ..lib.authserver import CORS_HEADERS, GrantUser, OdooAuthorizationServer, json_response, svg_qr
+from ..lib.resource import AS_WELL_KNOWN, ENDPOINT_RESOURCE, PRM_WELL_KNOWN, canonical_resource
+from ..models.oauth_authorization import PRESETS
+
+_logger = logging.getLogger(__name__)
+
+API_ROUTE = {"type": "http", "auth": "none", "csrf": False, "save_session": False, "sitemap": False,
+             "readonly": False}
+PAGE_ROUTE = {"type": "http", "auth": "public", "sitemap": False}
+# the OAuth parameters the consent form carries through to its POST
+AUTHORIZE_PARAMS = ("response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge",
+                    "code_challenge_method", "resource", "prompt")
+DECISION_FIELDS = ("company_id", "key_mode", "key_id", "preset", "read_only", "instance_scope", "tool_allowlist",
+                   "auto_context")
+
+
+def _issuer():
+    return request.httprequest.host_url.rstrip("/")
+
+
+def _sudo_env():
+    return api.Environment(request.env.cr, SUPERUSER_ID, {})
+
+
+def _server():
+    return OdooAuthorizationServer(_sudo_env(), _issuer())
+
+
+def _preflight():
+    resp = Response(status=204)
+    for name, value in CORS_HEADERS.items():
+        resp.headers[name] = value
+    return resp
+
+
+def _with_cors(resp):
+    for name, value in CORS_HEADERS.items():
+        resp.headers.setdefault(name, value)
+    return resp
+
+
+class OAuthController(http.Controller):
+    # -- metadata ------------------------------------------------------------------------------
+
+    @http.route(
+        [PRM_WELL_KNOWN] + [f"{PRM_WELL_KNOWN}{path}" for path in ENDPOINT_RESOURCE],
+        methods=["GET", "OPTIONS"], **API_ROUTE,
+    )
+    def protected_resource_metadata(self, **kw):
+        """RFC 9728: the root document describes the canonical resource, a path-suffixed one the resource
+        of that MCP endpoint (the SDK requires it to be a prefix of the URL it connects to)."""
+        if request.httprequest.method == "OPTIONS":
+            return _preflight()
+        if not request.db:
+            return json_response({"error": "no database selected"}, 404)
+        issuer = _issuer()
+        suffix = request.httprequest.path[len(PRM_WELL_KNOWN):].rstrip("/")
+        resource = f"{issuer}{ENDPOINT_RESOURCE[suffix]}" if suffix else canonical_resource(issuer)
+        env = _sudo_env()
+        slug = env["ocore.mcp.server"]._ocore_settings()["slug"]
+        return json_response({
+            "resource": resource,
+            "authorization_servers": [issuer],
+            "scopes_supported": ["mcp"],
+            "bearer_methods_supported": ["header"],
+            "resource_name": f"oCore MCP ({slug})",
+        })
+
+    @http.route(AS_WELL_KNOWN, methods=["GET", "OPTIONS"], **API_ROUTE)
+    def authorization_server_metadata(self, **kw):
+        """RFC 8414 metadata of this database's authorization server (issuer = the server's origin)."""
+        if request.httprequest.method == "OPTIONS":
+            return _preflight()
+        if not request.db:
+            return json_response({"error": "no database selected"}, 404)
+        return json_response(dict(_server().metadata()))
+
+    # -- machine endpoints ----------------------------------------------------------------------
+
+    def _endpoint(self, func):
+        if request.httprequest.method == "OPTIONS":
+            return _preflight()
+        if not request.db:
+            return json_response({"error": "invalid_request", "error_description": "no database selected"}, 404)
+        try:
+            return _with_cors(func(_server()))
+        except InsecureTransportError as error:
+            return json_response({"error": error.error, "error_description": error.description}, 400)
+
+    @http.route("/oauth/register", methods=["POST", "OPTIONS"], **API_ROUTE)
+    def register(self, **kw):
+        """RFC 7591 dynamic client registration."""
+        return self._endpoint(lambda server: server.create_endpoint_response("client_registration"))
+
+    @http.route("/oauth/token", methods=["POST", "OPTIONS"], **API_ROUTE)
+    def token(self, **kw):
+        """Token endpoint: authorization_code (+PKCE), refresh_token (rotating), device_code."""
+        return self._endpoint(lambda server: server.create_token_response())
+
+    @http.route("/oauth/revoke", methods=["POST", "OPTIONS"], **API_ROUTE)
+    def revoke(self, **kw):
+        """RFC 7009 token revocation."""
+        return self._endpoint(lambda server: server.create_endpoint_response("revocation"))
+
+    @http.route("/oauth/device/code", methods=["POST", "OPTIONS"], **API_ROUTE)
+    def device_code(self, **kw):
+        """RFC 8628 device authorization endpoint."""
+        return self._endpoint(lambda server: server.create_endpoint_response("device_authorization"))
+
+    # -- pages: helpers -------------------------------------------------------------------------
+
+    def _render(self, template, values, status=200):
+        """A page of the authorization server; never framed (no clickjacking of the Approve button)."""
+        resp = request.render(template, values, status=status)
+        resp.headers["X-Frame-Options"] = "DENY"
+        resp.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
+        resp.headers["Cache-Control"] = "no-store"
+        resp.headers["Referrer-Policy"] = "no-referrer"
+        return resp
+
+    def _message(self, title, message, status=200, **values):
+        return self._render("ocore_mcp_oauth.message", {"title": title, "message": message, **values}, status)
+
+    def _login_redirect(self, path):
+        return request.redirect_query("/web/login", query={"redirect": path}, code=303)
+
+    def _authorization_error(self, server, error):
+        """Send a validation error of an authorization request to the client's redirect URI when it is
+        known to be the client's, else show it (never redirect to an unverified URI)."""
+        if getattr(error, "redirect_uri", None):
+            resp = server.handle_error_response(None, error)
+            resp.headers["Location"] = add_params_to_uri(resp.headers["Location"], {"iss": server.issuer})
+            return resp
+        return self._message(_("Authorization request refused"), f"{error.error}: {error.description or ''}",
+                             status=400)
+
+    def _permission_values(self, env, user, form=None):
+        """What the permission part of the consent form needs."""
+        form = form or {}
+        companies = user.company_ids.sorted(lambda c: (c != user.company_id, c.name))
+        keys = env["ocore.mcp.key"].sudo().search([
+            ("user_id", "=", user.id), ("company_id", "in", companies.ids), ("active", "=", True),
+        ]).filtered(lambda k: k.state == "active")
+        categories = env["ocore.mcp.category"].sudo().search([])
+        settings = env["ocore.mcp.server"]._ocore_settings()
+        return {
+            "companies": companies,
+            "selected_company_id": int(form.get("company_id") or user.company_id.id),
+            "existing_keys": keys,
+            "categories": categories,
+            "presets": PRESETS,
+            "form": form,
+            "viewer_only": not user._ocore_may_hold_write_keys(),
+            "slug": settings["slug"],
+            "tool_names": sorted(env["ocore.mcp.toolset"]._ocore_tool_specs()),
+        }
+
+    def _decision(self):
+        form = request.httprequest.form
+        decision = {name: form.get(name) for name in DECISION_FIELDS}
+        decision["categories"] = form.getlist("categories")
+        decision["read_only"] = bool(form.get("read_only"))
+        decision["auto_context"] = bool(form.get("auto_context"))
+        return decision
+
+    def _scope_lines(self, env, scope):
+        names = {f"mcp:{c.code}": c.name for c in env["ocore.mcp.category"].sudo().search([])}
+        lines = []
+        for item in (scope or "mcp").split():
+            if item == "mcp":
+                text = _("Use the MCP tools of this database as you, within the permissions below")
+            elif item == "mcp:read":
+                text = _("Read-only access")
+            elif item == "offline_access":
+                text = _("Stay connected until you revoke the access (refresh tokens)")
+            elif item in names:
+                text = _("Tool category: %s", names[item])
+            else:
+                continue  # not a scope of this server: ignored
+            lines.append((item, text))
+        return lines
+
+    def _preselect(self, scope):
+        """Form defaults from the requested scope (a client may ask for less than everything)."""
+        items = set((scope or "").split())
+        categories = sorted(i[4:] for i in items if i.startswith("mcp:") and i != "mcp:read")
+        if categories:
+            return {"preset": "custom", "categories": categories, "read_only": "mcp:read" in items}
+        return {"preset": "read_only" if "mcp:read" in items else "standard", "categories": []}
+
+    # -- authorization code flow ------------------------------------------------------------------
+
+    @http.route("/oauth/authorize", methods=["GET"], **PAGE_ROUTE)
+    def authorize(self, **kw):
+        """Validate the authorization request, then the login (if needed) and the consent page."""
+        server = _server()
+        try:
+            grant = server.get_consent_grant(end_user=None)
+        except InsecureTransportError:
+            return self._message(_("HTTPS required"), _("OAuth needs HTTPS (or a loopback address)."), 400)
+        except OAuth2Error as error:
+            return self._authorization_error(server, error)
+        if request.env.user._is_public():
+            return self._login_redirect(request.httprequest.full_path)
+        return self._render_consent(server, grant)
+
+    def _render_consent(self, server, grant, error=None, form=None):
+        env = _sudo_env()
+        user = request.env.user
+        payload = grant.request.payload.data
+        client = grant.client.record
+        if form is None:
+            form = self._preselect(payload.get("scope"))
+        values = {
+            "client": client,
+            "logo_url": client.logo_uri if (client.logo_uri or "").startswith("https://") else None,
+            "scopes": self._scope_lines(env, payload.get("scope")),
+            "redirect_host": (grant.redirect_uri or "").split("?")[0],
+            "oauth_params": [(name, payload[name]) for name in AUTHORIZE_PARAMS if payload.get(name)],
+            "action": "/oauth/authorize",
+            "error": error,
+            "may_authorize": env["ocore.mcp.oauth.authorization"]._ocore_user_may_authorize(user),
+            "user": user,
+            **self._permission_values(env, user, form),
+        }
+        return self._render("ocore_mcp_oauth.consent", values, status=400 if error else 200)
+
+    @http.route("/oauth/authorize", methods=["POST"], **PAGE_ROUTE)
+    def authorize_decision(self, **kw):
+        """The consent form: approve (create or link the key, issue the code) or deny (access_denied)."""
+        server = _server()
+        try:
+            grant = server.get_consent_grant(end_user=request.env.user)
+        except InsecureTransportError:
+            return self._message(_("HTTPS required"), _("OAuth needs HTTPS (or a loopback address)."), 400)
+        except OAuth2Error as error:
+            return self._authorization_error(server, error)
+        if request.env.user._is_public():
+            params = {k: v for k, v in grant.request.payload.data.items() if k in AUTHORIZE_PARAMS}
+            return self._login_redirect(f"/oauth/authorize?{urlencode(params)}")
+        if request.httprequest.form.get("decision") != "approve":
+            return server.create_authorization_response(grant_user=None, grant=grant)
+        env = _sudo_env()
+        try:
+            with env.cr.savepoint():
+                authorization = env["ocore.mcp.oauth.authorization"]._ocore_grant(
+                    request.env.user.sudo(), grant.client.record, self._decision()
+                )
+        except (AccessError, UserError, ValidationError) as exc:
+            return self._render_consent(server, grant, error=str(exc), form=self._form_echo())
+        return server.create_authorization_response(grant_user=GrantUser(authorization), grant=grant)
+
+    def _form_echo(self):
+        form = request.httprequest.form
+        echo = {name: form.get(name) for name in DECISION_FIELDS}
+        echo["categories"] = form.getlist("categories")
+        return echo
+
+    # -- device flow (RFC 8628) -----------------------------------------------------------------------
+
+    @http.route("/oauth/device", methods=["GET"], **PAGE_ROUTE)
+    def device(self, user_code=None, **kw):
+        """Where the user types (or follows a link with) the user code shown by the CLI."""
+        if request.env.user._is_public():
+            return self._login_redirect(request.httprequest.full_path)
+        return self._render_device(user_code)
+
+    def _render_device(self, user_code, error=None, form=None):
+        env = _sudo_env()
+        user = request.env.user
+        device = env["ocore.mcp.oauth.device"]._ocore_find_user_code(user_code) if user_code else None
+        values = {"user_code": user_code or "", "device": device, "error": error, "user": user}
+        if user_code and not device and not error:
+            values["error"] = _("This code is unknown or has expired. Check the code shown on your device.")
+        if device:
+            values.update({
+                "client": device.client_id,
+                "logo_url": device.client_id.logo_uri
+                if (device.client_id.logo_uri or "").startswith("https://") else None,
+                "scopes": self._scope_lines(env, device.scope),
+                "may_authorize": env["ocore.mcp.oauth.authorization"]._ocore_user_may_authorize(user),
+                "qr_svg": Markup(svg_qr(f"{_issuer()}/oauth/device?user_code={device.user_code}")),
+                **self._permission_values(env, user, form if form is not None else self._preselect(device.scope)),
+            })
+        return self._render("ocore_mcp_oauth.device", values, status=400 if values.get("error") else 200)
+
+    @http.route("/oauth/device", methods=["POST"], **PAGE_ROUTE)
+    def device_decision(self, user_code=None, **kw):
+        if request.env.user._is_public():
+            return self._login_redirect(f"/oauth/device?{urlencode({'user_code': user_code or ''})}")
+        env = _sudo_env()
+        device = env["ocore.mcp.oauth.device"]._ocore_find_user_code(user_code)
+        decision = request.httprequest.form.get("decision")
+        if not device or decision not in ("approve", "deny"):
+            return self._render_device(user_code)
+        user = request.env.user.sudo()
+        if decision == "deny":
+            device._ocore_decide(user, None)
+            return self._message(_("Access denied"), _("%s was not given access. You can close this page.",
+                                                       device.client_id.name))
+        try:
+            with env.cr.savepoint():
+                authorization = env["ocore.mcp.oauth.authorization"]._ocore_grant(
+                    user, device.client_id, self._decision()
+                )
+                device._ocore_decide(user, authorization)
+        except (AccessError, UserError, ValidationError) as exc:
+            return self._render_device(user_code, error=str(exc), form=self._form_echo())
+        return self._message(
+            _("Device connected"),
+            _("%s is now connected to this database. You can close this page and return to your device.",
+              device.client_id.name),
+        )
+
+    # -- invite links -----------------------------------------------------------------------------------
+
+    @http.route("/oauth/invite/<string:token>", methods=["GET", "POST"], **PAGE_ROUTE)
+    def invite(self, token, **kw):
+        """Show an invite's permissions; accepting creates the key (and the membership when needed)."""
+        env = _sudo_env()
+        invite = env["ocore.mcp.oauth.invite"]._ocore_find(token)
+        if not invite:
+            return self._message(_("Invalid invite"), _("This invite link is not valid."), 404)
+        if request.env.user._is_public():
+            return self._login_redirect(f"/oauth/invite/{token}")
+        user = request.env.user.sudo()
+        problem = invite._ocore_acceptance_problem(user)
+        if request.httprequest.method == "POST" and not problem:
+            try:
+                with env.cr.savepoint():
+                    key, secret = invite._ocore_accept(user)
+            except (AccessError, UserError, ValidationError) as exc:
+                problem = str(exc)
+            else:
+                base = _issuer()
+                config = {"mcpServers": {"ocore": {"type": "sse", "url": f"{base}/ocore/mcp/sse",
+                                                   "headers": {"Authorization": f"Bearer {secret}"}}}}
+                return self._render("ocore_mcp_oauth.invite_accepted", {
+                    "invite": invite, "key": key, "secret": secret, "stream_url": f"{base}/ocore/mcp/stream",
+                    "config": json.dumps(config, indent=2),
+                })
+        return self._render("ocore_mcp_oauth.invite", {
+            "invite": invite,
+            "token": token,
+            "problem": problem,
+            "read_only": invite._ocore_effective_read_only(user),
+            "new_member": invite.company_id not in user.company_ids
+            or not user.has_group("ocore_mcp.group_mcp_viewer"),
+        }, 403 if problem else 200)
