@@ -108,6 +108,10 @@ async def test_report_limits_and_refusals(mcp_client, slug, admin, make_key, mod
                                                            record_ids=[99999999], format="html"))
         assert "larger max_response_size" in error_of(await call(client, slug, "generate_report", report=REPORT,
                                                                  record_ids=models, max_response_size=1))
+        # a real report over the 10 MB output limit: the model overview of two large models
+        big = [r["id"] for r in admin.search_read("ir.model", [("model", "in", ["res.partner", "res.users"])], ["id"])]
+        text = error_of(await call(client, slug, "generate_report", report=REPORT, record_ids=big))
+        assert "over the 10 MB limit" in text
     async with mcp_client(key=make_key(models=["res.country"])) as client:
         assert "model allowlist" in error_of(await call(client, slug, "generate_report", report=REPORT,
                                                         record_ids=models, format="html"))

@@ -4,6 +4,7 @@ through the official SDK client against a real server."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import secrets
 import shutil
@@ -95,6 +96,13 @@ async def test_user_tools(mcp_client, slug, admin, target):
         for xmlid in ("base.user_admin", "base.public_user", "base.user_root"):
             text = error_of(await call(client, slug, "set_user_active", user_id=admin.ref(xmlid), active=False))
             assert "protected system user" in text
+        text = error_of(await call(client, slug, "set_user_password", user_id=admin.ref("base.user_admin"),
+                                   password="Another-pass-1"))
+        assert "protected system user" in text
+        assert "is not a security group" in error_of(await call(client, slug, "set_user_groups", user_id=target["id"],
+                                                                groups=["base.no_such_group"]))
+        assert "unknown model" in error_of(await call(client, slug, "user_access_rights", user_id=target["id"],
+                                                      model="no.such.model"))
     audit = admin.audit([("tool", "=", "set_user_password")], limit=2)
     assert audit and all("E2e-pass-123" not in (row["params"] or "") for row in audit)
 
@@ -144,7 +152,7 @@ async def test_impersonation_link_works_once_and_expires(mcp_client, slug, admin
 # -- parameters, scheduled actions ---------------------------------------------------------------
 
 
-async def test_system_parameters(mcp_client, slug, admin):
+async def test_system_parameters(mcp_client, slug, admin, make_key):
     admin.set_param("e2e.smtp_password", "s3cr3t-value")
     async with mcp_client() as client:
         data = data_of(await call(client, slug, "get_system_parameter"))
@@ -156,6 +164,11 @@ async def test_system_parameters(mcp_client, slug, admin):
         assert admin.get_param("e2e.mcp_setting") == "42"
         text = error_of(await call(client, slug, "set_system_parameter", key="ocore_mcp.write_enabled", value="1"))
         assert "is protected" in text
+        assert "no system parameter" in error_of(await call(client, slug, "get_system_parameter", key="e2e.none"))
+    async with mcp_client(key=make_key(read_only=True)) as client:
+        assert "read-only" in error_of(await call(client, slug, "set_system_parameter", key="e2e.mcp_setting",
+                                                  value="43"))
+    assert admin.get_param("e2e.mcp_setting") == "42"
     admin.set_param("e2e.smtp_password", None)
 
 
@@ -274,6 +287,10 @@ async def test_corrupt_backup_is_refused_and_the_database_untouched(mcp_client, 
         assert "confirmation required" in error_of(await call(client, slug, "restore_database", backup=good))
         assert "not a backup file name" in error_of(await call(client, slug, "restore_database",
                                                                backup="../../etc/passwd", confirm=True))
+        before = set(os.listdir(backup_dir))
+        with admin.params(backup_max_bytes="1000"):  # the pre-restore backup cannot be made: no restore
+            text = error_of(await call(client, slug, "restore_database", backup=good, confirm=True))
+        assert "pre-restore backup failed, so nothing was restored" in text
         # the server still answers, with the same data
         assert data_of(await call(client, slug, "server_info"))["database"]["name"] == admin.db
     assert admin.search_read("res.partner", [("id", "=", probe)], ["name"])
@@ -294,30 +311,48 @@ def _wait_for(predicate, timeout=90, what="condition"):
 
 
 async def test_backup_change_restore_brings_the_data_back(mcp_client, slug, admin, odoo, backup_dir, make_key, raw):
-    """Must stay the last test of the module: it replaces the whole database."""
+    """Must stay the last test of the module: it replaces the whole database.
+
+    The backup is a plain SQL dump zipped with the filestore (Odoo's own backup layout): the restore
+    runs psql into a staging database, then swaps both the database and the filestore.
+    """
     kept = admin.create("res.partner", {"name": "Before backup", "email": "before@example.com"})
+    kept_file = os.urandom(2048)
+    kept_att = admin.create("ir.attachment", {"name": "kept.bin", "res_model": "res.partner", "res_id": kept,
+                                              "datas": base64.b64encode(kept_file).decode()})
     key = make_key()
     async with mcp_client(key=key) as client:
-        name = data_of(await call(client, slug, "backup_database", timeout_seconds=120))["backup"]["name"]
+        made = data_of(await call(client, slug, "backup_database", format="plain", include_filestore=True,
+                                  timeout_seconds=120))
+        name = made["backup"]["name"]
         # data changed after the backup
         admin.write("res.partner", [kept], {"name": "Changed after backup"})
         added = admin.create("res.partner", {"name": "Added after backup"})
+        added_att = admin.create("ir.attachment", {"name": "added.bin", "res_model": "res.partner", "res_id": kept,
+                                                   "datas": base64.b64encode(b"after").decode()})
+        added_file = admin.search_read("ir.attachment", [("id", "=", added_att)], ["store_fname"])[0]["store_fname"]
+        filestore = odoo.setup.data_dir() / "filestore" / odoo.db
+        assert (filestore / added_file).is_file()
         late_key = make_key()
         result = await call(client, slug, "restore_database", backup=name, confirm=True, timeout_seconds=120)
         data = data_of(result)
-        assert "pre-restore" in data["pre_restore_backup"]
+        assert data["format"] == "plain" and data["filestore_in_backup"] is True
+        assert "pre-restore" in data["pre_restore_backup"] and data["pre_restore_backup"].endswith(".zip")
 
     def restored():
         rows = admin.search_read("res.partner", [("id", "in", [kept, added])], ["name"])
         return [r["name"] for r in rows] == ["Before backup"]
 
     _wait_for(restored, what="the restored data")
+    assert not admin.search_read("ir.attachment", [("id", "=", added_att)], ["id"])
+    assert not (filestore / added_file).exists()  # the live filestore was replaced by the backup's
     # the database is usable again through MCP, every worker on the restored registry
     async with mcp_client(key=key) as client:
         listed = data_of(await call(client, slug, "list_backups"))
         assert data["pre_restore_backup"] in {b["name"] for b in listed["backups"]}
-        found = data_of(await call(client, slug, "list_users", search="admin"))
-        assert found["total"] >= 1
+        down = data_of(await call(client, slug, "download_attachment", attachment_id=kept_att))
+        assert base64.b64decode(down["data_base64"]) == kept_file  # the filestore came back with the database
+        assert data_of(await call(client, slug, "list_users", search="admin"))["total"] >= 1
     # a key created after the backup is gone with it
     assert raw.post(STREAM_PATH, initialize_msg(), key=late_key).status_code == 401
     assert raw.post(STREAM_PATH, initialize_msg(), key=key).status_code == 200

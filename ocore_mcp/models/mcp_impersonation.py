@@ -117,3 +117,10 @@ class McpCronCooldown(models.AbstractModel):
                    triggered_at timestamp without time zone NOT NULL,
                    triggered_by integer)"""
         )
+
+    @api.autovacuum
+    def _gc_cron_triggers(self):
+        """Rows are only needed for the cooldown: drop those older than a day."""
+        self.env.cr.execute(
+            "DELETE FROM ocore_mcp_cron_trigger WHERE triggered_at < (now() at time zone 'UTC') - interval '1 day'"
+        )

@@ -1,6 +1,7 @@
 import base64
 import io
 import os
+import shutil
 import stat
 import tempfile
 import time
@@ -58,12 +59,12 @@ class TestReportTools(McpToolCase):
 
     def test_hung_wkhtmltopdf_is_killed_at_the_timeout(self):
         empty = tempfile.mkdtemp(prefix="ocore_sys_path_")
+        self.addCleanup(shutil.rmtree, empty, True)
         fake = os.path.join(empty, "wkhtmltopdf")
         with open(fake, "w") as fh:
             fh.write("#!/usr/bin/python3\nimport sys, time\nif sys.argv[1:2] == ['--version']:\n"
                      "    print('wkhtmltopdf 0.12.6')\n    sys.exit(0)\ntime.sleep(600)\n")
         os.chmod(fake, stat.S_IRWXU)
-        self.addCleanup(os.unlink, fake)
         started = time.monotonic()
         with patch.dict(os.environ, {"PATH": empty + os.pathsep + os.environ.get("PATH", "")}):
             self.fails("generate_report", {"report": REPORT, "record_ids": self.models.ids[:1], "timeout_seconds": 5},
@@ -115,6 +116,7 @@ class TestReportTools(McpToolCase):
             self.ok("generate_report", dict(args, format="html"))
         # the binary vanished after Odoo started: the live check sees it
         empty = tempfile.mkdtemp(prefix="ocore_sys_path_")
+        self.addCleanup(shutil.rmtree, empty, True)
         with patch.dict(os.environ, {"PATH": empty}):
             self.fails("generate_report", args, "wkhtmltopdf does not run")
         # a binary that does not work
@@ -124,5 +126,3 @@ class TestReportTools(McpToolCase):
         os.chmod(fake, stat.S_IRWXU)
         with patch.dict(os.environ, {"PATH": empty + os.pathsep + os.environ.get("PATH", "")}):
             self.fails("generate_report", args, "wkhtmltopdf is broken")
-        os.unlink(fake)
-        os.rmdir(empty)

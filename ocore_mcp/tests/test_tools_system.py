@@ -447,6 +447,16 @@ class TestBackupTools(McpToolCase):
         self.fails("restore_database", {"backup": "mods.sql", "confirm": True}, "ocore_no_such_module")
         self.assertEqual(self.staging_dbs(), [])
 
+    def test_one_restore_at_a_time(self):
+        name = self.ok("backup_database", {})["backup"]["name"]
+        pending = backup_mod._pg_name(self.env.cr.dbname, "_restore_0pend0")
+        with backup_mod._postgres_cursor() as pcr:
+            pcr.execute(f'CREATE DATABASE "{pending}" TEMPLATE template0')
+        self.addCleanup(backup_mod._drop_database, pending)
+        text = self.fails("restore_database", {"backup": name, "confirm": True}, "another restore")
+        self.assertIn(pending, text)
+        self.assertFalse([n for n in os.listdir(self.dir) if "pre-restore" in n])
+
     def test_restore_dry_run_and_pre_restore_abort(self):
         name = self.ok("backup_database", {})["backup"]["name"]
         data = self.ok("restore_database", {"backup": name, "dry_run": True})["would_return"]

@@ -60,6 +60,7 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 PLAIN_HEAD = b"-- PostgreSQL database dump"
 PLAIN_TAIL = b"-- PostgreSQL database dump complete"
 SWAP_DELAY_SECONDS = 1.0
+RESTORE_LOCK = 0x6F6372  # advisory lock namespace of restores ("ocr")
 ADMIN = {"admin_only": True, "model_args": ()}
 
 
@@ -132,8 +133,14 @@ def _ident(cr, name):
 
 
 def _terminate(cr, dbname):
-    cr.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-               (dbname,))
+    """End the other client connections to ``dbname`` (PostgreSQL stops its autovacuum workers itself
+    on DROP/RENAME; a non-superuser may not signal them)."""
+    cr.execute(
+        """SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+            WHERE datname = %s AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+              AND usename = current_user""",
+        (dbname,),
+    )
 
 
 def _drop_database(dbname):
@@ -142,6 +149,14 @@ def _drop_database(dbname):
         _terminate(cr, dbname)
         cr.execute(f"DROP DATABASE IF EXISTS {_ident(cr, dbname)}")
     shutil.rmtree(config.filestore(dbname), ignore_errors=True)
+
+
+def _drop_quietly(dbname):
+    """Drop a staging database on a failure path without hiding the failure being reported."""
+    try:
+        _drop_database(dbname)
+    except Exception:
+        _logger.exception("could not drop the staging database %s; drop it by hand", dbname)
 
 
 def _db_exists(dbname):
@@ -418,6 +433,21 @@ class BackupTools(models.AbstractModel):
             raise UserError(f"modules installed in the backup are missing on this server: {', '.join(missing[:20])}")
         return installed
 
+    def _ocore_single_restore(self, dbname):
+        """One restore of a database at a time: a lock held until the call's transaction ends, and no
+        staging copy of a previous restore still waiting for its switch."""
+        cr = self.env.cr
+        cr.execute("SELECT pg_try_advisory_xact_lock(%s, hashtext(current_database()))", (RESTORE_LOCK,))
+        locked = cr.fetchone()[0]
+        with _postgres_cursor() as pcr:
+            prefix = _pg_name(dbname, "_restore_000000")[:-6]
+            pcr.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
+                        (prefix.replace("_", "\\_") + "%",))
+            pending = [row[0] for row in pcr.fetchall()]
+        if not locked or pending:
+            raise Refusal("cooldown", "another restore of this database is in progress"
+                          + (f" (staging database {pending[0]})" if pending else "") + "; try again in a minute")
+
     @mcp_tool("system", kind="destructive", min_timeout=120, **ADMIN)
     def _tool_restore_database(self, backup: Annotated[str, Field(min_length=1, max_length=240)]) -> dict:
         """Replace the database by a backup: a pre-restore backup first (abort if it fails), then a
@@ -434,6 +464,7 @@ class BackupTools(models.AbstractModel):
             plan = {"database": dbname, "backup": backup, "format": kind, "filestore_in_backup": has_filestore}
             if call is not None and call.dry_run:
                 return {**plan, "checked": True, "note": "The file is a complete dump; nothing was changed."}
+            self._ocore_single_restore(dbname)
             try:
                 pre = self._ocore_backup("custom", has_filestore, "pre-restore")
             except (UserError, Refusal) as exc:
@@ -447,7 +478,7 @@ class BackupTools(models.AbstractModel):
                     if os.path.isdir(source):
                         shutil.move(source, config.filestore(staging))
             except BaseException as exc:
-                _drop_database(staging)
+                _drop_quietly(staging)
                 if isinstance(exc, UserError):
                     raise UserError(f"{exc}. The restore failed; the database was not changed "
                                     f"(pre-restore backup: {pre['backup']['name']})") from None
@@ -467,7 +498,7 @@ class BackupTools(models.AbstractModel):
         cr = self.env.cr
         cr.postcommit.add(lambda: threading.Thread(target=_swap_database, args=(job,), name="ocore-mcp-restore",
                                                    daemon=False).start())
-        cr.postrollback.add(lambda: _drop_database(staging))
+        cr.postrollback.add(lambda: _drop_quietly(staging))
         return {
             **plan,
             "status": "restore ready: the database is replaced right after this response",
@@ -586,11 +617,11 @@ def _swap_database(job):
                 if os.path.isdir(old_fs):
                     shutil.move(old_fs, live_fs)
             _bump_sequences(live, _sequences(staging))
-            _drop_database(staging)
+            _drop_quietly(staging)
             Registry.delete(live)
             _audit_outcome(live, job, False, f"the restored database did not load; {live} was put back as it was")
             return
-        _drop_database(old)
+        _drop_quietly(old)
         message = (f"database {live} restored from {job['backup']} (pre-restore backup {job['pre_restore']}); "
                    "every worker reloads its registry")
         _logger.warning("MCP restore: %s", message)
@@ -598,7 +629,7 @@ def _swap_database(job):
     except Exception as exc:
         _logger.exception("MCP restore of %s failed", live)
         if not swapped:
-            _drop_database(staging)
+            _drop_quietly(staging)
             Registry.delete(live)
             _audit_outcome(live, job, False, f"the restore failed before the switch ({exc}); the database was "
                                              "not changed")
