@@ -39,8 +39,11 @@ async def test_new_tool_keeps_pipeline_metadata(mcp_client, make_key, slug):
         assert not {f"{slug}_{name}" for name in EXTENSION_TOOLS} & names
     async with mcp_client(key=make_key(read_only=True)) as client:
         tools = {t.name: t for t in await list_all_tools(client)}
-        assert tools[f"{slug}_e2e_create_partner"].annotations.read_only_hint is False
+        # annotations state only what differs from MCP's defaults (readOnlyHint false, destructiveHint true)
+        write = tools[f"{slug}_e2e_create_partner"].annotations
+        assert not write.read_only_hint and write.destructive_hint is False
         assert tools[f"{slug}_e2e_delete_partner"].annotations.destructive_hint is True
+        assert tools[f"{slug}_e2e_echo"].annotations.read_only_hint is True
 
 
 @pytest.mark.parametrize(("transport", "mode"), [("stream", "legacy"), ("stream", MODERN), ("sse", "legacy")],
