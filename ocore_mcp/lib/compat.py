@@ -95,7 +95,7 @@ def sql_constraints(model):
             if callable(message):
                 try:
                     message = obj.get_error_message(model)
-                except Exception:
+                except Exception:  # noqa: BLE001 - best effort, see below
                     message = None
             module = next((k._module for k in definitions if any(v is obj for v in vars(k).values())), None)
             out.append({

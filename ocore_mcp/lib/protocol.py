@@ -136,7 +136,7 @@ def parse_request(method, version, params):
         return mcp_methods.parse_client_request(method, version, params)
     except KeyError:
         raise ProtocolError(METHOD_NOT_FOUND, f"Method not found: {method}") from None
-    except Exception as exc:  # pydantic.ValidationError
+    except Exception as exc:  # noqa: BLE001 - pydantic.ValidationError and model errors
         raise ProtocolError(INVALID_PARAMS, f"Invalid params for {method}: {_short(exc)}") from None
 
 
@@ -154,7 +154,7 @@ def _short(exc):
             return "; ".join(
                 ".".join(str(x) for x in e["loc"]) + ": " + e["msg"] for e in errors(include_url=False)[:5]
             )
-        except Exception:  # noqa: BLE001 - best effort message
+        except Exception:  # noqa: BLE001, S110 - best effort message
             pass
     return str(exc)[:300]
 

@@ -143,7 +143,7 @@ def run(source, namespace, mode="shell"):
                 for node in tree.body:
                     if isinstance(node, ast.Expr):
                         code = compile(ast.Expression(node.value), filename, "eval")
-                        value = eval(code, namespace)
+                        value = eval(code, namespace)  # noqa: S307 - the shell tool runs the caller's code by design
                         if value is not None:
                             sys.stdout.write(_short_repr(value) + "\n")
                     else:
@@ -153,7 +153,7 @@ def run(source, namespace, mode="shell"):
                 body = tree.body[:-1] if last is not None else tree.body
                 exec(compile(ast.Module(body, []), filename, "exec"), namespace)  # noqa: S102 - running the caller's code is the tool
                 if last is not None:
-                    value = eval(compile(ast.Expression(last.value), filename, "eval"), namespace)
+                    value = eval(compile(ast.Expression(last.value), filename, "eval"), namespace)  # noqa: S307
                     if value is not None:
                         outcome["result"] = _short_repr(value)
         except SystemExit as exc:

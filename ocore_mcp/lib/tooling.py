@@ -226,7 +226,7 @@ def build_spec(func, model_name, method_name, meta):
     sig = inspect.signature(func)
     try:
         hints = typing.get_type_hints(func, include_extras=True)  # keep Annotated[..., Field(...)] constraints
-    except Exception:  # unresolved forward refs: fall back to Any
+    except Exception:  # noqa: BLE001 - unresolved forward refs: fall back to Any
         hints = {}
     description, param_docs = parse_docstring(func.__doc__)
     fields = {}

@@ -6,7 +6,7 @@ import secrets
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
-TOKEN_PREFIX = "ocore_"
+TOKEN_PREFIX = "ocore_"  # noqa: S105 - a name, not a secret
 
 
 def hash_token(token):

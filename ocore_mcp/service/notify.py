@@ -64,6 +64,9 @@ class _DbListener:
             while True:
                 if select.select([conn], [], [], 30) == ([], [], []):
                     cr.execute("SELECT 1")  # keep the connection checked
+                    # ... and end that transaction: PostgreSQL delivers no NOTIFY to a session
+                    # while it is inside a transaction (the stream would go silent for good)
+                    cr.commit()
                     continue
                 conn.poll()
                 while conn.notifies:

@@ -3,7 +3,7 @@ import base64
 from odoo.tests import tagged
 
 from ..tools.attachments import MAX_BYTES
-from .test_tools_orm import McpToolCase
+from .common import McpToolCase
 
 
 @tagged("post_install", "-at_install")

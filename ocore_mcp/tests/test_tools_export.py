@@ -4,7 +4,7 @@ import io
 from odoo.tests import tagged
 
 from ..tools.export import is_formula
-from .test_tools_orm import McpToolCase
+from .common import McpToolCase
 
 
 def parse(text):

@@ -9,7 +9,7 @@ import odoo
 from odoo.tests import tagged
 from odoo.tools import config
 
-from .test_tools_orm import McpToolCase
+from .common import McpToolCase
 
 PARTNER_PY = "".join(f"line {i}\n" for i in range(1, 31))
 

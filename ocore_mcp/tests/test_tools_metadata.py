@@ -2,12 +2,13 @@ import socket
 
 from odoo import Command, release
 from odoo.modules.module import get_manifest
-from odoo.tests import TransactionCase, tagged
+from odoo.tests import tagged
 from odoo.tools import config
 
 from ..lib import compat
 from ..service.context import Connection
 from ..tools.metadata import SUMMARY_ATTRS
+from .common import McpToolCase
 
 MODEL_TOOLS = {
     "get_field_metadata": {},
@@ -20,44 +21,20 @@ MODEL_TOOLS = {
 }
 
 
-class MetadataCase(TransactionCase):
+class MetadataCase(McpToolCase):
     """Calls the metadata tools through the real pipeline (ocore.mcp.server._ocore_call_tool)."""
+
+    KEY_NAME = "metadata tests"
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.server = cls.env["ocore.mcp.server"]
-        cls.admin = cls.env.ref("base.user_admin")
-        cls.keys = cls.env["ocore.mcp.key"]
-        cls.key, _secret = cls.keys._ocore_create_key("metadata tests", cls.admin, rate_limit=100000)
-        cls.settings = dict(cls.server._ocore_settings(), write_enabled=True, enabled=True)
-        cls.slug = cls.settings["slug"]
         cls.user = cls.env["res.users"].with_context(no_reset_password=True).create({
             "name": "meta user",
             "login": "ocore_meta_user",
             "groups_id": [Command.set([cls.env.ref("base.group_user").id, cls.env.ref("ocore_mcp.group_mcp_user").id])],
         })
         cls.user_key, _s = cls.keys._ocore_create_key("meta user key", cls.user, rate_limit=100000)
-
-    def conn(self, key=None, **settings):
-        key = key or self.key
-        return Connection(key=key, scope=key._ocore_scope(), settings=dict(self.settings, **settings),
-                          transport="modern", protocol_version="2026-07-28")
-
-    def call(self, tool, args=None, key=None, **settings):
-        return self.server._ocore_call_tool(self.conn(key, **settings), f"{self.slug}_{tool}", dict(args or {}))
-
-    def ok(self, tool, args=None, key=None, **settings):
-        result = self.call(tool, args, key, **settings)
-        self.assertFalse(result["isError"], result["content"][0]["text"])
-        return result["structuredContent"]
-
-    def fails(self, tool, args, expected, key=None, **settings):
-        result = self.call(tool, args, key, **settings)
-        text = result["content"][0]["text"]
-        self.assertTrue(result["isError"], f"{tool} should have failed: {text[:300]}")
-        self.assertIn(expected, text)
-        return text
 
 
 @tagged("post_install", "-at_install")
@@ -428,7 +405,7 @@ class TestListModelsManual(MetadataCase):
 class TestMetadataPrompts(MetadataCase):
     def conn(self, key=None, **settings):
         key = key or self.key
-        return Connection(key=key, scope=key._ocore_scope(), settings=dict(self.settings, **settings),
+        return Connection(key=key, scope=None, settings=dict(self.settings, **settings),
                           transport="stream", protocol_version="2025-06-18")
 
     def prompt(self, name, arguments, key=None):

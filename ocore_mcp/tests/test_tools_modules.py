@@ -13,7 +13,7 @@ from odoo.tests import tagged
 
 from ..lib import compat
 from ..lib.deadline import CallTimeout, Deadline
-from .test_tools_orm import McpToolCase
+from .common import McpToolCase
 
 
 @tagged("post_install", "-at_install")
@@ -217,7 +217,7 @@ class TestModulesTools(McpToolCase):
         self.assertEqual({(e["module"], e["action"], e["source"]) for e in done},
                          {("base_setup", "upgrade", "mcp"), ("ocore_mcp", "install", "mcp"),
                           ("web", "upgrade", "odoo")})
-        self.assertEqual(next(e for e in done if e["module"] == "base_setup")["key"], "orm tests")
+        self.assertEqual(next(e for e in done if e["module"] == "base_setup")["key"], self.KEY_NAME)
         self.assertEqual(next(e for e in done if e["module"] == "web")["user"], self.env.user.login)
         failed = [e for e in entries if e["status"] == "error"]
         self.assertEqual(failed[0]["module"], "no_such_module")

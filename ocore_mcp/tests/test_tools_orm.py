@@ -1,57 +1,10 @@
 from unittest.mock import patch
 
 from odoo import Command
-from odoo.tests import TransactionCase, tagged
+from odoo.tests import tagged
 
-from ..service.context import Connection
 from ..tools.orm import BATCH_MAX
-
-
-class McpToolCase(TransactionCase):
-    """Calls tools through the real pipeline (ocore.mcp.server._ocore_call_tool)."""
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.server = cls.env["ocore.mcp.server"]
-        cls.admin = cls.env.ref("base.user_admin")
-        cls.keys = cls.env["ocore.mcp.key"]
-        cls.key, _secret = cls.keys._ocore_create_key("orm tests", cls.admin, rate_limit=100000)
-        cls.settings = dict(cls.server._ocore_settings(), write_enabled=True, enabled=True)
-        cls.slug = cls.settings["slug"]
-        cls.Partner = cls.env["res.partner"]
-
-    def conn(self, key=None, **settings):
-        key = key or self.key
-        return Connection(
-            key=key,
-            scope=key._ocore_scope(),
-            settings=dict(self.settings, **settings),
-            transport="modern",
-            protocol_version="2026-07-28",
-        )
-
-    def call(self, tool, args=None, key=None, **settings):
-        return self.server._ocore_call_tool(self.conn(key, **settings), f"{self.slug}_{tool}", dict(args or {}))
-
-    def ok(self, tool, args=None, key=None, **settings):
-        result = self.call(tool, args, key, **settings)
-        self.assertFalse(result["isError"], result["content"][0]["text"])
-        return result["structuredContent"]
-
-    def fails(self, tool, args, expected, key=None, **settings):
-        result = self.call(tool, args, key, **settings)
-        text = result["content"][0]["text"]
-        self.assertTrue(result["isError"], f"{tool} should have failed: {text[:300]}")
-        self.assertIn(expected, text)
-        return text
-
-    def make_user(self, login, groups, **vals):
-        return (
-            self.env["res.users"]
-            .with_context(no_reset_password=True)
-            .create({"name": login, "login": login, "groups_id": [Command.set(groups)], **vals})
-        )
+from .common import McpToolCase
 
 
 @tagged("post_install", "-at_install")

@@ -12,7 +12,7 @@ from odoo.tests import tagged
 from odoo.tools.pdf import PdfFileReader
 
 from ..tools import reports as reports_mod
-from .test_tools_orm import McpToolCase
+from .common import McpToolCase
 
 REPORT = "base.report_ir_model_overview"
 

@@ -4,7 +4,7 @@ import io
 from odoo.tests import tagged
 
 from ..tools.search import similarity
-from .test_tools_orm import McpToolCase
+from .common import McpToolCase
 
 
 @tagged("post_install", "-at_install")

@@ -1,44 +1,17 @@
 """The sql tools (execute_sql, execute_sql_script, list_tables) through the real pipeline."""
 
 from odoo import Command
-from odoo.tests import TransactionCase, tagged
+from odoo.tests import tagged
 
-from ..service.context import Connection
+from .common import McpToolCase
 from .test_sqlguard import HOSTILE, LEGIT
 
 
-class McpSqlCase(TransactionCase):
+class McpSqlCase(McpToolCase):
     """Calls tools through ocore.mcp.server._ocore_call_tool with an administrator's key."""
 
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.server = cls.env["ocore.mcp.server"]
-        cls.admin = cls.env.ref("base.user_admin")
-        cls.keys = cls.env["ocore.mcp.key"]
-        cls.key, _secret = cls.keys._ocore_create_key("sql tests", cls.admin, rate_limit=1000000)
-        cls.settings = dict(cls.server._ocore_settings(), write_enabled=True, enabled=True)
-        cls.slug = cls.settings["slug"]
-
-    def conn(self, key=None, **settings):
-        key = key or self.key
-        return Connection(key=key, scope=key._ocore_scope(), settings=dict(self.settings, **settings),
-                          transport="modern", protocol_version="2026-07-28")
-
-    def call(self, tool, args=None, key=None, **settings):
-        return self.server._ocore_call_tool(self.conn(key, **settings), f"{self.slug}_{tool}", dict(args or {}))
-
-    def ok(self, tool, args=None, key=None, **settings):
-        result = self.call(tool, args, key, **settings)
-        self.assertFalse(result["isError"], result["content"][0]["text"][:2000])
-        return result["structuredContent"]
-
-    def fails(self, tool, args, expected, key=None, **settings):
-        result = self.call(tool, args, key, **settings)
-        text = result["content"][0]["text"]
-        self.assertTrue(result["isError"], f"{tool} should have failed: {text[:300]}")
-        self.assertIn(expected, text)
-        return result
+    KEY_NAME = "sql tests"
+    FAILS_RETURN_RESULT = True
 
     def last_audit(self, tool):
         self.env.cr.execute("SELECT status, refusal_reason FROM mcp_audit_log WHERE tool = %s ORDER BY id DESC LIMIT 1",

@@ -9,7 +9,7 @@ from odoo.tests import tagged
 
 from ..tools import backup as backup_mod
 from ..tools.system import CRON_COOLDOWN_SECONDS
-from .test_tools_orm import McpToolCase
+from .common import McpToolCase
 
 ADMIN_ONLY = "only offered to system administrators"
 

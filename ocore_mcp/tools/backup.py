@@ -389,7 +389,9 @@ class BackupTools(models.AbstractModel):
                 fh.seek(max(0, os.path.getsize(dump) - 4096))
                 tail = fh.read()
             if PLAIN_TAIL not in tail:
-                raise UserError(f"the backup {name} is an incomplete SQL dump (its end is missing); nothing was changed")
+                raise UserError(
+                    f"the backup {name} is an incomplete SQL dump (its end is missing); nothing was changed"
+                )
             kind = "plain"
         else:
             raise UserError(f"the backup {name} is neither a pg_dump archive nor a SQL dump; nothing was changed")

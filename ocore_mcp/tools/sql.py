@@ -298,7 +298,7 @@ class SqlTools(models.AbstractModel):
                      "statements": results},
                 ) from None
             results.append(entry)
-        for kind, user_name, name in reversed(stack):
+        for kind, _user_name, name in reversed(stack):
             if kind == "tx":
                 cr.execute(f'ROLLBACK TO SAVEPOINT "{name}"')
                 notes.append("a BEGIN block without COMMIT was rolled back at the end of the script")

@@ -3,11 +3,11 @@ from unittest.mock import patch
 
 from odoo import Command
 from odoo.exceptions import ValidationError
-from odoo.tests import TransactionCase, tagged
+from odoo.tests import tagged
 
 from odoo.addons.ocore_mcp.lib import compat
 from odoo.addons.ocore_mcp.lib import protocol as P
-from odoo.addons.ocore_mcp.service.context import Connection
+from odoo.addons.ocore_mcp.tests.common import McpToolCase
 
 from ..models import mcp_server as auto_context
 
@@ -19,7 +19,7 @@ TOOLS = {
 }
 
 
-class KnowledgeCase(TransactionCase):
+class KnowledgeCase(McpToolCase):
     """Calls the knowledge tools through the real pipeline (ocore.mcp.server._ocore_call_tool)."""
 
     @classmethod
@@ -48,25 +48,6 @@ class KnowledgeCase(TransactionCase):
             "company_id": company.id, "company_ids": [Command.set([company.id])],
         })
 
-    def conn(self, key=None, **settings):
-        key = key or self.key
-        return Connection(key=key, scope=key._ocore_scope(), settings=dict(self.settings, **settings),
-                          transport="modern", protocol_version="2026-07-28")
-
-    def call(self, tool, args=None, key=None):
-        return self.server._ocore_call_tool(self.conn(key), f"{self.slug}_{tool}", dict(args or {}))
-
-    def ok(self, tool, args=None, key=None):
-        result = self.call(tool, args, key)
-        self.assertFalse(result["isError"], result["content"][0]["text"])
-        return result["structuredContent"]
-
-    def fails(self, tool, args, expected, key=None):
-        result = self.call(tool, args, key)
-        text = result["content"][0]["text"]
-        self.assertTrue(result["isError"], f"{tool} should have failed: {text[:300]}")
-        self.assertIn(expected, text)
-        return text
 
     def note(self, **vals):
         return self.env["ocore.mcp.note"].with_user(self.user_a).create({"title": "n", **vals})

@@ -296,7 +296,7 @@ class OAuthController(http.Controller):
                 if (device.client_id.logo_uri or "").startswith("https://") else None,
                 "scopes": self._scope_lines(env, device.scope),
                 "may_authorize": env["ocore.mcp.oauth.authorization"]._ocore_user_may_authorize(user),
-                "qr_svg": Markup(svg_qr(f"{_issuer()}/oauth/device?user_code={device.user_code}")),
+                "qr_svg": Markup(svg_qr(f"{_issuer()}/oauth/device?user_code={device.user_code}")),  # noqa: S704 - SVG made by qrcode
                 **self._permission_values(env, user, form if form is not None else self._preselect(device.scope)),
             })
         return self._render("ocore_mcp_oauth.device", values, status=400 if values.get("error") else 200)

@@ -435,7 +435,7 @@ class OdooRevocationEndpoint(RevocationEndpoint):
 
     def query_token(self, token_string, token_type_hint):
         Token = self.server.env["ocore.mcp.oauth.token"]
-        kinds = ["refresh", "access"] if token_type_hint == "refresh_token" else ["access", "refresh"]
+        kinds = ["refresh", "access"] if token_type_hint == "refresh_token" else ["access", "refresh"]  # noqa: S105 - a name, not a secret
         for kind in kinds:
             record = Token._ocore_find(token_string, kind)
             if record:

@@ -25,7 +25,7 @@ class MetadataDocumentError(Exception):
     """A client ID metadata document that cannot be used (fetch failed or invalid)."""
 
 GRANT_AUTHORIZATION_CODE = "authorization_code"
-GRANT_REFRESH_TOKEN = "refresh_token"
+GRANT_REFRESH_TOKEN = "refresh_token"  # noqa: S105 - a name, not a secret
 GRANT_DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
 SUPPORTED_GRANT_TYPES = (GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN, GRANT_DEVICE_CODE)
 AUTH_METHODS = [
@@ -268,7 +268,7 @@ class OAuthClient(models.Model):
     def action_generate_secret(self):
         """Button: (re)generate the client secret of a confidential client and show it once."""
         self.ensure_one()
-        if self.token_endpoint_auth_method == "none":
+        if self.token_endpoint_auth_method == "none":  # noqa: S105 - a name, not a secret
             raise UserError(_("A public client (authentication 'none') has no secret."))
         secret = self._ocore_set_secret()
         wizard = self.env["ocore.mcp.oauth.secret.show"].create({"client_id": self.id, "secret": secret})
