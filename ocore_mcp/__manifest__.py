@@ -24,5 +24,4 @@
     ],
     "images": ["static/description/banner.png"],
     "application": True,
-    "installable": True,
 }

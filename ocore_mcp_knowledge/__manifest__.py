@@ -2,12 +2,6 @@
     "name": "oCore MCP Knowledge Layer",
     "summary": "Notes, model and instance summaries, saved filters and bookmarks that AI assistants keep "
     "across MCP sessions, shared by every API key of a company, with auto-context in tool descriptions",
-    "description": """
-Knowledge Layer of the oCore MCP server: fourteen MCP tools (category "context") to add and list notes
-about the instance, models, records, fields and modules, keep one summary per model and for the instance,
-save and run reusable search filters, bookmark tool calls and load all of it at once with get_context.
-For API keys with auto-context, tool descriptions start with a short summary of this knowledge.
-""",
     "version": "18.0.1.0.0",
     "category": "Productivity/AI",
     "website": "https://github.com/ocore-mcp/ocore-mcp-odoo",
@@ -23,6 +17,4 @@ For API keys with auto-context, tool descriptions start with a short summary of 
         "views/bookmark_views.xml",
         "views/ocore_mcp_knowledge_menus.xml",
     ],
-    "installable": True,
-    "application": False,
 }

@@ -154,8 +154,8 @@ def _short(exc):
             return "; ".join(
                 ".".join(str(x) for x in e["loc"]) + ": " + e["msg"] for e in errors(include_url=False)[:5]
             )
-        except Exception:  # noqa: BLE001, S110 - best effort message
-            pass
+        except Exception:  # noqa: BLE001 - best effort message; fall back to str(exc)
+            return str(exc)[:300]
     return str(exc)[:300]
 
 

@@ -37,7 +37,7 @@ class CappedBuffer:
         self.size = 0
         self.dropped = 0
 
-    def write(self, text):
+    def write(self, text):  # pylint: disable=method-required-super  # a file-like write(), not an Odoo model
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         room = self.limit - self.size
@@ -66,7 +66,7 @@ class _ContextStream:
         buffers = _buffers.get()
         return buffers[self._name] if buffers is not None else self._original
 
-    def write(self, text):
+    def write(self, text):  # pylint: disable=method-required-super  # a file-like write(), not an Odoo model
         return self._target().write(text)
 
     def writelines(self, lines):

@@ -53,12 +53,12 @@ class IrModuleModule(models.Model):
                 self._ocore_record_module_events(marked, requested)
                 self.env[EVENT_MODEL]._ocore_save_snapshot()
                 self.env[EVENT_MODEL]._ocore_set_busy(False)
-                self.env.cr.commit()
+                self.env.cr.commit()  # pylint: disable=invalid-commit  # the operation committed; log it
             except Exception:  # noqa: BLE001 - the operation itself is done and committed
                 self.env.cr.rollback()
                 _logger.warning("could not record the module operation %s", sorted(marked), exc_info=True)
                 self._ocore_clear_busy()
-                self.env.cr.commit()
+                self.env.cr.commit()  # pylint: disable=invalid-commit  # the operation committed; clear its marker
         return result
 
     def _ocore_clear_busy(self):

@@ -39,7 +39,6 @@ class McpKey(models.Model):
     )
     company_id = fields.Many2one(
         "res.company",
-        string="Company",
         required=True,
         default=lambda self: self.env.company,
         help="The company (organization) the key acts in.",
@@ -316,35 +315,3 @@ class McpKey(models.Model):
             "rate_limit": self.rate_limit,
             "auto_context": self.auto_context,
         }
-
-
-class McpKeyShow(models.TransientModel):
-    _name = "ocore.mcp.key.show"
-    _description = "Show a new MCP API key once"
-
-    key_id = fields.Many2one("ocore.mcp.key", required=True, ondelete="cascade")
-    secret = fields.Char(readonly=True)
-    stream_url = fields.Char(compute="_compute_config")
-    sse_url = fields.Char(compute="_compute_config")
-    client_config = fields.Text(compute="_compute_config")
-
-    @api.depends("secret")
-    def _compute_config(self):
-        import json
-
-        base = self.env["ir.config_parameter"].sudo().get_param("web.base.url", "").rstrip("/")
-        for wiz in self:
-            wiz.stream_url = f"{base}/ocore/mcp/stream"
-            wiz.sse_url = f"{base}/ocore/mcp/sse"
-            wiz.client_config = json.dumps(
-                {
-                    "mcpServers": {
-                        "ocore": {
-                            "type": "sse",
-                            "url": wiz.sse_url,
-                            "headers": {"Authorization": f"Bearer {wiz.secret}"},
-                        }
-                    }
-                },
-                indent=2,
-            )

@@ -28,7 +28,7 @@ class McpModuleEvent(models.Model):
     _order = "date desc, id desc"
     _rec_name = "module"
 
-    module = fields.Char(string="Module", required=True, index=True, readonly=True)
+    module = fields.Char(required=True, index=True, readonly=True)
     module_id = fields.Many2one("ir.module.module", string="Module record", ondelete="set null", readonly=True)
     action = fields.Selection(
         [("install", "Install"), ("upgrade", "Upgrade"), ("uninstall", "Uninstall")], required=True, readonly=True
@@ -38,7 +38,7 @@ class McpModuleEvent(models.Model):
     requested = fields.Boolean(
         readonly=True, help="The module was asked for; otherwise it came along as a dependency or a dependent."
     )
-    user_id = fields.Many2one("res.users", string="User", ondelete="set null", readonly=True)
+    user_id = fields.Many2one("res.users", ondelete="set null", readonly=True)
     key_id = fields.Many2one("ocore.mcp.key", string="API key", ondelete="set null", readonly=True)
     date = fields.Datetime(required=True, default=fields.Datetime.now, index=True, readonly=True)
     source = fields.Selection(

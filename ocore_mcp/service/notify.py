@@ -20,6 +20,7 @@ import time
 import psycopg2
 
 from odoo import sql_db
+from odoo.tools import SQL
 
 _logger = logging.getLogger(__name__)
 
@@ -57,8 +58,8 @@ class _DbListener:
     def _listen(self):
         with sql_db.db_connect(self.dbname).cursor() as cr:
             conn = cr._cnx
-            cr.execute(f"LISTEN {CHANNEL}")
-            cr.commit()
+            cr.execute(SQL("LISTEN %s", SQL.identifier(CHANNEL)))
+            cr.commit()  # pylint: disable=invalid-commit  # LISTEN takes effect on commit
             self.ready.set()
             self.hub._on_reconnect(self.dbname)
             while True:
@@ -66,7 +67,7 @@ class _DbListener:
                     cr.execute("SELECT 1")  # keep the connection checked
                     # ... and end that transaction: PostgreSQL delivers no NOTIFY to a session
                     # while it is inside a transaction (the stream would go silent for good)
-                    cr.commit()
+                    cr.commit()  # pylint: disable=invalid-commit  # NOTIFY only arrives between transactions
                     continue
                 conn.poll()
                 while conn.notifies:
@@ -155,7 +156,7 @@ class Hub:
         with sql_db.db_connect(dbname).cursor() as cr:
             cr.execute("DELETE FROM ocore_mcp_message WHERE id = %s RETURNING payload", (message_id,))
             row = cr.fetchone()
-            cr.commit()
+            cr.commit()  # pylint: disable=invalid-commit  # own cursor: the message is consumed
         return json.loads(row[0]) if row else None
 
     # -- publishing side -----------------------------------------------------------
@@ -177,7 +178,7 @@ class Hub:
         try:
             with sql_db.db_connect(dbname).cursor() as cr:
                 self.publish(cr, session_id, payload)
-                cr.commit()
+                cr.commit()  # pylint: disable=invalid-commit  # own cursor: NOTIFY is sent on commit
         except psycopg2.Error:
             _logger.warning("could not publish MCP notification", exc_info=True)
 

@@ -31,14 +31,14 @@ class TestFilesTools(McpToolCase):
         self.outside = tempfile.mkdtemp(prefix="ocore_files_outside_")
         self.addCleanup(shutil.rmtree, self.root, True)
         self.addCleanup(shutil.rmtree, self.outside, True)
-        self.write("my_addon/__manifest__.py", "{'name': 'My Addon', 'version': '18.0.1.2.0', 'depends': ['base']}\n")
-        self.write("my_addon/__init__.py", "from . import models\n")
-        self.write("my_addon/models/partner.py", PARTNER_PY)
-        self.write("my_addon/static/logo.png", b"\x89PNG\r\n\x1a\n\0\0\0binary")
-        self.write("my_addon/__pycache__/partner.cpython-311.pyc", "line 1 cached\n")
-        self.write("other_addon/__manifest__.py", "{'name': 'Other', 'version': '1.0'}\n")
-        self.write("other_addon/data.xml", "<odoo><record id='x' model='res.partner'/></odoo>\n")
-        self.write("notes.txt", "hello\n")
+        self.write_file("my_addon/__manifest__.py", "{'name': 'My Addon', 'version': '18.0.1.2.0', 'depends': ['base']}\n")
+        self.write_file("my_addon/__init__.py", "from . import models\n")
+        self.write_file("my_addon/models/partner.py", PARTNER_PY)
+        self.write_file("my_addon/static/logo.png", b"\x89PNG\r\n\x1a\n\0\0\0binary")
+        self.write_file("my_addon/__pycache__/partner.cpython-311.pyc", "line 1 cached\n")
+        self.write_file("other_addon/__manifest__.py", "{'name': 'Other', 'version': '1.0'}\n")
+        self.write_file("other_addon/data.xml", "<odoo><record id='x' model='res.partner'/></odoo>\n")
+        self.write_file("notes.txt", "hello\n")
         with open(os.path.join(self.outside, "secret.txt"), "w") as fh:
             fh.write("top secret line 1\n")
         os.symlink(self.outside, os.path.join(self.root, "escape_dir"))
@@ -46,7 +46,7 @@ class TestFilesTools(McpToolCase):
         os.symlink("my_addon/models/partner.py", os.path.join(self.root, "inside_link.py"))
         self.settings = dict(self.settings, files_root=self.root)
 
-    def write(self, rel, content):
+    def write_file(self, rel, content):
         path = os.path.join(self.root, rel)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "wb" if isinstance(content, bytes) else "w") as fh:
@@ -155,7 +155,7 @@ class TestFilesTools(McpToolCase):
         # through a symlink that stays inside the root
         self.assertEqual(self.ok("file_read", {"path": "inside_link.py", "end_line": 1})["content"], "line 1\n")
         # max size: stops at a line boundary and says where to go on
-        self.write("big.txt", "".join(f"{i:09d}\n" for i in range(300)))  # 3000 bytes
+        self.write_file("big.txt", "".join(f"{i:09d}\n" for i in range(300)))  # 3000 bytes
         big = self.ok("file_read", {"path": "big.txt", "max_size_kb": 1})
         self.assertTrue(big["truncated"])
         self.assertEqual(big["end_line"], 102)
@@ -167,12 +167,12 @@ class TestFilesTools(McpToolCase):
 
     def test_read_default_max_is_100_kb(self):
         # 90 KB of text: larger than the 50 KB default response size, within file_read's 100 KB default
-        self.write("large.py", "x = 1  # padding padding padding padding padding padding padding pad\n" * 1300)
+        self.write_file("large.py", "x = 1  # padding padding padding padding padding padding padding pad\n" * 1300)
         data = self.ok("file_read", {"path": "large.py"})
         self.assertFalse(data["truncated"])
         self.assertEqual(data["total_lines"], 1300)
         self.assertEqual(len(data["content"]), os.path.getsize(os.path.join(self.root, "large.py")))
-        self.write("larger.py", "y" * 99 + "\n" + "z" * 120 * 1024)
+        self.write_file("larger.py", "y" * 99 + "\n" + "z" * 120 * 1024)
         self.assertTrue(self.ok("file_read", {"path": "larger.py"})["truncated"])
 
     def test_read_binary(self):
@@ -181,7 +181,7 @@ class TestFilesTools(McpToolCase):
         self.assertEqual(base64.b64decode(data["content"]), b"\x89PNG\r\n\x1a\n\0\0\0binary")
         self.fails("file_read", {"path": "my_addon/static/logo.png", "encoding": "base64", "start_line": 2},
                    "line ranges apply to text files")
-        self.write("blob.bin", b"\0" * 3000)
+        self.write_file("blob.bin", b"\0" * 3000)
         self.fails("file_read", {"path": "blob.bin", "encoding": "base64", "max_size_kb": 2}, "more than max_size_kb=2")
 
     def test_info_and_git_status(self):
@@ -204,13 +204,13 @@ class TestFilesTools(McpToolCase):
         self.assertEqual(clean["status"], "clean")
         self.assertEqual(clean["repository"], os.path.realpath(self.root))
         self.assertEqual(clean["branch"], "main")
-        self.write("notes.txt", "changed\n")
+        self.write_file("notes.txt", "changed\n")
         self.assertEqual(self.ok("file_info", {"path": "notes.txt"})["git"]["status"], "modified")
         _git(self.root, "add", "notes.txt")
         self.assertEqual(self.ok("file_info", {"path": "notes.txt"})["git"]["status"], "staged")
-        self.write("notes.txt", "changed again\n")
+        self.write_file("notes.txt", "changed again\n")
         self.assertEqual(self.ok("file_info", {"path": "notes.txt"})["git"]["status"], "staged+modified")
-        self.write("my_addon/new.py", "x = 1\n")
+        self.write_file("my_addon/new.py", "x = 1\n")
         self.assertEqual(self.ok("file_info", {"path": "my_addon/new.py"})["git"]["status"], "untracked")
         directory = self.ok("file_info", {"path": "my_addon"})["git"]
         self.assertEqual(directory["status"], "untracked")
@@ -231,7 +231,7 @@ class TestFilesTools(McpToolCase):
         self.assertEqual(shallow["files"], 1)
         sub = self.ok("file_tree", {"path": "my_addon", "depth": 2})
         self.assertIn("my_addon/models/partner.py", {e["path"] for e in sub["entries"]})
-        self.write("a/b/c/d/deep.txt", "deep\n")
+        self.write_file("a/b/c/d/deep.txt", "deep\n")
         deep = {e["path"] for e in self.ok("file_tree", {"path": "a"})["entries"]}
         self.assertEqual(deep, {"a/b", "a/b/c", "a/b/c/d"})
         self.fails("file_tree", {"depth": 4}, "depth: Input should be less than or equal to 3")
@@ -258,7 +258,7 @@ class TestFilesTools(McpToolCase):
         self.fails("search_in_code", {"pattern": "x", "addon": "nope"}, "does not exist")
 
     def test_search_slow_regex_is_stopped(self):
-        self.write("slow.txt", "a" * 40 + "!\n")
+        self.write_file("slow.txt", "a" * 40 + "!\n")
         result = self.call("search_in_code", {"pattern": "(a|aa)+$", "regex": True, "timeout_seconds": 2})
         self.assertTrue(result["isError"])
         self.assertRegex(result["content"][0]["text"], "too slow|timeout")
@@ -353,7 +353,7 @@ class TestFilesTools(McpToolCase):
         self.assertEqual(data["created_directories"], ["docs"])
         self.assertEqual(self.disk("docs/notes.md"), "hello\n")
         self.assertFalse(os.path.exists(os.path.join(self.root, "notes.txt")))
-        self.write("other.txt", "other\n")
+        self.write_file("other.txt", "other\n")
         self.fails("file_move", {"source": "other.txt", "destination": "docs/notes.md"}, "already exists")
         self.ok("file_move", {"source": "other.txt", "destination": "docs/notes.md", "overwrite": True})
         self.assertEqual(self.disk("docs/notes.md"), "other\n")

@@ -175,7 +175,7 @@ class TestPyexecCapture(BaseCase):
                 with pyexec.capture() as out:
                     barrier.wait()
                     for i in range(200):
-                        print(f"t{n}-{i}")
+                        print(f"t{n}-{i}")  # pylint: disable=print-used  # the test is about capturing print()
                         if i % 50 == 0:
                             time.sleep(0.001)
                 outputs[n] = out["stdout"].getvalue()
@@ -196,7 +196,7 @@ class TestPyexecCapture(BaseCase):
         self.assertIsInstance(sys.stdout, pyexec._ContextStream)
         self.assertIs(sys.stdout._target(), sys.stdout._original)
         with pyexec.capture() as out:
-            print("captured")
+            print("captured")  # pylint: disable=print-used  # the test is about capturing print()
         self.assertEqual(out["stdout"].getvalue(), "captured\n")
 
     def test_output_cap(self):

@@ -41,9 +41,10 @@ from contextlib import closing
 from typing import Annotated, Literal
 
 import odoo
-from odoo import models, release
+from odoo import _, models, release
 from odoo.exceptions import UserError
 from odoo.tools import config
+from psycopg2 import sql as pgsql
 from pydantic import Field
 
 from ..lib.tooling import mcp_tool
@@ -86,27 +87,14 @@ def _pg_env():
     return exec_pg_environ()
 
 
-def _run(cmd, timeout, what):
-    """Run a PostgreSQL client tool; raise UserError with its last output lines when it fails."""
-    try:
-        proc = subprocess.run(cmd, env=_pg_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, timeout=max(1, timeout), check=False)
-    except subprocess.TimeoutExpired:
-        raise UserError(f"{what} did not finish within {int(timeout)} s (raise timeout_seconds, max 120)") from None
-    if proc.returncode != 0:
-        tail = "\n".join(proc.stdout.decode(errors="replace").strip().splitlines()[-6:])
-        raise UserError(f"{what} failed (exit code {proc.returncode}): {tail or 'no output'}")
-    return proc
-
-
 def _dir_size(path):
     total = 0
     for dirpath, _dirs, files in os.walk(path):
         for name in files:
             try:
                 total += os.lstat(os.path.join(dirpath, name)).st_size
-            except OSError:
-                pass
+            except OSError:  # removed while walking: not part of the size
+                continue
     return total
 
 
@@ -126,12 +114,6 @@ def _postgres_cursor():
     return closing(cr)
 
 
-def _ident(cr, name):
-    from psycopg2.extensions import quote_ident
-
-    return quote_ident(name, cr._cnx)
-
-
 def _terminate(cr, dbname):
     """End the other client connections to ``dbname`` (PostgreSQL stops its autovacuum workers itself
     on DROP/RENAME; a non-superuser may not signal them)."""
@@ -147,7 +129,7 @@ def _drop_database(dbname):
     odoo.sql_db.close_db(dbname)
     with _postgres_cursor() as cr:
         _terminate(cr, dbname)
-        cr.execute(f"DROP DATABASE IF EXISTS {_ident(cr, dbname)}")
+        cr.execute(pgsql.SQL("DROP DATABASE IF EXISTS {}").format(pgsql.Identifier(dbname)))
     shutil.rmtree(config.filestore(dbname), ignore_errors=True)
 
 
@@ -208,6 +190,24 @@ class BackupTools(models.AbstractModel):
             return max(1.0, call.deadline.remaining() - 1.0)
         return default
 
+    def _ocore_pg_run(self, cmd, timeout, what):
+        """Run a PostgreSQL client tool; raise UserError with its last output lines when it fails."""
+        try:
+            proc = subprocess.run(cmd, env=_pg_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, timeout=max(1, timeout), check=False)
+        except subprocess.TimeoutExpired:
+            raise UserError(_(
+                "%(what)s did not finish within %(timeout)s s (raise timeout_seconds, max 120)",
+                what=what, timeout=int(timeout),
+            )) from None
+        if proc.returncode != 0:
+            tail = "\n".join(proc.stdout.decode(errors="replace").strip().splitlines()[-6:])
+            raise UserError(_(
+                "%(what)s failed (exit code %(code)s): %(output)s",
+                what=what, code=proc.returncode, output=tail or _("no output"),
+            ))
+        return proc
+
     # -- dumping -------------------------------------------------------------------
 
     def _ocore_manifest(self):
@@ -231,13 +231,13 @@ class BackupTools(models.AbstractModel):
         flag = "--format=c" if fmt == "custom" else "--format=p"
         try:
             if not with_filestore:
-                _run([_pg_tool("pg_dump"), "--no-owner", flag, f"--file={partial}", dbname],
-                     self._ocore_remaining(), "pg_dump")
+                self._ocore_pg_run([_pg_tool("pg_dump"), "--no-owner", flag, f"--file={partial}", dbname],
+                                   self._ocore_remaining(), "pg_dump")
             else:
                 with tempfile.TemporaryDirectory(dir=directory) as tmp:
                     inner = os.path.join(tmp, "dump.dump" if fmt == "custom" else "dump.sql")
-                    _run([_pg_tool("pg_dump"), "--no-owner", flag, f"--file={inner}", dbname],
-                         self._ocore_remaining(), "pg_dump")
+                    self._ocore_pg_run([_pg_tool("pg_dump"), "--no-owner", flag, f"--file={inner}", dbname],
+                                       self._ocore_remaining(), "pg_dump")
                     filestore = config.filestore(dbname)
                     with zipfile.ZipFile(partial, "w", allowZip64=True) as zf:
                         zf.writestr("manifest.json", json.dumps(self._ocore_manifest(), indent=4))
@@ -361,11 +361,14 @@ class BackupTools(models.AbstractModel):
             with zipfile.ZipFile(path) as zf:
                 bad = zf.testzip()
                 if bad:
-                    raise UserError(f"the backup {name} is corrupt (bad CRC for {bad}); nothing was changed")
+                    raise UserError(_(
+                        "the backup %(name)s is corrupt (bad CRC for %(member)s); nothing was changed",
+                        name=name, member=bad,
+                    ))
                 names = zf.namelist()
                 inner = next((n for n in ("dump.dump", "dump.sql") if n in names), None)
                 if not inner:
-                    raise UserError(f"the backup {name} holds no dump.sql or dump.dump; nothing was changed")
+                    raise UserError(_("the backup %s holds no dump.sql or dump.dump; nothing was changed", name))
                 members = [inner] + [n for n in names if n.startswith("filestore/") and not n.endswith("/")]
                 zf.extractall(workdir, members)
                 dump = os.path.join(workdir, inner)
@@ -381,8 +384,10 @@ class BackupTools(models.AbstractModel):
                 listed = args[0] != "--list" or b"TABLE DATA public ir_module_module" in proc.stdout
                 if proc.returncode != 0 or not listed:
                     reason = proc.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no Odoo tables"]
-                    raise UserError(f"the backup {name} is not a readable pg_dump archive of an Odoo database "
-                                    f"({reason[0]}); nothing was changed")
+                    raise UserError(_(
+                        "the backup %(name)s is not a readable pg_dump archive of an Odoo database (%(reason)s); "
+                        "nothing was changed", name=name, reason=reason[0],
+                    ))
             kind = "custom"
         elif head.startswith(b"--") and PLAIN_HEAD in head:
             with open(dump, "rb") as fh:
@@ -390,11 +395,11 @@ class BackupTools(models.AbstractModel):
                 tail = fh.read()
             if PLAIN_TAIL not in tail:
                 raise UserError(
-                    f"the backup {name} is an incomplete SQL dump (its end is missing); nothing was changed"
+                    _("the backup %s is an incomplete SQL dump (its end is missing); nothing was changed", name)
                 )
             kind = "plain"
         else:
-            raise UserError(f"the backup {name} is neither a pg_dump archive nor a SQL dump; nothing was changed")
+            raise UserError(_("the backup %s is neither a pg_dump archive nor a SQL dump; nothing was changed", name))
         return kind, dump, has_filestore
 
     def _ocore_restore_into(self, staging, kind, dump):
@@ -405,8 +410,9 @@ class BackupTools(models.AbstractModel):
         encoding, collate, ctype = cr.fetchone()
         with _postgres_cursor() as pcr:
             pcr.execute(
-                f"CREATE DATABASE {_ident(pcr, staging)} ENCODING %s LC_COLLATE %s LC_CTYPE %s "
-                "TEMPLATE template0",
+                pgsql.SQL("CREATE DATABASE {} ENCODING %s LC_COLLATE %s LC_CTYPE %s TEMPLATE template0").format(
+                    pgsql.Identifier(staging)
+                ),
                 (encoding, collate, ctype),
             )
         if kind == "custom":
@@ -414,7 +420,7 @@ class BackupTools(models.AbstractModel):
         else:
             cmd = [_pg_tool("psql"), "--quiet", "--no-psqlrc", "-v", "ON_ERROR_STOP=1", "--single-transaction",
                    f"--dbname={staging}", f"--file={dump}"]
-        _run(cmd, self._ocore_remaining(), "pg_restore" if kind == "custom" else "psql")
+        self._ocore_pg_run(cmd, self._ocore_remaining(), "pg_restore" if kind == "custom" else "psql")
 
     def _ocore_check_restored(self, staging):
         """The restored database must be an Odoo database of this series whose modules are all on disk."""
@@ -426,13 +432,17 @@ class BackupTools(models.AbstractModel):
         odoo.sql_db.close_db(staging)
         base = installed.get("base")
         if not base:
-            raise UserError("the restored database has no installed 'base' module: not an Odoo database")
+            raise UserError(_("the restored database has no installed 'base' module: not an Odoo database"))
         if not str(base).startswith(release.major_version + "."):
-            raise UserError(f"the backup is of Odoo {base.rsplit('.', 3)[0] if base else '?'}, this server runs "
-                            f"Odoo {release.major_version}; it cannot be restored here")
+            raise UserError(_(
+                "the backup is of Odoo %(backup)s, this server runs Odoo %(server)s; it cannot be restored here",
+                backup=base.rsplit(".", 3)[0] if base else "?", server=release.major_version,
+            ))
         missing = sorted(set(installed) - set(get_modules()))
         if missing:
-            raise UserError(f"modules installed in the backup are missing on this server: {', '.join(missing[:20])}")
+            raise UserError(
+                _("modules installed in the backup are missing on this server: %s", ", ".join(missing[:20]))
+            )
         return installed
 
     def _ocore_single_restore(self, dbname):
@@ -470,7 +480,7 @@ class BackupTools(models.AbstractModel):
             try:
                 pre = self._ocore_backup("custom", has_filestore, "pre-restore")
             except (UserError, Refusal) as exc:
-                raise UserError(f"the pre-restore backup failed, so nothing was restored: {exc}") from None
+                raise UserError(_("the pre-restore backup failed, so nothing was restored: %s", exc)) from None
             staging = _pg_name(dbname, f"_restore_{secrets.token_hex(3)}")
             try:
                 self._ocore_restore_into(staging, kind, dump)
@@ -482,8 +492,10 @@ class BackupTools(models.AbstractModel):
             except BaseException as exc:
                 _drop_quietly(staging)
                 if isinstance(exc, UserError):
-                    raise UserError(f"{exc}. The restore failed; the database was not changed "
-                                    f"(pre-restore backup: {pre['backup']['name']})") from None
+                    raise UserError(_(
+                        "%(error)s. The restore failed; the database was not changed (pre-restore backup: %(backup)s)",
+                        error=exc, backup=pre["backup"]["name"],
+                    )) from None
                 raise
         job = {
             "dbname": dbname,
@@ -519,7 +531,7 @@ def _sequences(dbname):
         names = [row[0] for row in cr.fetchall()]
         values = {}
         for name in names:
-            cr.execute(f"SELECT last_value FROM {name}")
+            cr.execute(pgsql.SQL("SELECT last_value FROM {}").format(pgsql.Identifier(name)))
             values[name] = cr.fetchone()[0]
     return values
 
@@ -529,18 +541,20 @@ def _bump_sequences(dbname, previous):
     with closing(odoo.sql_db.db_connect(dbname).cursor()) as cr:
         for name, value in _sequences(dbname).items():
             cr.execute("SELECT setval(%s, %s)", (name, max(value, previous.get(name, 0)) + 1))
-        cr.commit()
+        cr.commit()  # pylint: disable=invalid-commit  # own cursor on the restored database
 
 
 def _set_connections(cr, dbname, allow):
-    cr.execute(f"ALTER DATABASE {_ident(cr, dbname)} WITH ALLOW_CONNECTIONS {'true' if allow else 'false'}")
+    cr.execute(pgsql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS {}").format(
+        pgsql.Identifier(dbname), pgsql.SQL("true" if allow else "false")
+    ))
 
 
 def _rename(cr, old, new, attempts=50):
     for attempt in range(attempts):
         _terminate(cr, old)
         try:
-            cr.execute(f"ALTER DATABASE {_ident(cr, old)} RENAME TO {_ident(cr, new)}")
+            cr.execute(pgsql.SQL("ALTER DATABASE {} RENAME TO {}").format(pgsql.Identifier(old), pgsql.Identifier(new)))
             return
         except Exception:  # ObjectInUse: a backend was still closing
             if attempt == attempts - 1:
@@ -562,7 +576,7 @@ def _audit_outcome(dbname, job, success, message):
                 "params": {"backup": job["backup"], "pre_restore_backup": job["pre_restore"]},
                 "result_summary" if success else "error_message": message,
             })
-            cr.commit()
+            cr.commit()  # pylint: disable=invalid-commit  # own cursor: the restore outcome is logged
     except Exception:
         _logger.warning("could not write the restore outcome to the audit log of %s", dbname, exc_info=True)
 

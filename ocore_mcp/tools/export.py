@@ -21,7 +21,7 @@ import io
 import re
 from typing import Annotated, Literal
 
-from odoo import models
+from odoo import _, models
 from odoo.exceptions import UserError
 from pydantic import Field
 
@@ -296,5 +296,5 @@ class ExportTools(models.AbstractModel):
         }
         if not imported:
             head = "; ".join(f"row {e['row']}: {e['message']}" for e in errors[:5])
-            raise UserError(f"nothing was imported: {len(errors)} error(s). {head}")
+            raise UserError(_("nothing was imported: %(count)s error(s). %(errors)s", count=len(errors), errors=head))
         return report

@@ -29,7 +29,7 @@ from typing import Annotated, Literal
 import psutil
 from pydantic import Field
 
-from odoo import models, release
+from odoo import _, models, release
 from odoo.exceptions import AccessError, UserError
 from odoo.tools import config
 
@@ -448,10 +448,10 @@ class MetadataTools(models.AbstractModel):
             return {"model": model, "combined": True, "count": len(views), "views": views}
         View = self.env["ir.ui.view"]
         if not compat.has_access(View, "read"):
-            raise AccessError(
+            raise AccessError(_(
                 "reading view records (ir.ui.view) needs the Settings / Administration rights; "
                 "use combined: true for the views as this user sees them"
-            )
+            ))
         domain = [("model", "=", model)]
         if wanted:
             domain.append(("type", "=", wanted))
@@ -699,7 +699,9 @@ class MetadataTools(models.AbstractModel):
                 raise Refusal("invalid_input", "value: the en_US text is the source, it cannot be removed")
             translations = {lang: value if value is not None else False}
         if not record.update_field_translations(field, translations):
-            raise UserError(f"{model}.{field} of record {record_id} could not be translated")
+            raise UserError(_(
+                "%(model)s.%(field)s of record %(id)s could not be translated", model=model, field=field, id=record_id
+            ))
         entries, info = record.get_field_translations(field, langs=[lang])
         return {
             "model": model,

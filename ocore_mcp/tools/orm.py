@@ -33,7 +33,7 @@ from typing import Annotated, Any, Literal
 import psycopg2
 from pydantic import Field
 
-from odoo import models
+from odoo import _, models
 from odoo.exceptions import AccessDenied, AccessError, MissingError, UserError, ValidationError
 
 from ..lib import compat
@@ -252,6 +252,11 @@ class OrmTools(models.AbstractModel):
                 f"{what}: batch too large, {len(items)} items; the maximum is {BATCH_MAX}. Nothing was done; "
                 "split it into several calls.",
             )
+
+    def _ocore_missing_record(self, model, record_id):
+        """The MissingError of a batch item whose record does not exist (built here, where ``self.env``
+        gives the message its language)."""
+        return MissingError(_("%(model)s has no record with id %(id)s", model=model, id=record_id))
 
     def _ocore_batch(self, items, run, describe):
         """Run ``run(item)`` for every item in its own savepoint; collect per-item results."""
@@ -493,7 +498,7 @@ class OrmTools(models.AbstractModel):
         def run(item):
             record = records.browse(item["id"])
             if not record.exists():
-                raise MissingError(f"{model} has no record with id {item['id']}")
+                raise self._ocore_missing_record(model, item["id"])
             record.write(item["values"])
             return {"display_name": record.display_name}
 
@@ -513,7 +518,7 @@ class OrmTools(models.AbstractModel):
         def run(record_id):
             record = records.browse(record_id)
             if not record.exists():
-                raise MissingError(f"{model} has no record with id {record_id}")
+                raise self._ocore_missing_record(model, record_id)
             name = record.display_name
             record.unlink()
             return {"display_name": name}
@@ -536,7 +541,7 @@ class OrmTools(models.AbstractModel):
         def run(record_id):
             record = records.browse(record_id)
             if not record.exists():
-                raise MissingError(f"{model} has no record with id {record_id}")
+                raise self._ocore_missing_record(model, record_id)
             return {"new_id": (new := record.copy(default)).id, "display_name": new.display_name}
 
         return {"model": model, **self._ocore_batch(list(ids), run, lambda i: {"id": i})}
@@ -573,7 +578,7 @@ class OrmTools(models.AbstractModel):
         def run(record_id):
             record = records.browse(record_id)
             if not record.exists():
-                raise MissingError(f"{model} has no record with id {record_id}")
+                raise self._ocore_missing_record(model, record_id)
             compat.check_access(record, "read")
             return {"result": self._ocore_invoke(getattr(record, method), args or [], kwargs or {}, readonly)}
 

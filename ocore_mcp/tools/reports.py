@@ -9,7 +9,7 @@ import threading
 import time
 from typing import Annotated, Literal
 
-from odoo import models
+from odoo import _, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools.pdf import merge_pdf
 from pydantic import Field
@@ -173,7 +173,10 @@ class ReportTools(models.AbstractModel):
         except (UserError, AccessError):
             raise
         except Exception as exc:  # wkhtmltopdf failures, template errors
-            raise UserError(f"rendering {action.report_name} failed: {type(exc).__name__}: {exc}") from exc
+            raise UserError(_(
+                "rendering %(report)s failed: %(error_type)s: %(error)s",
+                report=action.report_name, error_type=type(exc).__name__, error=exc,
+            )) from exc
         if isinstance(content, str):
             content = content.encode()
         encoded = base64.b64encode(content).decode()

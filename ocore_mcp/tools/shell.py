@@ -10,10 +10,11 @@ success). This is a shell, not a sandbox: anything Python can do, the code can.
 """
 
 import builtins
+import functools
 
 import psycopg2.extensions
 
-from odoo import models
+from odoo import _, models
 from odoo.exceptions import UserError
 
 from ..lib import pyexec
@@ -23,11 +24,13 @@ from ..service.policy import Refusal, ToolFailed
 MAX_COMMANDS = 50
 
 
-def _refuse_transaction_control(*_args, **_kwargs):
-    raise UserError(
+def _refuse_transaction_control(self, *_args, **_kwargs):
+    """Stands in for env.cr.commit()/rollback() while shell code runs (bound to the toolset, whose
+    ``self.env`` gives the message its language)."""
+    raise UserError(_(
         "env.cr.commit()/rollback() are not available in MCP shell tools: the call's changes are committed "
         "when it succeeds and rolled back when it fails"
-    )
+    ))
 
 
 class ShellTools(models.AbstractModel):
@@ -69,8 +72,9 @@ class ShellTools(models.AbstractModel):
             raise Refusal("invalid_input", "code contains a NUL byte")
         cr = self.env.cr
         saved = {name: vars(cr)[name] for name in ("commit", "rollback") if name in vars(cr)}
+        refuse = functools.partial(_refuse_transaction_control, self)
         for name in ("commit", "rollback"):
-            setattr(cr, name, _refuse_transaction_control)
+            setattr(cr, name, refuse)
         try:
             with pyexec.capture() as out:
                 outcome = pyexec.run(code, namespace, mode)

@@ -26,8 +26,9 @@ from typing import Literal
 
 import psycopg2
 
-from odoo import models
+from odoo import _, models
 from odoo.exceptions import UserError
+from odoo.tools import SQL
 
 from ..lib import sqlguard
 from ..lib.shaping import TextResult
@@ -163,14 +164,14 @@ class SqlTools(models.AbstractModel):
         Return (columns, rows, more_rows, rowcount)."""
         cr = self.env.cr
         name = f"ocore_sql_ro_{uuid.uuid4().hex}"
-        cr.execute(f'SAVEPOINT "{name}"')
+        cr.execute(SQL("SAVEPOINT %s", SQL.identifier(name)))
         try:
             cr.execute("SET LOCAL transaction_read_only = on")
             cr.execute(sql, log_exceptions=False)
             return self._sql_fetch(max_rows)
         finally:
-            cr.execute(f'ROLLBACK TO SAVEPOINT "{name}"')
-            cr.execute(f'RELEASE SAVEPOINT "{name}"')
+            cr.execute(SQL("ROLLBACK TO SAVEPOINT %s", SQL.identifier(name)))
+            cr.execute(SQL("RELEASE SAVEPOINT %s", SQL.identifier(name)))
 
     def _sql_write(self, sql, max_rows=FETCH_CAP):
         """Run a data-modifying statement in the call's savepoint."""
@@ -300,9 +301,9 @@ class SqlTools(models.AbstractModel):
             results.append(entry)
         for kind, _user_name, name in reversed(stack):
             if kind == "tx":
-                cr.execute(f'ROLLBACK TO SAVEPOINT "{name}"')
+                cr.execute(SQL("ROLLBACK TO SAVEPOINT %s", SQL.identifier(name)))
                 notes.append("a BEGIN block without COMMIT was rolled back at the end of the script")
-            cr.execute(f'RELEASE SAVEPOINT "{name}"')
+            cr.execute(SQL("RELEASE SAVEPOINT %s", SQL.identifier(name)))
         self.env.invalidate_all()
         out = {"statements": results, "executed": len(results)}
         if notes:
@@ -315,12 +316,12 @@ class SqlTools(models.AbstractModel):
         action = stmt.transaction
         if action == "begin":
             name = f"ocore_sql_tx_{uuid.uuid4().hex}"
-            cr.execute(f'SAVEPOINT "{name}"')
+            cr.execute(SQL("SAVEPOINT %s", SQL.identifier(name)))
             stack.append(("tx", None, name))
             return None
         if action == "savepoint":
             name = f"ocore_sql_sp_{uuid.uuid4().hex}"
-            cr.execute(f'SAVEPOINT "{name}"')
+            cr.execute(SQL("SAVEPOINT %s", SQL.identifier(name)))
             stack.append(("sp", stmt.savepoint, name))
             return None
         if action in ("commit", "rollback"):
@@ -329,23 +330,23 @@ class SqlTools(models.AbstractModel):
                 return f"{action.upper()} outside a BEGIN block: nothing to do"
             name = stack[at][2]
             if action == "rollback":
-                cr.execute(f'ROLLBACK TO SAVEPOINT "{name}"')
-            cr.execute(f'RELEASE SAVEPOINT "{name}"')
+                cr.execute(SQL("ROLLBACK TO SAVEPOINT %s", SQL.identifier(name)))
+            cr.execute(SQL("RELEASE SAVEPOINT %s", SQL.identifier(name)))
             del stack[at:]
             return None
         # release / rollback_to a named savepoint of the current BEGIN block
         at = next((i for i in range(len(stack) - 1, -1, -1)
                    if stack[i][0] == "sp" and stack[i][1] == stmt.savepoint), None)
         if at is None:
-            raise UserError(f"savepoint {stmt.savepoint!r} does not exist")
+            raise UserError(_("savepoint %r does not exist", stmt.savepoint))
         if any(frame[0] == "tx" for frame in stack[at + 1:]):
-            raise UserError(f"savepoint {stmt.savepoint!r} was set outside the current BEGIN block")
+            raise UserError(_("savepoint %r was set outside the current BEGIN block", stmt.savepoint))
         name = stack[at][2]
         if action == "rollback_to":
-            cr.execute(f'ROLLBACK TO SAVEPOINT "{name}"')
+            cr.execute(SQL("ROLLBACK TO SAVEPOINT %s", SQL.identifier(name)))
             del stack[at + 1:]
         else:
-            cr.execute(f'RELEASE SAVEPOINT "{name}"')
+            cr.execute(SQL("RELEASE SAVEPOINT %s", SQL.identifier(name)))
             del stack[at:]
         return None
 

@@ -20,7 +20,7 @@ import time
 from typing import Annotated, Literal
 
 import odoo
-from odoo import fields, models, release
+from odoo import _, fields, models, release
 from odoo.exceptions import UserError
 from odoo.tools import config
 from pydantic import Field
@@ -349,7 +349,7 @@ class SystemTools(models.AbstractModel):
             value, masked = self._ocore_mask(param.key, param.value)
             return {"key": param.key, "value": value, "masked": masked}
         rows = []
-        for param in params.search([], order="key"):
+        for param in params.search([], order="key"):  # pylint: disable=no-search-all  # the tool lists them all
             value, masked = self._ocore_mask(param.key, param.value)
             rows.append({"key": param.key, "value": value, "masked": masked})
         return {"count": len(rows), "parameters": rows}
@@ -498,8 +498,10 @@ class SystemTools(models.AbstractModel):
                 job.method_direct_trigger()
         except Exception as exc:  # the action's own failure, reported to the client
             reason = exc.args[0] if isinstance(exc, UserError) and exc.args else f"{type(exc).__name__}: {exc}"
-            raise UserError(f"the scheduled action {cron.cron_name!r} failed; its changes were rolled back: "
-                            f"{reason}") from exc
+            raise UserError(_(
+                "the scheduled action %(name)r failed; its changes were rolled back: %(reason)s",
+                name=cron.cron_name, reason=reason,
+            )) from exc
         cron.invalidate_recordset()
         return {
             "scheduled_action": self._ocore_cron_row(cron),

@@ -228,11 +228,3 @@ class OAuthInvite(models.Model):
         )
         self.sudo().write({"use_count": self.use_count + 1})
         return key, secret
-
-
-class OAuthInviteShow(models.TransientModel):
-    _name = "ocore.mcp.oauth.invite.show"
-    _description = "Show an invite link once"
-
-    invite_id = fields.Many2one("ocore.mcp.oauth.invite", required=True, ondelete="cascade")
-    url = fields.Char(string="Invite link", readonly=True)

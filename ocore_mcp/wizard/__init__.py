@@ -1,0 +1,1 @@
+from . import mcp_key_show

@@ -1,0 +1,1 @@
+from . import oauth_invite_show, oauth_secret_show
