@@ -107,6 +107,7 @@ def mcp_client(odoo, admin_key):
     """
 
     def factory(transport="stream", mode="legacy", key=None, query="", **kw):
+        kw.setdefault("stream_port", odoo.gevent_port)  # prefork: long-lived GETs to the gevent port
         return connect(odoo.url, key or admin_key, transport=transport, mode=mode, query=query, **kw)
 
     return factory

@@ -226,6 +226,9 @@ class OdooServer:
         self.port = free_port()
         self.gevent_port = free_port() if mode == "prefork" else None
         self.url = f"http://127.0.0.1:{self.port}"
+        # where long-lived streams are served: the gevent port in prefork mode (a reverse proxy routes
+        # them there, see README "Deployment"), the one HTTP port otherwise
+        self.stream_url = f"http://127.0.0.1:{self.gevent_port}" if self.gevent_port else self.url
         self.log_path = ARTIFACTS / f"{dbname}-server-{mode}.log"
         # a custom addons directory of this server (on its addons path): the file tools' root in the
         # suite, where scaffold_module writes modules that install_module then installs

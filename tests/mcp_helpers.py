@@ -26,6 +26,28 @@ STREAM_PATH = "/ocore/mcp/stream"
 SSE_PATH = "/ocore/mcp/sse"
 
 
+# Requests a reverse proxy sends to Odoo's gevent port in prefork mode (README, "Deployment"): the
+# legacy SSE streams and the GET stream of Streamable HTTP. Everything else goes to the HTTP workers.
+LONG_LIVED_GET_PATHS = ("/ocore/mcp/sse", "/api/mcp/sse", "/ocore/mcp/stream", "/api/mcp/stream")
+
+
+class ProxyRouting(httpx2.AsyncBaseTransport):
+    """What the documented reverse proxy does, for a client talking to Odoo's HTTP port: long-lived
+    GET streams go to the gevent port (the Host header stays the public one)."""
+
+    def __init__(self, stream_port: int):
+        self.stream_port = stream_port
+        self.inner = httpx2.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request):
+        if request.method == "GET" and request.url.path in LONG_LIVED_GET_PATHS:
+            request.url = request.url.copy_with(port=self.stream_port)
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self):
+        await self.inner.aclose()
+
+
 def secret_of(key) -> str:
     return key if isinstance(key, str) else key.secret
 
@@ -39,17 +61,25 @@ async def connect(
     query: str = "",
     path: str | None = None,
     headers: dict | None = None,
+    stream_port: int | None = None,
     **client_kw,
 ):
     """A connected ``mcp.Client`` (official SDK) for ``key``.
 
     ``transport``: "stream" (Streamable HTTP) or "sse" (legacy SSE, always mode "legacy").
     ``mode``: "legacy", "2026-07-28" or "auto". ``query``: e.g. "?instances=x&categories=orm".
+    ``stream_port``: Odoo's gevent port in prefork mode; long-lived GET streams are sent there, as
+    the documented reverse proxy does.
     The client gets an ``e2e`` attribute: ``session_id`` (None for 2026-07-28), ``transport``, ``mode``.
     """
+
+    def transport_kw():
+        return {"transport": ProxyRouting(stream_port)} if stream_port else {}
+
     auth = {"Authorization": f"Bearer {secret_of(key)}", **(headers or {})}
     info = SimpleNamespace(session_id=None, transport=transport, mode=mode, statuses=[])
     client_kw.setdefault("cache", None)  # every list call reaches the server
+    client_kw.setdefault("read_timeout_seconds", 60)  # a lost answer fails the test instead of hanging it
     client_kw.setdefault("client_info", Implementation(name="ocore-e2e", version="1.0"))
     if transport == "stream":
         url = f"{base_url}{path or STREAM_PATH}{query}"
@@ -64,6 +94,7 @@ async def connect(
             headers=auth,
             timeout=httpx2.Timeout(30, read=300),
             event_hooks={"response": [on_response]},
+            **transport_kw(),
         )
         async with http:
             async with Client(streamable_http_client(url, http_client=http), mode=mode, **client_kw) as client:
@@ -77,7 +108,11 @@ async def connect(
         def on_session(sid):
             info.session_id = sid
 
-        transport_cm = sse_client(url, headers=auth, timeout=30, sse_read_timeout=300, on_session_created=on_session)
+        def client_factory(headers=None, timeout=None, auth=None):
+            return httpx2.AsyncClient(headers=headers, timeout=timeout, auth=auth, **transport_kw())
+
+        transport_cm = sse_client(url, headers=auth, timeout=30, sse_read_timeout=300, on_session_created=on_session,
+                                  httpx_client_factory=client_factory)
         async with Client(transport_cm, mode="legacy", **client_kw) as client:
             client.e2e = info
             yield client

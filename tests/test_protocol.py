@@ -117,7 +117,9 @@ async def test_tools_list_names_and_schemas(mcp_client, slug, transport, mode):
     assert echo.annotations.read_only_hint is True
     assert "dry_run" not in echo.input_schema["properties"] and "confirm" not in echo.input_schema["properties"]
     write = tools[f"{slug}_e2e_create_partner"]
-    assert write.annotations.read_only_hint is False and "dry_run" in write.input_schema["properties"]
+    # annotations state only what differs from MCP's defaults (readOnlyHint false, destructiveHint true)
+    assert not write.annotations.read_only_hint and write.annotations.destructive_hint is False
+    assert "dry_run" in write.input_schema["properties"]
     destructive = tools[f"{slug}_e2e_delete_partner"]
     assert destructive.annotations.destructive_hint is True
     assert "confirm" in destructive.input_schema["properties"]
@@ -303,7 +305,7 @@ async def test_api_aliases(mcp_client, slug, transport, mode, path):
 
 
 def test_sse_alias_endpoint_stays_under_alias(odoo, admin_key):
-    reader = SseReader(odoo.url, admin_key, path="/api/mcp/sse")
+    reader = SseReader(odoo.stream_url, admin_key, path="/api/mcp/sse")
     try:
         assert reader.read_endpoint().startswith("/api/mcp/sse/messages?session_id=")
     finally:
@@ -390,7 +392,7 @@ async def test_sdk_close_sends_delete(mcp_client, admin, make_key):
 
 def test_sse_session_start_is_audited(odoo, admin, make_key):
     key = make_key()
-    reader = SseReader(odoo.url, key)
+    reader = SseReader(odoo.stream_url, key)
     try:
         reader.read_endpoint()
         start = admin.audit([("session_id", "=", reader.session_id), ("event", "=", "session_start")])

@@ -64,7 +64,7 @@ async def test_metadata_tools_are_listed(mcp_client, slug):
         assert f"{slug}_{name}" in tools, name
     assert tools[f"{slug}_list_models"].annotations.read_only_hint is True
     update = tools[f"{slug}_update_translation"]
-    assert update.annotations.read_only_hint is False
+    assert not update.annotations.read_only_hint and update.annotations.destructive_hint is False
     assert {"source", "dry_run"} <= set(update.input_schema["properties"])
     assert set(update.input_schema["required"]) == {"model", "record_id", "field", "lang", "value"}
 

@@ -62,7 +62,10 @@ async def test_orm_tools_are_listed_with_their_kinds(mcp_client, orm_key, slug):
         tools = {t.name: t for t in await list_all_tools(client)}
     for name, kind in ORM_TOOLS.items():
         tool = tools[f"{slug}_{name}"]
-        assert tool.annotations.read_only_hint is (kind == "read"), name
+        # annotations state only what differs from MCP's defaults (readOnlyHint false, destructiveHint true)
+        assert bool(tool.annotations.read_only_hint) is (kind == "read"), name
+        if kind != "read":
+            assert tool.annotations.destructive_hint is (kind == "destructive"), name
         props = tool.input_schema["properties"]
         assert ("confirm" in props) is (kind == "destructive"), name
         assert ("dry_run" in props) is (kind != "read"), name

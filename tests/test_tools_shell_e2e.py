@@ -33,7 +33,7 @@ async def test_shell_tools_listed_for_admins_only(mcp_client, slug, internal_use
         tools = {t.name: t for t in await list_all_tools(client)}
     for name in SHELL_TOOLS:
         assert f"{slug}_{name}" in tools
-        assert tools[f"{slug}_{name}"].annotations.read_only_hint is False
+        assert not tools[f"{slug}_{name}"].annotations.read_only_hint
     assert tools[f"{slug}_execute_shell_multi"].input_schema["properties"]["commands"]["type"] == "array"
     async with mcp_client(key=internal_user_key) as client:
         names = {t.name for t in await list_all_tools(client)}

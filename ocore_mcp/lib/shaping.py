@@ -16,11 +16,9 @@ def _dumps(value):
 
 
 def _largest_list(data):
-    best = None
-    for key, value in data.items():
-        if isinstance(value, list) and (best is None or len(value) > len(data[best])):
-            best = key
-    return best
+    """The key of the list that weighs the most once serialised (e.g. ``records``, not ``fields``)."""
+    sizes = {key: len(_dumps(value)) for key, value in data.items() if isinstance(value, list) and value}
+    return max(sizes, key=sizes.get) if sizes else None
 
 
 def shape(value, max_kb):

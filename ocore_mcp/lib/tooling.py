@@ -221,14 +221,14 @@ def format_validation_error(exc):
     return "Invalid arguments: " + "; ".join(parts)
 
 
-def build_spec(func, model_name, method_name, meta):
-    """Derive a ToolSpec from a decorated function."""
+def build_spec(func, model_name, method_name, meta, doc=None):
+    """Derive a ToolSpec from a decorated function (``doc``: the docstring to use instead of its own)."""
     sig = inspect.signature(func)
     try:
         hints = typing.get_type_hints(func, include_extras=True)  # keep Annotated[..., Field(...)] constraints
     except Exception:  # noqa: BLE001 - unresolved forward refs: fall back to Any
         hints = {}
-    description, param_docs = parse_docstring(func.__doc__)
+    description, param_docs = parse_docstring(doc if doc is not None else func.__doc__)
     fields = {}
     names = []
     for pname, param in sig.parameters.items():
@@ -291,7 +291,10 @@ def collect_tools(model_classes):
                     break
             if meta is None:
                 continue
-            spec = build_spec(func, model_name, attr, meta)
+            # an override that only adds behaviour (no docstring) keeps the documented description
+            doc = next((f.__doc__ for f in (k.__dict__.get(attr) for k in cls.__mro__) if f is not None
+                        and getattr(f, "__doc__", None)), None)
+            spec = build_spec(func, model_name, attr, meta, doc=doc)
             previous = tools.get(spec.name)
             if previous and previous.model_name != model_name:
                 raise ValueError(

@@ -12,8 +12,13 @@ DEFAULTS = {
 }
 
 
+RESERVED_SLUG = "ocore"  # the prefix of platform tools (ocore_list_instances …)
+
+
 def default_slug(dbname):
-    return re.sub(r"[^a-z0-9]+", "_", (dbname or "odoo").lower()).strip("_") or "odoo"
+    slug = re.sub(r"[^a-z0-9]+", "_", (dbname or "odoo").lower()).strip("_") or "odoo"
+    # an instance slugged "ocore" would name its tools like the platform tools: ocore_<tool>
+    return f"{slug}_db" if slug == RESERVED_SLUG else slug
 
 
 def _as_bool(value, default):

@@ -72,6 +72,9 @@ class TestPureCore(TransactionCase):
         tools = collect_tools([("x.family", _Override)])
         self.assertEqual(set(tools), {"count", "unlink"})
         self.assertEqual(tools["count"].meta.category, "orm")
+        # the override has no docstring: the documented description and parameters stay
+        self.assertEqual(tools["count"].description, "Count records.")
+        self.assertEqual(tools["count"].input_schema["properties"]["model"]["description"], "Technical model name.")
         self.assertEqual(_Override()._tool_count("res.partner"), 11)
 
     def test_docstring_sections(self):
@@ -108,6 +111,12 @@ class TestPureCore(TransactionCase):
         self.assertLess(len(structured["records"]), 100)
         self.assertLessEqual(len(text.encode()), 2048)
         self.assertIn("of 100 records returned", structured["truncation"])
+        # the list that weighs the most is trimmed, not the one with the most items
+        page = {"fields": [f"f{i}" for i in range(20)], "records": [{"id": i, "x": "y" * 400} for i in range(5)]}
+        text, structured, truncated = shape(page, 1)
+        self.assertEqual(structured["fields"], page["fields"])
+        self.assertTrue(0 < len(structured["records"]) < 5)
+        self.assertIn("records returned", structured["truncation"])
         text, structured, truncated = shape([1, 2], 50)
         self.assertEqual(structured, {"result": [1, 2]})
         self.assertFalse(truncated)
@@ -143,6 +152,12 @@ class TestPureCore(TransactionCase):
                               dict(headers, **{"mcp-protocol-version": "2025-11-25"}))
         self.assertEqual(err.exception.code, P.UNSUPPORTED_PROTOCOL_VERSION)
         self.assertEqual(err.exception.http_status, 400)
+
+    def test_default_slug(self):
+        from ..models.res_config_settings import default_slug
+
+        self.assertEqual(default_slug("Prod-V17"), "prod_v17")
+        self.assertEqual(default_slug("ocore"), "ocore_db")  # never the platform tools' prefix
 
     def test_versions_and_serialisation(self):
         self.assertEqual(P.negotiate_version("2024-11-05"), "2024-11-05")
