@@ -266,3 +266,10 @@ def modules_on_disk():
             if any(os.path.isfile(os.path.join(base, name, f)) for f in ("__manifest__.py", "__openerp__.py")):
                 names.add(name)
     return names
+
+
+def in_odoo_test():
+    """Whether Odoo is running a test right now (its test cursors refuse commits)."""
+    from odoo.modules import module
+
+    return bool(getattr(module, "current_test", False))

@@ -8,6 +8,7 @@ import psycopg2
 from odoo import SUPERUSER_ID, api, models, release
 from odoo.exceptions import AccessDenied, AccessError, MissingError, UserError, ValidationError
 
+from ..lib import compat
 from ..lib import protocol as P
 from ..lib.deadline import CallCancelled, CallInterrupted, CallTimeout, Deadline
 from ..lib.shaping import shape
@@ -349,9 +350,7 @@ class McpServer(models.AbstractModel):
         Skipped while Odoo runs a test: a TransactionCase's cursor refuses
         commits (the test's transaction is rolled back as a whole).
         """
-        from odoo.modules import module
-
-        if getattr(module, "current_test", False):
+        if compat.in_odoo_test():
             return
         cr = self.env.cr
         cr.execute("SET LOCAL synchronous_commit TO OFF")

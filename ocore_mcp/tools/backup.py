@@ -47,6 +47,7 @@ from odoo.tools import config
 from psycopg2 import sql as pgsql
 from pydantic import Field
 
+from ..lib import compat
 from ..lib.tooling import mcp_tool
 from ..service import audit
 from ..service.policy import Refusal
@@ -63,12 +64,6 @@ PLAIN_TAIL = b"-- PostgreSQL database dump complete"
 SWAP_DELAY_SECONDS = 1.0
 RESTORE_LOCK = 0x6F6372  # advisory lock namespace of restores ("ocr")
 ADMIN = {"admin_only": True, "model_args": ()}
-
-
-def _in_test():
-    from odoo.modules import module
-
-    return bool(getattr(module, "current_test", False))
 
 
 def _utc_stamp():
@@ -507,7 +502,7 @@ class BackupTools(models.AbstractModel):
             "user_id": self.env.uid,
             "ip": call.connection.ip if call else None,
         }
-        if _in_test():
+        if compat.in_odoo_test():
             return {**plan, "status": "staged", "staging_database": staging, "pre_restore_backup": job["pre_restore"]}
         cr = self.env.cr
         cr.postcommit.add(lambda: threading.Thread(target=_swap_database, args=(job,), name="ocore-mcp-restore",

@@ -58,12 +58,6 @@ UserId = Annotated[int, Field(ge=1)]
 Limit = Annotated[int, Field(ge=1, le=500)]
 
 
-def _in_test():
-    from odoo.modules import module
-
-    return bool(getattr(module, "current_test", False))
-
-
 def _dt(value):
     return fields.Datetime.to_string(value) if value else None
 
@@ -119,7 +113,7 @@ class SystemTools(models.AbstractModel):
         """An environment on a separate transaction that commits when the block succeeds and rolls
         back when it raises; the call's own transaction is left alone. Inside Odoo's tests (whose
         cursor must not commit) a savepoint of the test transaction stands in for it."""
-        if _in_test():
+        if compat.in_odoo_test():
             with self.env.cr.savepoint():
                 yield self.env
             return
@@ -492,7 +486,7 @@ class SystemTools(models.AbstractModel):
         started = time.monotonic()
         try:
             with self._ocore_own_transaction() as env:
-                if call is not None and call.deadline is not None and not _in_test():
+                if call is not None and call.deadline is not None and not compat.in_odoo_test():
                     env.cr.execute("SET LOCAL statement_timeout = %s", (f"{max(1, int(call.deadline.remaining()))}s",))
                 job = env["ir.cron"].browse(cron.id)
                 job.method_direct_trigger()
@@ -586,7 +580,7 @@ class SystemTools(models.AbstractModel):
                 store.vacuum(max_lifetime=lifetime)
             report["sessions"] = {"expired_removed" if not dry_run else "expired": len(expired),
                                   "max_inactivity_seconds": lifetime, "cleared": not dry_run}
-        if not dry_run and not _in_test():
+        if not dry_run and not compat.in_odoo_test():
             self.env.registry.signal_changes()
         return {"targets": chosen, "dry_run": dry_run, "report": report}
 
