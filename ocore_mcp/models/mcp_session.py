@@ -64,7 +64,13 @@ class McpSession(models.Model):
     def _ocore_get(self, session_id):
         if not session_id:
             return self.sudo().browse()
-        return self.sudo().search([("session_id", "=", session_id)], limit=1)
+        # every request of a session reads these: fetch them with the search (one query)
+        return self.sudo().search_fetch(
+            [("session_id", "=", session_id)],
+            ["key_id", "transport", "protocol_version", "client_name", "client_version", "client_capabilities",
+             "instances_filter", "categories_filter", "log_level", "ended_at"],
+            limit=1,
+        )
 
     def _ocore_end(self, reason):
         todo = self.sudo().filtered(lambda s: not s.ended_at)
