@@ -151,8 +151,9 @@ class McpController(http.Controller):
         """Answer with an SSE stream when the client sent a progress token and accepts it."""
         if not self._accepts_sse() or not isinstance(msg, dict) or msg.get("method") != "tools/call":
             return False
-        meta = (msg.get("params") or {}).get("_meta") or {}
-        return meta.get("progressToken") is not None
+        params = msg.get("params")
+        meta = params.get("_meta") if isinstance(params, dict) else None
+        return isinstance(meta, dict) and meta.get("progressToken") is not None
 
     def _guard(self, func):
         try:
@@ -174,6 +175,10 @@ class McpController(http.Controller):
         key, settings = self._authenticate(env)
         headers = {k.lower(): v for k, v in request.httprequest.headers.items()}
         version_header = headers.get(P.HEADER_PROTOCOL_VERSION)
+        if method == "POST":
+            refusal = self._post_media_refusal(headers)
+            if refusal is not None:
+                return refusal
         # Like the SDK's server: the handshake revisions are served by the session path; any other
         # MCP-Protocol-Version (2026-07-28, or an unknown one) goes through the per-request
         # envelope ladder, which answers an unsupported revision with -32022 and the supported list.
@@ -197,6 +202,19 @@ class McpController(http.Controller):
             # /ocore/mcp/stream to the gevent port (see README), the stream is served there.
             return self._response(status=405, headers={"Allow": "POST, DELETE"})
         return self._sse_response(env.cr.dbname, session, key.id, first=None, end_on_close=False)
+
+    def _post_media_refusal(self, headers):
+        """415 for a body that is not declared JSON, 406 for a client that accepts neither JSON nor
+        SSE answers (what the SDK's server answers too)."""
+        ctype = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if ctype != "application/json":
+            return self._jsonrpc_error(None, P.INVALID_REQUEST, "Unsupported Media Type: Content-Type must be "
+                                       "application/json", status=415)
+        accept = headers.get("accept", "").lower()
+        if accept and not any(t in accept for t in ("application/json", "text/event-stream", "*/*", "application/*")):
+            return self._jsonrpc_error(None, P.INVALID_REQUEST, "Not Acceptable: the client must accept "
+                                       "application/json and text/event-stream", status=406)
+        return None
 
     def _legacy_session(self, env, key, headers, required):
         session_id = headers.get(P.HEADER_SESSION)
@@ -230,7 +248,12 @@ class McpController(http.Controller):
             return self._initialize(env, key, settings, init, query)
         session = self._legacy_session(env, key, headers, required=True)
         conn = self._session_connection(key, settings, session, "stream")
-        if not any(P.message_kind(m) == "request" for m in messages):
+        kinds = [P.message_kind(m) for m in messages]
+        if "request" not in kinds and None in kinds:
+            # not a JSON-RPC 2.0 request, notification or response: nothing to accept (202) or run
+            return self._jsonrpc_error(None, P.INVALID_REQUEST, "Invalid Request: not a JSON-RPC 2.0 request, "
+                                       "notification or response")
+        if "request" not in kinds:
             for msg in messages:
                 server._ocore_handle(conn, msg)
             return self._response(status=202)
@@ -465,6 +488,10 @@ class McpController(http.Controller):
 
         def revalidate():
             with Registry(dbname).cursor() as cr:
+                # Outside a request nothing refreshes this process's caches: without this, a setting
+                # changed by another worker (the kill switch, read through ir.config_parameter's
+                # ormcache) is never seen by the streams of the gevent worker.
+                Registry(dbname).check_signaling(cr)
                 env = api.Environment(cr, SUPERUSER_ID, {})
                 key = env["ocore.mcp.key"].with_context(active_test=False).browse(key_id)
                 sess = env["ocore.mcp.session"].browse(session_pk)
@@ -496,6 +523,10 @@ class McpController(http.Controller):
             try:
                 if first:
                     yield f"event: {first[0]}\r\ndata: {first[1]}\r\n\r\n".encode()
+                else:
+                    # the response headers leave with the first chunk: without one, a client (or a
+                    # proxy) would not know the stream is open until the first ping
+                    yield b": open\r\n\r\n"
                 checked = time.monotonic()
                 while True:
                     wait = min(KEEPALIVE_SECONDS, max(0.5, REVALIDATE_SECONDS - (time.monotonic() - checked)))

@@ -5,9 +5,9 @@ class McpRateLimit(models.AbstractModel):
     """Per-key sliding-window rate limit, exact across workers.
 
     Each admitted call leaves a row in ``ocore_mcp_rate_hit``; a transaction
-    advisory lock per key serialises the count-and-insert so that N calls are
-    admitted in any 60-second window and the N+1st is refused, whichever
-    worker serves it.
+    advisory lock per key serialises the count-and-insert (in a READ COMMITTED
+    transaction, see ``_ocore_hit``) so that N calls are admitted in
+    any 60-second window and the N+1st is refused, whichever worker serves it.
     """
 
     _name = "ocore.mcp.rate.limit"
@@ -49,8 +49,10 @@ class McpRateLimit(models.AbstractModel):
     def _ocore_hit(self, key_id, limit):
         """Count this call against the key. Return (allowed, used) and record the hit if allowed.
 
-        Runs in the caller's transaction: the caller commits right after, which
-        releases the advisory lock.
+        Must run in a READ COMMITTED transaction that commits right after (the pipeline starts one,
+        see ``ocore.mcp.server._ocore_bookkeeping_transaction``): Odoo's cursors are REPEATABLE READ,
+        where the count would read the snapshot taken before the lock was granted and miss the hits
+        other workers committed meanwhile. The commit also releases the key's lock before the tool runs.
         """
         self.env.cr.execute(
             "SELECT ocore_mcp_rate_hit(%s, %s, %s, %s)", (self.LOCK_NAMESPACE, key_id, limit, self.WINDOW_SECONDS)

@@ -5,7 +5,7 @@ import time
 
 import psycopg2
 
-from odoo import SUPERUSER_ID, api, models, release
+from odoo import SUPERUSER_ID, api, fields, models, release
 from odoo.exceptions import AccessDenied, AccessError, MissingError, UserError, ValidationError
 
 from ..lib import compat
@@ -280,6 +280,7 @@ class McpServer(models.AbstractModel):
                 raise pol.Refusal("invalid_input", f"{spec.name!r} does not support dry_run")
             pol.check_confirm(spec, confirm, dry_run)
             tool_env = self._ocore_tool_env(conn, arguments.get("context"))
+            self._ocore_bookkeeping_transaction()
             allowed, used = self.env["ocore.mcp.rate.limit"]._ocore_hit(
                 conn.auth.id, pol.effective_rate_limit(conn.scope, conn.settings)
             )
@@ -311,8 +312,8 @@ class McpServer(models.AbstractModel):
             request_id=request_id,
             progress_token=progress_token,
         )
-        call.audit_id = audit.insert(cr, {**base, "params": arguments, "status": "running", "dry_run": dry_run},
-                                     touch=(conn.auth.id, conn.session.id if conn.session else None))
+        call.audit_id = audit.insert(cr, {**base, "params": arguments, "status": "running", "dry_run": dry_run})
+        self._ocore_touch(conn)
         # The rate-limit hit and the 'running' audit row are committed now: the
         # limit is exact across workers and a crash mid-call leaves a trace.
         self._ocore_commit_checkpoint()
@@ -344,6 +345,20 @@ class McpServer(models.AbstractModel):
                     "structuredContent": structured, "isError": True}
         return self._ocore_error_result(message)
 
+    def _ocore_bookkeeping_transaction(self):
+        """End the request's transaction (it only read so far) and start a READ COMMITTED one for the
+        bookkeeping of the call: the rate-limit count sees every hit other workers committed, and two
+        calls refreshing the same key's last use never fail each other (as they would under Odoo's
+        REPEATABLE READ). The checkpoint below commits it; the tool then runs in a transaction of its
+        own. Under Odoo's tests nothing is committed (their cursor refuses it).
+        """
+        if compat.in_odoo_test():
+            return
+        cr = self.env.cr
+        cr.commit()  # pylint: disable=invalid-commit  # the call's checks only read: start the bookkeeping
+        cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        cr.execute("SET LOCAL synchronous_commit TO OFF")
+
     def _ocore_commit_checkpoint(self):
         """Commit the rate-limit hit and the 'running' audit row before the tool runs.
 
@@ -352,9 +367,26 @@ class McpServer(models.AbstractModel):
         """
         if compat.in_odoo_test():
             return
+        self.env.cr.commit()  # pylint: disable=invalid-commit  # pipeline checkpoint before the tool runs
+
+    def _ocore_touch(self, conn):
+        """Refresh the key's last use and the session's last activity, at most once a minute / 30 s
+        (in the bookkeeping transaction: READ COMMITTED, so concurrent calls never conflict)."""
         cr = self.env.cr
-        cr.execute("SET LOCAL synchronous_commit TO OFF")
-        cr.commit()  # pylint: disable=invalid-commit  # pipeline checkpoint before the tool runs
+        if conn.auth.last_used_stale:
+            cr.execute(
+                """UPDATE ocore_mcp_key SET last_used = now() at time zone 'UTC'
+                    WHERE id = %s AND (last_used IS NULL OR last_used < now() at time zone 'UTC' - interval '60 s')""",
+                (conn.auth.id,),
+            )
+        session = conn.session
+        if session and (not session.last_seen or session.last_seen < fields.Datetime.subtract(
+                fields.Datetime.now(), seconds=30)):
+            cr.execute(
+                """UPDATE ocore_mcp_session SET last_seen = now() at time zone 'UTC'
+                    WHERE id = %s AND last_seen < now() at time zone 'UTC' - interval '30 s'""",
+                (session.id,),
+            )
 
     def _ocore_check_common(self, arguments):
         """The common parameters as their schema says (integers in range, booleans), or a Refusal."""

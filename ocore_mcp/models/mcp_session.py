@@ -68,7 +68,7 @@ class McpSession(models.Model):
         return self.sudo().search_fetch(
             [("session_id", "=", session_id)],
             ["key_id", "transport", "protocol_version", "client_name", "client_version", "client_capabilities",
-             "instances_filter", "categories_filter", "log_level", "ended_at"],
+             "instances_filter", "categories_filter", "log_level", "ended_at", "last_seen"],
             limit=1,
         )
 

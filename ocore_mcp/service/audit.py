@@ -45,9 +45,7 @@ def _clean(values):
             for k, v in values.items() if k in _COLUMNS}
 
 
-def insert(cr, values, touch=None):
-    """Insert an audit row; ``touch=(key_id, session_pk)`` also refreshes the key's last use and the
-    session's last activity (throttled, in the same statement: one round trip)."""
+def insert(cr, values):
     values = _clean(values)
     if "params" in values and not isinstance(values["params"], str):
         values["params"] = _params(values["params"])
@@ -57,23 +55,12 @@ def insert(cr, values, touch=None):
         values["request_id"] = str(values["request_id"])
     cols = list(values)
     uid = values.get("user_id") or 1
-    prefix, args = "", []
-    if touch:
-        prefix = """WITH touch_key AS (
-                        UPDATE ocore_mcp_key SET last_used = now() at time zone 'UTC'
-                         WHERE id = %s AND (last_used IS NULL
-                                            OR last_used < now() at time zone 'UTC' - interval '60 s')),
-                    touch_session AS (
-                        UPDATE ocore_mcp_session SET last_seen = now() at time zone 'UTC'
-                         WHERE id = %s AND last_seen < now() at time zone 'UTC' - interval '30 s')
-                 """
-        args = [touch[0], touch[1]]
     cr.execute(
-        f"""{prefix}INSERT INTO mcp_audit_log ({", ".join(cols)}, create_uid, write_uid, create_date, write_date)
+        f"""INSERT INTO mcp_audit_log ({", ".join(cols)}, create_uid, write_uid, create_date, write_date)
             VALUES ({", ".join(["%s"] * len(cols))}, %s, %s,
                     now() at time zone 'UTC', now() at time zone 'UTC')
             RETURNING id""",  # noqa: S608 - column names come from _COLUMNS
-        [*args, *values.values(), uid, uid],
+        [*values.values(), uid, uid],
     )
     return cr.fetchone()[0]
 

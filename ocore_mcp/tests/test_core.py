@@ -232,6 +232,8 @@ class TestKeysAndPipeline(TransactionCase):
         self.assertEqual(result["structuredContent"]["instances"][0]["slug"], self.slug)
         row = self.env["ocore.mcp.audit.log"].search([("key_id", "=", self.key.id)], limit=1)
         self.assertEqual((row.tool_name, row.status, row.category), ("ocore_list_instances", "success", "platform"))
+        self.key.invalidate_recordset(["last_used"])
+        self.assertTrue(self.key.last_used)  # refreshed (at most once a minute)
 
     def test_refusals_name_their_reason(self):
         result = self.call(f"{self.slug}_no_such_tool")
