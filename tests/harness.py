@@ -216,13 +216,15 @@ def _db_exists(setup, dbname):
 class OdooServer:
     """``odoo-bin`` serving one database, in threaded (default) or prefork mode."""
 
-    def __init__(self, setup: OdooSetup, dbname: str, mode: str = "threaded", workers: int = 2):
+    def __init__(self, setup: OdooSetup, dbname: str, mode: str = "threaded", workers: int = 2,
+                 extra_args: tuple = ()):
         if mode not in ("threaded", "prefork"):
             raise ValueError(f"mode must be 'threaded' or 'prefork', not {mode!r}")
         self.setup = setup
         self.db = dbname
         self.mode = mode
         self.workers = workers
+        self.extra_args = tuple(extra_args)  # more odoo-bin options, e.g. ("--proxy-mode",)
         self.port = free_port()
         self.gevent_port = free_port() if mode == "prefork" else None
         self.url = f"http://127.0.0.1:{self.port}"
@@ -251,7 +253,7 @@ class OdooServer:
             args += [f"--workers={self.workers}", "--gevent-port", str(self.gevent_port)]
         else:
             args += ["--workers=0"]
-        return self.setup.odoo_cmd(*args)
+        return self.setup.odoo_cmd(*args, *self.extra_args)
 
     def make_custom_addons(self):
         """Create the custom addons directory; Odoo accepts an addons path entry holding one module."""
@@ -296,6 +298,27 @@ class OdooServer:
             time.sleep(0.2)
         raise HarnessError(f"Odoo not healthy after {timeout}s ({last}); log {self.log_path}:\n{self.log_tail()}")
 
+    def wait_stream_port(self, timeout: float = 60):
+        """Prefork: wait until the gevent worker answers too. It starts after the HTTP workers, so a
+        healthy HTTP port does not mean the long-lived streams can be served yet."""
+        if not self.gevent_port:
+            return
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise HarnessError(f"Odoo exited with code {self.proc.returncode}; log {self.log_path}:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.stream_url}/web/health", timeout=5) as resp:  # noqa: S310
+                    if resp.status == 200:
+                        return
+                    last = f"HTTP {resp.status}"
+            except (urllib.error.URLError, OSError) as exc:
+                last = repr(exc)
+            time.sleep(0.2)
+        raise HarnessError(f"the gevent port {self.gevent_port} not healthy after {timeout}s ({last}); "
+                           f"log {self.log_path}:\n{self.log_tail()}")
+
     def stop(self, timeout: float = 15):
         if self.proc is None:
             return
@@ -329,6 +352,107 @@ class OdooServer:
         with open(self.log_path, "rb") as fh:
             fh.seek(offset)
             return fh.read().decode(errors="replace")
+
+
+# -- the reverse proxy ------------------------------------------------------------------------
+
+NGINX_TEMPLATE = REPO / "deploy" / "nginx" / "ocore-mcp.conf"
+
+
+class NginxProxy:
+    """nginx in front of a prefork ``OdooServer``, with the repository's own proxy configuration
+    (``deploy/nginx/ocore-mcp.conf``, what admins copy): only the upstream addresses and the listen
+    line are replaced. Everything it writes (configuration, logs, pid, temp files) is under
+    ``tests/artifacts``; nginx runs in the foreground as a child of the tests."""
+
+    def __init__(self, server: OdooServer, nginx_bin: str | None = None):
+        if server.gevent_port is None:
+            raise HarnessError("the proxy needs a prefork server (HTTP workers and a gevent port)")
+        self.server = server
+        self.nginx = nginx_bin or shutil.which("nginx") or "/usr/sbin/nginx"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.dir = ARTIFACTS / f"nginx-{server.db}-{self.port}"
+        self.conf_path = self.dir / "nginx.conf"
+        self.error_log = self.dir / "error.log"
+        self.access_log = self.dir / "access.log"
+        self.proc: subprocess.Popen | None = None
+
+    def render(self) -> str:
+        """The site configuration: the template with this server's ports."""
+        text = NGINX_TEMPLATE.read_text()
+        for old, new in (("127.0.0.1:8069;", f"127.0.0.1:{self.server.port};"),
+                         ("127.0.0.1:8072;", f"127.0.0.1:{self.server.gevent_port};"),
+                         ("listen 80;", f"listen 127.0.0.1:{self.port};")):
+            if text.count(old) != 1:
+                raise HarnessError(f"{NGINX_TEMPLATE.name}: expected exactly one {old!r} to replace")
+            text = text.replace(old, new)
+        return text
+
+    def write_config(self):
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "ocore-mcp.conf").write_text(self.render())
+        temp = {name: self.dir / name for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")}
+        for path in temp.values():
+            path.mkdir(exist_ok=True)
+        self.conf_path.write_text(f"""worker_processes 1;
+error_log {self.error_log} info;
+events {{ worker_connections 512; }}
+http {{
+    log_format ocore_upstream '$request_method $uri $status upstream=$upstream_addr';
+    access_log {self.access_log} ocore_upstream;
+    client_body_temp_path {temp["client_body"]};
+    proxy_temp_path {temp["proxy"]};
+    fastcgi_temp_path {temp["fastcgi"]};
+    uwsgi_temp_path {temp["uwsgi"]};
+    scgi_temp_path {temp["scgi"]};
+    include {self.dir / "ocore-mcp.conf"};
+}}
+""")
+
+    def command(self) -> list[str]:
+        return [self.nginx, "-p", str(self.dir), "-c", str(self.conf_path),
+                "-g", f"daemon off; pid {self.dir / 'nginx.pid'};"]
+
+    def start(self, timeout: float = 20):
+        if not Path(self.nginx).exists():
+            raise HarnessError(f"nginx not found ({self.nginx}); setup/test installs the Debian package")
+        self.write_config()
+        log = open(self.dir / "stderr.log", "wb")  # noqa: SIM115 - kept by the child
+        self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise HarnessError(f"nginx exited with code {self.proc.returncode}:\n{tail(self.dir / 'stderr.log')}"
+                                   f"\n{tail(self.error_log)}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/web/health", timeout=5) as resp:  # noqa: S310
+                    if resp.status == 200:
+                        return self
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise HarnessError(f"nginx on {self.url} did not answer within {timeout}s:\n{tail(self.error_log)}")
+
+    def stop(self, timeout: float = 10):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)  # the group of the nginx we started
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def access_log_lines(self) -> list[str]:
+        try:
+            return self.access_log.read_text(errors="replace").splitlines()
+        except OSError:
+            return []
 
 
 # -- admin XML-RPC ----------------------------------------------------------------------------
