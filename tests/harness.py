@@ -276,6 +276,7 @@ class OdooServer:
             cwd=str(self.setup.repo), start_new_session=True,
         )
         self.wait_healthy(timeout)
+        self.wait_stream_port(timeout)  # prefork: the gevent worker starts after the HTTP workers
         return self
 
     def wait_healthy(self, timeout: float = 90):
