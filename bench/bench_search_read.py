@@ -44,7 +44,9 @@ class McpHttp:
     def post(self, body, headers=None):
         self.next_id += 1
         body = dict(body, jsonrpc="2.0")
-        if "method" in body and body.get("id", True) is not None:
+        if "id" in body and body["id"] is None:
+            del body["id"]  # a notification
+        elif "method" in body:
             body.setdefault("id", self.next_id)
         hdrs = {"Authorization": f"Bearer {self.key}", "Content-Type": "application/json",
                 "Accept": "application/json, text/event-stream", **(headers or {})}
