@@ -343,12 +343,20 @@ def _follow_path(records, path, leaf, what):
     return model, field
 
 
+# Size limits of a domain (an oversized one is refused before it reaches the ORM and PostgreSQL)
+DOMAIN_MAX_TERMS = 1000
+DOMAIN_MAX_LIST = 10000  # values of an 'in' / 'not in' list
+DOMAIN_MAX_TEXT = 10000  # characters of a text value
+
+
 def check_domain(records, domain, what="domain"):
     """Validate an Odoo domain (structure, operators, field paths); return it with leaves as tuples."""
     if domain is None:
         return []
     if not isinstance(domain, list | tuple):
         raise Refusal("invalid_input", f"{what}: must be a list of conditions, {DOMAIN_EXAMPLE}")
+    if len(domain) > DOMAIN_MAX_TERMS:
+        raise Refusal("limit_exceeded", f"{what}: {len(domain)} terms, max {DOMAIN_MAX_TERMS}")
     expected = 1
     out = []
     for pos, item in enumerate(domain):
@@ -380,6 +388,10 @@ def check_domain(records, domain, what="domain"):
                 f"(use one of {', '.join(sorted(TERM_OPERATORS))})",
             )
         operator = operator.lower()
+        if isinstance(value, list | tuple) and len(value) > DOMAIN_MAX_LIST:
+            raise Refusal("limit_exceeded", f"{where}: a list of {len(value)} values, max {DOMAIN_MAX_LIST}")
+        if isinstance(value, str) and len(value) > DOMAIN_MAX_TEXT:
+            raise Refusal("limit_exceeded", f"{where}: a value of {len(value)} characters, max {DOMAIN_MAX_TEXT}")
         model, field = _follow_path(records, path, list(item), where)
         if operator in ("any", "not any"):
             if not field.relational:

@@ -70,7 +70,10 @@ class TestExecuteSql(McpSqlCase):
         self.assertTrue(text.endswith("(1 row)"))
         self.assertEqual(table["structuredContent"]["table"], text)
         csv_result = self.call("execute_sql", {"query": query, "format": "csv"})
-        self.assertEqual(csv_result["content"][0]["text"], f'id,name,text\n{self.partner.id},SQL Target,"a,b"\n')
+        self.assertEqual(csv_result["content"][0]["text"], f'id,name,text\r\n{self.partner.id},SQL Target,"a,b"\r\n')
+        # a line break inside a cell is quoted: it cannot start a new row (and a formula) in a spreadsheet
+        broken = self.call("execute_sql", {"query": "SELECT E'x\\r=1+1' AS v", "format": "csv"})
+        self.assertEqual(broken["content"][0]["text"], 'v\r\n"x\r=1+1"\r\n')
         self.fails("execute_sql", {"query": "SELECT 1", "format": "xml"}, "invalid input")
 
     def test_value_conversion(self):

@@ -107,7 +107,9 @@ class ExportTools(models.AbstractModel):
         call = self._call()
         budget = (call.max_response_kb if call else 50) * 1024
         buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
+        # CRLF rows (RFC 4180): a cell holding a CR or LF is then always quoted, so a spreadsheet cannot
+        # start a new row (and a formula) inside it
+        writer = csv.writer(buf, lineterminator="\r\n")
         writer.writerow([neutralise(headers[n]) for n in names])
         neutralised = 0
         written = 0

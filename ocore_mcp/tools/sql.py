@@ -110,7 +110,8 @@ def format_table(columns, rows):
 
 def format_csv(columns, rows):
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    # CRLF rows (RFC 4180): a cell holding a CR or LF is then always quoted (see tools/export.py)
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(columns)
     for row in rows:
         writer.writerow(["" if v is None else v if isinstance(v, str) else
