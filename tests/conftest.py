@@ -15,7 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Admin, HarnessError, OdooServer, OdooSetup, create_database, drop_database, new_db_name  # noqa: E402
+from harness import Admin, HarnessError, OdooSetup, own_server  # noqa: E402
 from mcp_helpers import Raw, connect  # noqa: E402
 
 # Instance-wide calls-per-minute default during the suite: many tests share keys; the rate-limit
@@ -47,27 +47,9 @@ def odoo_setup():
 @pytest.fixture(scope="session")
 def odoo(request, odoo_setup):
     """The Odoo server under test (fresh database with ocore_mcp and the test extension)."""
-    mode = request.config.getoption("--odoo-mode")
-    db = new_db_name()
-    server = OdooServer(odoo_setup, db, mode=mode)
-    try:
-        create_database(odoo_setup, db)
-        server.start()
-        server.admin = Admin(server.url, db)
-        server.admin.set_param("ocore_mcp.rate_limit", SUITE_RATE_LIMIT)
-    except BaseException:
-        server.stop()
-        if not request.config.getoption("--keep-db"):
-            drop_database(odoo_setup, db)
-        raise
-    request.config._ocore_server = server
-    yield server
-    request.config._ocore_server = None
-    server.stop()
-    if request.config.getoption("--keep-db"):
-        print(f"\nkept database {db} (server log {server.log_path})")
-    else:
-        drop_database(odoo_setup, db)
+    with own_server(request.config, odoo_setup, mode=request.config.getoption("--odoo-mode"),
+                    rate_limit=SUITE_RATE_LIMIT) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -170,10 +170,22 @@ def pg_query(setup: OdooSetup, dbname: str, sql: str, params=()):
         conn.close()
 
 
-def drop_database(setup: OdooSetup, dbname: str):
+def drop_database(setup: OdooSetup, dbname: str, attempts: int = 30):
+    """Drop a database of the suite and its files. Retried: after a load, PostgreSQL's autovacuum may
+    visit the database, and DROP DATABASE ... WITH (FORCE) cannot end that worker for a role that is
+    not a superuser ("must be a member of the role whose process is being terminated")."""
+    import psycopg2
+
     if not dbname.startswith(DB_PREFIX):
         raise HarnessError(f"refusing to drop {dbname!r}: not a database of this suite")
-    pg_query(setup, "postgres", f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+    for attempt in range(attempts):
+        try:
+            pg_query(setup, "postgres", f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+            break
+        except psycopg2.Error:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(1)
     data_dir = setup.data_dir()
     if data_dir:
         shutil.rmtree(data_dir / "filestore" / dbname, ignore_errors=True)
@@ -659,6 +671,40 @@ class Admin:
                                           "ended_at", "end_reason", "client_name", "instances_filter",
                                           "categories_filter")):
         return self.search_read("ocore.mcp.session", list(domain), list(fields), order="id desc")
+
+
+@contextlib.contextmanager
+def own_server(config, setup: OdooSetup, addons=(MAIN_ADDON, TEST_ADDON), rate_limit: int | None = None,
+               **server_options):
+    """A server on a fresh database of its own, for the session or a test module: the database is
+    created with ``addons``, the server started (``server.admin`` ready, the instance rate limit set
+    when given), its log attached to failing tests while it serves, and at the end it is stopped and
+    its database dropped (kept with --keep-db)."""
+    db = new_db_name()
+    server = OdooServer(setup, db, **server_options)
+    keep = config.getoption("--keep-db")
+    try:
+        create_database(setup, db, addons=addons)
+        server.start()
+        server.admin = Admin(server.url, db)
+        if rate_limit:
+            server.admin.set_param("ocore_mcp.rate_limit", rate_limit)
+    except BaseException:
+        server.stop()
+        if not keep:
+            drop_database(setup, db)
+        raise
+    previous = getattr(config, "_ocore_server", None)
+    config._ocore_server = server  # its log is attached to failing tests
+    try:
+        yield server
+    finally:
+        config._ocore_server = previous
+        server.stop()
+        if keep:
+            print(f"\nkept database {db} (server log {server.log_path})")
+        else:
+            drop_database(setup, db)
 
 
 def new_db_name() -> str:

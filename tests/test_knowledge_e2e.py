@@ -11,7 +11,7 @@ import re
 import secrets
 
 import pytest
-from harness import MAIN_ADDON, Admin, OdooServer, create_database, drop_database, new_db_name
+from harness import MAIN_ADDON, Admin, own_server
 from mcp_helpers import MODERN, TRANSPORT_IDS, TRANSPORTS, connect, data_of, error_of, list_all_tools
 
 pytestmark = pytest.mark.anyio
@@ -29,28 +29,9 @@ TOOLS = {
 @pytest.fixture(scope="module")
 def know(request, odoo_setup):
     """A server of its own with the knowledge addon installed."""
-    db = new_db_name()
-    server = OdooServer(odoo_setup, db, mode=request.config.getoption("--odoo-mode"))
-    keep = request.config.getoption("--keep-db")
-    previous = getattr(request.config, "_ocore_server", None)
-    try:
-        create_database(odoo_setup, db, addons=(MAIN_ADDON, KNOWLEDGE_ADDON, UNINSTALLED_ADDON))
-        server.start()
-        server.admin = Admin(server.url, db)
-        server.admin.set_param("ocore_mcp.rate_limit", 100000)
-    except BaseException:
-        server.stop()
-        if not keep:
-            drop_database(odoo_setup, db)
-        raise
-    request.config._ocore_server = server  # its log is attached to failing tests
-    yield server
-    request.config._ocore_server = previous
-    server.stop()
-    if keep:
-        print(f"\nkept database {db} (server log {server.log_path})")
-    else:
-        drop_database(odoo_setup, db)
+    with own_server(request.config, odoo_setup, addons=(MAIN_ADDON, KNOWLEDGE_ADDON, UNINSTALLED_ADDON),
+                    mode=request.config.getoption("--odoo-mode"), rate_limit=100000) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -21,9 +21,8 @@ import time
 from pathlib import Path
 
 import httpx2
-import psycopg2
 import pytest
-from harness import Admin, OdooServer, create_database, drop_database, new_db_name, pg_query
+from harness import own_server, pg_query
 from mcp_helpers import SSE_PATH, STREAM_PATH, SseReader, initialize_msg, jsonrpc, modern_request, secret_of
 
 pytestmark = pytest.mark.anyio
@@ -34,45 +33,12 @@ SSE_STREAMS = 200
 SCRATCH_MODEL = "res.partner.category"
 
 
-def drop_database_retrying(setup, db, attempts=30):
-    """``drop_database``, retried: the load leaves enough new rows for PostgreSQL's autovacuum to visit the
-    database right after, and DROP DATABASE ... WITH (FORCE) may not terminate an autovacuum worker for a
-    role that is not a superuser ("must be a member of the role whose process is being terminated")."""
-    for attempt in range(attempts):
-        try:
-            return drop_database(setup, db)
-        except psycopg2.Error:
-            if attempt == attempts - 1:
-                raise
-            time.sleep(1)
-
-
 @pytest.fixture(scope="module")
 def lf(request, odoo_setup):
     """A prefork server of its own (two HTTP workers and the gevent worker)."""
-    db = new_db_name()
-    server = OdooServer(odoo_setup, db, mode="prefork", workers=2)
-    keep = request.config.getoption("--keep-db")
-    previous = getattr(request.config, "_ocore_server", None)
-    try:
-        create_database(odoo_setup, db)
-        server.start()
-        server.admin = Admin(server.url, db)
-        server.admin.set_param("ocore_mcp.rate_limit", 1000000)
-    except BaseException:
-        server.stop()
-        if not keep:
-            drop_database_retrying(odoo_setup, db)
-        raise
-    server.pg = lambda sql, params=(): pg_query(odoo_setup, db, sql, params)
-    request.config._ocore_server = server  # its log is attached to failing tests
-    yield server
-    request.config._ocore_server = previous
-    server.stop()
-    if keep:
-        print(f"\nkept database {db} (server log {server.log_path})")
-    else:
-        drop_database_retrying(odoo_setup, db)
+    with own_server(request.config, odoo_setup, mode="prefork", workers=2, rate_limit=1000000) as server:
+        server.pg = lambda sql, params=(): pg_query(odoo_setup, server.db, sql, params)
+        yield server
 
 
 @pytest.fixture
