@@ -159,6 +159,9 @@ def main():
                 lambda: clients["legacy"].call("tools/call", {"name": tool, "arguments": arguments}),
             "xml-rpc execute_kw search_read": xmlrpc_call,
             "mcp tools/list (2026-07-28)": lambda: clients[MODERN].call("tools/list", {}),
+            "mcp handshake: initialize + initialized (new session)":
+                lambda: McpHttp(server.port, key.secret, "legacy").initialize(),
+            "mcp handshake: server/discover (2026-07-28)": lambda: clients[MODERN].call("server/discover", {}),
         }
         timings = {name: [] for name in paths}
         for _ in range(10):  # warm-up
