@@ -280,6 +280,10 @@ class McpServer(models.AbstractModel):
                 raise pol.Refusal("invalid_input", f"{spec.name!r} does not support dry_run")
             pol.check_confirm(spec, confirm, dry_run)
             tool_env = self._ocore_tool_env(conn, arguments.get("context"))
+            # read before the bookkeeping commit empties the ORM cache
+            session_stale = bool(conn.session and conn.session_id and (
+                not conn.session.last_seen
+                or conn.session.last_seen < fields.Datetime.subtract(fields.Datetime.now(), seconds=30)))
             self._ocore_bookkeeping_transaction()
             allowed, used = self.env["ocore.mcp.rate.limit"]._ocore_hit(
                 conn.auth.id, pol.effective_rate_limit(conn.scope, conn.settings)
@@ -313,7 +317,7 @@ class McpServer(models.AbstractModel):
             progress_token=progress_token,
         )
         call.audit_id = audit.insert(cr, {**base, "params": arguments, "status": "running", "dry_run": dry_run})
-        self._ocore_touch(conn)
+        self._ocore_touch(conn, session_stale)
         # The rate-limit hit and the 'running' audit row are committed now: the
         # limit is exact across workers and a crash mid-call leaves a trace.
         self._ocore_commit_checkpoint()
@@ -369,7 +373,7 @@ class McpServer(models.AbstractModel):
             return
         self.env.cr.commit()  # pylint: disable=invalid-commit  # pipeline checkpoint before the tool runs
 
-    def _ocore_touch(self, conn):
+    def _ocore_touch(self, conn, session_stale):
         """Refresh the key's last use and the session's last activity, at most once a minute / 30 s
         (in the bookkeeping transaction: READ COMMITTED, so concurrent calls never conflict)."""
         cr = self.env.cr
@@ -379,13 +383,11 @@ class McpServer(models.AbstractModel):
                     WHERE id = %s AND (last_used IS NULL OR last_used < now() at time zone 'UTC' - interval '60 s')""",
                 (conn.auth.id,),
             )
-        session = conn.session
-        if session and (not session.last_seen or session.last_seen < fields.Datetime.subtract(
-                fields.Datetime.now(), seconds=30)):
+        if session_stale:
             cr.execute(
                 """UPDATE ocore_mcp_session SET last_seen = now() at time zone 'UTC'
                     WHERE id = %s AND last_seen < now() at time zone 'UTC' - interval '30 s'""",
-                (session.id,),
+                (conn.session.id,),
             )
 
     def _ocore_check_common(self, arguments):

@@ -1,6 +1,7 @@
 """Per-connection and per-call state handed through the pipeline."""
 
 import contextvars
+import functools
 from dataclasses import dataclass, field
 
 _current_call = contextvars.ContextVar("ocore_mcp_call", default=None)
@@ -51,8 +52,9 @@ class Connection:
         if self.scope is None and self.auth is not None:
             self.scope = self.auth.scope
 
-    @property
+    @functools.cached_property
     def session_id(self):
+        # cached: the call's bookkeeping commit empties the ORM cache, the id never changes
         return self.session.session_id if self.session else None
 
 
