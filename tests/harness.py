@@ -566,16 +566,16 @@ class Admin:
         return default if value is False else value
 
     @contextlib.contextmanager
-    def params(self, **values):
-        """Temporarily set ``ocore_mcp.<name>`` parameters; restore the previous values after."""
-        previous = {name: self.get_param(f"ocore_mcp.{name}") for name in values}
+    def params(self, prefix="ocore_mcp", **values):
+        """Temporarily set ``<prefix>.<name>`` parameters; restore the previous values after."""
+        previous = {name: self.get_param(f"{prefix}.{name}") for name in values}
         try:
             for name, value in values.items():
-                self.set_param(f"ocore_mcp.{name}", value)
+                self.set_param(f"{prefix}.{name}", value)
             yield
         finally:
             for name, value in previous.items():
-                self.set_param(f"ocore_mcp.{name}", value)
+                self.set_param(f"{prefix}.{name}", value)
 
     # users and companies
     def create_user(self, login: str, groups=("ocore_mcp.group_mcp_user",), company_ids=None, **values) -> int:

@@ -206,17 +206,9 @@ def as_user(server, name):
     return Admin(server.url, server.admin.db, login=login, password=password)
 
 
-@contextlib.contextmanager
 def params(admin, **values):
     """Temporarily set ``ocore_mcp_oauth.<name>`` system parameters."""
-    previous = {name: admin.get_param(f"ocore_mcp_oauth.{name}") for name in values}
-    try:
-        for name, value in values.items():
-            admin.set_param(f"ocore_mcp_oauth.{name}", value)
-        yield
-    finally:
-        for name, value in previous.items():
-            admin.set_param(f"ocore_mcp_oauth.{name}", value)
+    return admin.params(prefix="ocore_mcp_oauth", **values)
 
 
 # -- the browser ------------------------------------------------------------------------------------
