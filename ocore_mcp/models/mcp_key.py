@@ -304,16 +304,6 @@ class McpKey(models.Model):
         )
 
     def _ocore_scope(self):
-        """The key's scopes as plain data (used by the policy pipeline)."""
+        """The key's scopes as plain data (used by the policy pipeline): those of ``_ocore_auth_info``."""
         self.ensure_one()
-        return {
-            "categories": sorted(self.category_ids.mapped("code")),
-            "read_only": self.read_only or not self.user_id._ocore_may_hold_write_keys(),
-            "tool_allow": split_list(self.tool_allowlist),
-            "tool_deny": split_list(self.tool_denylist),
-            "models": sorted(self.model_ids.mapped("model")),
-            "ips": split_list(self.ip_allowlist),
-            "instances": split_list(self.instance_scope),
-            "rate_limit": self.rate_limit,
-            "auto_context": self.auto_context,
-        }
+        return self._ocore_auth_info().scope
