@@ -256,7 +256,9 @@ class OdooServer:
 
     def command(self) -> list[str]:
         args = [
-            "-d", self.db, "--db-filter", f"^{re.escape(self.db)}$",
+            # one database and no dbfilter, as setup/run configures Odoo: with a dbfilter Odoo lists the
+            # databases (a new PostgreSQL connection) on every request without a session cookie
+            "-d", self.db,
             f"--addons-path={self.setup.addons_path()},{self.custom_addons}",
             "--http-interface", "127.0.0.1", "--http-port", str(self.port),
             "--max-cron-threads=0", "--without-demo=all",
