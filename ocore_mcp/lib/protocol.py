@@ -147,6 +147,34 @@ def serialize_result(method, version, result):
     return mcp_methods.serialize_server_result(method, version, result)
 
 
+_TOOL_WIRE_CACHE = {}
+_TOOL_WIRE_CACHE_MAX = 4096
+
+
+def serialize_tools_list(version, result):
+    """tools/list in the wire shape of ``version``: like :func:`serialize_result`, but each tool definition
+    goes through mcp-types once and is then reused (a listing is the same ~100 definitions every time).
+
+    A cached definition is keyed by everything in it but its input schema, plus the identity of that
+    schema, which the entry keeps alive so that the identity cannot be reused by another object.
+    """
+    wire_tools = []
+    for tool in result["tools"]:
+        schema = tool.get("inputSchema")
+        key = (version, id(schema), repr([item for item in tool.items() if item[0] != "inputSchema"]))
+        entry = _TOOL_WIRE_CACHE.get(key)
+        if entry is None or entry[0] is not schema:
+            one = mcp_methods.serialize_server_result("tools/list", version, {**result, "tools": [tool]})
+            wire = one["tools"][0]
+            if len(_TOOL_WIRE_CACHE) >= _TOOL_WIRE_CACHE_MAX:
+                _TOOL_WIRE_CACHE.clear()
+            entry = _TOOL_WIRE_CACHE[key] = (schema, wire)
+        wire_tools.append(entry[1])
+    out = mcp_methods.serialize_server_result("tools/list", version, {**result, "tools": []})
+    out["tools"] = wire_tools
+    return out
+
+
 def _short(exc):
     errors = getattr(exc, "errors", None)
     if callable(errors):

@@ -33,14 +33,12 @@ CATEGORIES = (
     "platform",
 )
 
-# Parameters the pipeline handles for every tool (spec "Common Parameters"). Their schemas are
-# kept minimal because they repeat in every tool of tools/list; what they mean is said once, in
-# the server instructions sent at initialize / server/discover (see COMMON_PARAMS_HELP).
-COMMON_PARAMS = {
-    "timeout_seconds": {"type": "integer"},
-    "max_response_size": {"type": "integer"},
-    "context": {"type": "object"},
-}
+# Parameters the pipeline handles for every tool (spec "Common Parameters"). They are not repeated
+# in each tool's input schema (~100 bytes x ~100 tools of tools/list, in every client's context):
+# what they mean is said once, in the server instructions sent at initialize / server/discover
+# (COMMON_PARAMS_HELP), and the errors they solve name them ("Increase timeout_seconds ...").
+# The schemas (no additionalProperties: false) let clients send them to any tool.
+COMMON_PARAMS = ("timeout_seconds", "max_response_size", "context")  # checked by _ocore_check_common
 CONFIRM_PARAM = {"type": "boolean", "description": "true to proceed"}
 DRY_RUN_PARAM = {"type": "boolean", "description": "preview, then roll back"}
 COMMON_PARAMS_HELP = (
@@ -249,8 +247,6 @@ def build_spec(func, model_name, method_name, meta, doc=None):
     for pname in names:
         if not param_docs.get(pname):
             props.get(pname, {}).pop("description", None)
-    for cname, cschema in COMMON_PARAMS.items():
-        props.setdefault(cname, dict(cschema))
     if meta.kind == "destructive":
         props.setdefault("confirm", dict(CONFIRM_PARAM))
     if meta.supports_dry_run:

@@ -110,6 +110,8 @@ class McpServer(models.AbstractModel):
         result = handler(conn, request, request_id)
         if P.is_modern(version) and method != "server/discover":
             result.setdefault("_meta", {})
+        if method == "tools/list":
+            return P.serialize_tools_list(version, result)
         return P.serialize_result(method, version, result)
 
     def _ocore_notification(self, conn, method, params):
