@@ -3,7 +3,11 @@ from odoo import api, fields, models
 
 class McpAuditLog(models.Model):
     """One row per MCP tool call and per session event. Written by the audit
-    writer only (with sudo); nobody edits or deletes rows from the UI."""
+    writer only (with sudo); nobody edits or deletes rows from the UI.
+
+    Every call inserts a row and then updates its outcome: the columns that update changes (status,
+    success, refusal_reason, ...) carry no index, so that PostgreSQL can update the row in place
+    (a HOT update) instead of adding an entry to every index of the table on each call."""
 
     _name = "ocore.mcp.audit.log"
     _table = "mcp_audit_log"
@@ -20,21 +24,19 @@ class McpAuditLog(models.Model):
         ],
         required=True,
         default="call",
-        index=True,
     )
     tool_name = fields.Char(index=True, help="Name as the client saw it (with the instance prefix).")
     tool = fields.Char(help="Tool name without prefix")
-    category = fields.Char(index=True)
+    category = fields.Char()
     params = fields.Text(help="Input parameters, sensitive values redacted.")
     result_summary = fields.Text(help="First 500 characters of the result.")
     status = fields.Selection(
         [("running", "Running"), ("success", "Success"), ("error", "Error"), ("refused", "Refused"),
          ("interrupted", "Interrupted")],
-        index=True,
     )
-    success = fields.Boolean(index=True)
+    success = fields.Boolean()
     error_message = fields.Text()
-    refusal_reason = fields.Char(index=True)
+    refusal_reason = fields.Char()
     latency_ms = fields.Integer(string="Latency (ms)")
     session_id = fields.Char(index=True)
     request_id = fields.Char()
