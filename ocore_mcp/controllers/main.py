@@ -13,6 +13,7 @@ import queue
 import threading
 import time
 
+import psycopg2
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from odoo import SUPERUSER_ID, api, http
@@ -160,6 +161,14 @@ class McpController(http.Controller):
             return func()
         except HttpError as exc:
             return exc.response
+        except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+            if not request.env.cr.closed:
+                raise  # e.g. a serialization failure: Odoo retries the request
+            # the request's database connection died (PostgreSQL restarted): a JSON-RPC answer the
+            # client can act on, not an HTML error page; its transaction was rolled back
+            _logger.warning("MCP request lost its database connection: %s", str(exc).strip())
+            return self._jsonrpc_error(None, P.INTERNAL_ERROR, "database unavailable (connection lost); nothing "
+                                       "was written, retry", status=503, headers={"Retry-After": "1"})
 
     # -- Streamable HTTP ------------------------------------------------------------
 

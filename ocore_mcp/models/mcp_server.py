@@ -24,6 +24,7 @@ SERVER_NAME = "ocore-mcp"
 SERVER_VERSION = "18.0.1.0.0"
 PLATFORM_PREFIX = "ocore"
 TOOLS_PAGE_SIZE = 200
+AUDIT_RECONNECT_SECONDS = 10  # how long a call whose connection died tries to record its outcome
 INSTRUCTIONS = (
     "Odoo {version} instance '{slug}' ({environment}). Tools named {slug}_<tool> act on this instance as "
     "the API key's owner, with their access rights; platform tools are named ocore_<tool>. "
@@ -334,22 +335,43 @@ class McpServer(models.AbstractModel):
             logged = text
             for secret in call.secrets:
                 logged = logged.replace(secret, "[REDACTED]")
-            audit.update(cr, call.audit_id, {"status": "success", "success": True,
-                                              "result_summary": logged, "latency_ms": latency})
+            self._ocore_audit_outcome(call.audit_id, {"status": "success", "success": True,
+                                                      "result_summary": logged, "latency_ms": latency})
             return {
                 "content": [{"type": "text", "text": text}],
                 "structuredContent": structured,
                 "isError": False,
             }
         message = outcome["error"]
-        audit.update(cr, call.audit_id, {"status": "error", "success": False, "error_message": message,
-                                          "result_summary": message, "latency_ms": latency,
-                                          "refusal_reason": outcome.get("refusal")})
+        self._ocore_audit_outcome(call.audit_id, {"status": "error", "success": False, "error_message": message,
+                                                  "result_summary": message, "latency_ms": latency,
+                                                  "refusal_reason": outcome.get("refusal")})
         if outcome.get("value") is not None:  # pol.ToolFailed: the tool's output with the error
             text, structured, _truncated = shape(outcome["value"], call.max_response_kb)
             return {"content": [{"type": "text", "text": f"{message}\n{text}"}],
                     "structuredContent": structured, "isError": True}
         return self._ocore_error_result(message)
+
+    def _ocore_audit_outcome(self, audit_id, values):
+        """Complete a call's audit row. When the request's database connection died under the call
+        (PostgreSQL restarted, the backend was terminated), the outcome goes through a new connection:
+        the row must not stay 'running'."""
+        cr = self.env.cr
+        if not cr.closed:
+            audit.update(cr, audit_id, values)
+            return
+        deadline = time.monotonic() + AUDIT_RECONNECT_SECONDS  # e.g. while PostgreSQL restarts
+        while True:
+            try:
+                with self.env.registry.cursor() as fresh:
+                    audit.update(fresh, audit_id, values)
+                return
+            except psycopg2.Error as exc:
+                if time.monotonic() > deadline:
+                    _logger.warning("MCP audit row %s not completed: database unavailable for %ss (%s); the "
+                                    "autovacuum marks it interrupted", audit_id, AUDIT_RECONNECT_SECONDS, exc)
+                    return
+                time.sleep(0.5)
 
     def _ocore_bookkeeping_transaction(self):
         """End the request's transaction (it only read so far) and start a READ COMMITTED one for the
@@ -498,7 +520,12 @@ class McpServer(models.AbstractModel):
         except (ValueError, TypeError, KeyError) as exc:
             return {"ok": False, "error": f"invalid input: {exc}"}
         except psycopg2.Error as exc:
-            return {"ok": False, "error": f"database error: {str(exc).strip()[:1000]}"}
+            detail = str(exc).strip()[:1000]
+            if cr.closed:  # the connection died under the call: PostgreSQL rolled its transaction back
+                return {"ok": False, "refusal": "database_unavailable",
+                        "error": f"database connection lost during the call ({detail}); nothing was written. "
+                        "Retry the call."}
+            return {"ok": False, "error": f"database error: {detail}"}
         except Exception as exc:  # noqa: BLE001 - a tool failure is a result, not a crash
             _logger.exception("MCP tool %s failed", call.full_name)
             return {"ok": False, "error": f"internal error in {call.spec.name}: {type(exc).__name__}: {exc}"}
