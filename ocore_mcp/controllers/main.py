@@ -84,13 +84,14 @@ class McpController(http.Controller):
         header = request.httprequest.headers.get("Authorization", "")
         token = header[7:].strip() if header[:7].lower() == "bearer " else None
         keys = env["ocore.mcp.key"]
-        key = keys._ocore_find_by_token(token) if token else keys.browse()
+        key, auth = keys._ocore_authenticate(token) if token else (keys.browse(), None)
         settings = env["ocore.mcp.server"]._ocore_settings()
         try:
-            auth = pol.check_key(key, settings, self._client_ip())
+            auth = pol.check_key(auth, settings, self._client_ip())
         except pol.Refusal as exc:
             if key and with_audit:
-                conn = Connection(key=key, scope={}, settings=settings, transport="http", ip=self._client_ip())
+                conn = Connection(key=key, scope={}, auth=auth, settings=settings, transport="http",
+                                  ip=self._client_ip())
                 audit.event(env.cr, conn, "denied", status="refused", success=False,
                             refusal_reason=exc.code, error_message=str(exc))
                 env.cr.commit()

@@ -240,25 +240,40 @@ class McpKey(models.Model):
         """
         if not token or not token.startswith(TOKEN_PREFIX):
             return self.sudo().browse()
-        prefix = token[len(TOKEN_PREFIX) :].split("_", 1)[0]
-        self.env.cr.execute(
-            "SELECT id, key_hash FROM ocore_mcp_key WHERE key_prefix = %s", (prefix,)
-        )
-        wanted = hash_token(token)
-        for key_id, key_hash in self.env.cr.fetchall():
-            if key_hash and hmac.compare_digest(key_hash, wanted):
-                return self.sudo().with_context(active_test=False).browse(key_id)
-        return self.sudo().browse()
+        return self._ocore_authenticate(token)[0]
+
+    @api.model
+    def _ocore_authenticate(self, token):
+        """(key, KeyAuth or None) of a bearer token. An API key is found, checked and described in one
+        query (every MCP request starts here); other tokens, e.g. the OAuth addon's access tokens, are
+        resolved by :meth:`_ocore_find_by_token`."""
+        keys = self.sudo().with_context(active_test=False)
+        if token and token.startswith(TOKEN_PREFIX):
+            prefix = token[len(TOKEN_PREFIX) :].split("_", 1)[0]
+            wanted = hash_token(token)
+            for key_id, key_hash, auth in self._ocore_auth_query("k.key_prefix = %s", prefix):
+                if key_hash and hmac.compare_digest(key_hash, wanted):
+                    return keys.browse(key_id), auth
+            return keys.browse(), None
+        key = self._ocore_find_by_token(token)
+        return key, (key._ocore_auth_info() if key else None)
 
     def _ocore_auth_info(self):
         """The key, its owner and its scopes in ONE query (every MCP request needs them)."""
+        self.ensure_one()
+        rows = self._ocore_auth_query("k.id = %s", self.id)
+        return rows[0][2] if rows else None
+
+    @api.model
+    def _ocore_auth_query(self, condition, value):
+        """[(key id, key hash, KeyAuth)] of the keys matching ``condition`` (SQL on ``k``, one parameter)."""
         from ..service.context import KeyAuth
 
-        self.ensure_one()
         self.env.flush_all()  # the query below reads the tables: pending ORM writes first (no-op if none)
         cats, models_ = self._fields["category_ids"], self._fields["model_ids"]
         self.env.cr.execute(
-            f"""SELECT k.active, k.key_prefix IS NOT NULL, k.expiration_date, k.user_id, u.active, u.login,
+            f"""SELECT k.id, k.key_hash,
+                       k.active, k.key_prefix IS NOT NULL, k.expiration_date, k.user_id, u.active, u.login,
                        p.lang, p.tz, k.company_id, k.read_only, k.tool_allowlist, k.tool_denylist,
                        k.ip_allowlist, k.instance_scope, k.rate_limit, k.auto_context,
                        k.last_used IS NULL OR k.last_used < (now() at time zone 'UTC') - interval '60 s',
@@ -269,39 +284,40 @@ class McpKey(models.Model):
                   FROM ocore_mcp_key k
                   JOIN res_users u ON u.id = k.user_id
                   JOIN res_partner p ON p.id = u.partner_id
-                 WHERE k.id = %s""",  # noqa: S608 - relation names come from the field definitions
-            (self.id,),
+                 WHERE {condition}""",  # noqa: S608 - relation names from the field definitions, condition from code
+            (value,),
         )
-        row = self.env.cr.fetchone()
-        if row is None:
-            return None
-        (active, has_secret, expiration, user_id, user_active, login, lang, tz, company_id, read_only,
-         allow, deny, ips, instances, rate_limit, auto_context, stale, categories, model_names) = row
-        user = self.env["res.users"].browse(user_id)
-        return KeyAuth(
-            id=self.id,
-            active=active,
-            has_secret=has_secret,
-            expiration_date=expiration,
-            user_id=user_id,
-            user_active=user_active,
-            login=login,
-            lang=lang,
-            tz=tz,
-            company_id=company_id,
-            last_used_stale=bool(stale),
-            scope={
-                "categories": list(categories),
-                "read_only": bool(read_only) or not user._ocore_may_hold_write_keys(),
-                "tool_allow": split_list(allow),
-                "tool_deny": split_list(deny),
-                "models": list(model_names),
-                "ips": split_list(ips),
-                "instances": split_list(instances),
-                "rate_limit": rate_limit or 0,
-                "auto_context": bool(auto_context),
-            },
-        )
+        result = []
+        for row in self.env.cr.fetchall():
+            (key_id, key_hash, active, has_secret, expiration, user_id, user_active, login, lang, tz, company_id,
+             read_only, allow, deny, ips, instances, rate_limit, auto_context, stale, categories, model_names) = row
+            user = self.env["res.users"].browse(user_id)
+            auth = KeyAuth(
+                id=key_id,
+                active=active,
+                has_secret=has_secret,
+                expiration_date=expiration,
+                user_id=user_id,
+                user_active=user_active,
+                login=login,
+                lang=lang,
+                tz=tz,
+                company_id=company_id,
+                last_used_stale=bool(stale),
+                scope={
+                    "categories": list(categories),
+                    "read_only": bool(read_only) or not user._ocore_may_hold_write_keys(),
+                    "tool_allow": split_list(allow),
+                    "tool_deny": split_list(deny),
+                    "models": list(model_names),
+                    "ips": split_list(ips),
+                    "instances": split_list(instances),
+                    "rate_limit": rate_limit or 0,
+                    "auto_context": bool(auto_context),
+                },
+            )
+            result.append((key_id, key_hash, auth))
+        return result
 
     def _ocore_scope(self):
         """The key's scopes as plain data (used by the policy pipeline): those of ``_ocore_auth_info``."""

@@ -46,19 +46,33 @@ class McpSession(models.Model):
 
     @api.model
     def _ocore_open(self, key_id, transport, ip, instances=None, categories=None, **vals):
-        session = self.sudo().create(
-            {
-                "session_id": secrets.token_urlsafe(24),
-                "key_id": key_id,
-                "transport": transport,
-                "ip_address": ip,
-                "instances_filter": ",".join(instances) if instances else False,
-                "categories_filter": ",".join(categories) if categories else False,
-                "last_seen": fields.Datetime.now(),
-                **vals,
-            }
+        """Open a session: one INSERT (a handshake is on the clients' critical path; the ORM's create
+        would add default, related and compute queries). ``vals``: more stored columns of this model."""
+        values = {
+            "session_id": secrets.token_urlsafe(24),
+            "key_id": key_id,
+            "transport": transport,
+            "ip_address": ip,
+            "instances_filter": ",".join(instances) if instances else None,
+            "categories_filter": ",".join(categories) if categories else None,
+            "state": "open",
+            **{name: (None if value is False else value) for name, value in vals.items()},
+        }
+        unknown = [name for name in values if not (name in self._fields and self._fields[name].column_type)]
+        if unknown:
+            raise ValueError(f"not columns of {self._name}: {unknown}")
+        columns = ", ".join(f'"{name}"' for name in values)
+        self.env["ocore.mcp.key"].flush_model(["user_id"])  # the INSERT reads the key's owner
+        self.env.cr.execute(
+            f"""INSERT INTO ocore_mcp_session ({columns}, user_id, last_seen, create_uid, write_uid, create_date,
+                                                write_date)
+                SELECT {", ".join(["%s"] * len(values))}, k.user_id, now() at time zone 'UTC', %s, %s,
+                       now() at time zone 'UTC', now() at time zone 'UTC'
+                  FROM ocore_mcp_key k WHERE k.id = %s
+             RETURNING id""",  # noqa: S608 - column names checked against the model's fields above
+            [*values.values(), self.env.uid, self.env.uid, key_id],
         )
-        return session
+        return self.sudo().browse(self.env.cr.fetchone()[0])
 
     @api.model
     def _ocore_get(self, session_id):
