@@ -12,10 +12,12 @@ Run with the test virtualenv:  .venv-test/bin/python bench/bench_search_read.py 
 import argparse
 import http.client
 import json
+import queue
 import statistics
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import xmlrpc.client
 from pathlib import Path
@@ -81,6 +83,76 @@ class McpHttp:
         return reply["result"]
 
 
+class McpSse:
+    """A minimal legacy SSE client (2024-11-05 transport): a GET stream for the answers, POSTs for the requests."""
+
+    def __init__(self, port, key):
+        self.port = port
+        self.key = key
+        self.replies = queue.Queue()
+        self.endpoint = queue.Queue()
+        self.stream = http.client.HTTPConnection("127.0.0.1", port)
+        self.stream.request("GET", "/ocore/mcp/sse", headers={"Authorization": f"Bearer {key}",
+                                                              "Accept": "text/event-stream"})
+        resp = self.stream.getresponse()
+        if resp.status != 200:
+            raise RuntimeError(f"SSE stream: HTTP {resp.status}")
+        threading.Thread(target=self._read, args=(resp,), daemon=True).start()
+        self.path = self.endpoint.get(timeout=10)
+        self.conn = http.client.HTTPConnection("127.0.0.1", port)
+        self.next_id = 0
+
+    def _read(self, resp):
+        try:
+            self._read_events(resp)
+        except (OSError, AttributeError, ValueError):  # the stream was closed by close()
+            pass
+
+    def _read_events(self, resp):
+        event, data = "message", []
+        for raw in resp:
+            line = raw.decode().rstrip("\r\n")
+            if line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:"):
+                data.append(line[5:].strip())
+            elif not line and data:
+                (self.endpoint if event == "endpoint" else self.replies).put("\n".join(data))
+                event, data = "message", []
+
+    def post(self, body):
+        hdrs = {"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"}
+        self.conn.request("POST", self.path, json.dumps(dict(body, jsonrpc="2.0")), hdrs)
+        resp = self.conn.getresponse()
+        resp.read()
+        if resp.status != 202:
+            raise RuntimeError(f"HTTP {resp.status}")
+
+    def request(self, method, params):
+        self.next_id += 1
+        self.post({"id": self.next_id, "method": method, "params": params})
+        while True:  # the answers come back on the stream, in order here (one request at a time)
+            reply = json.loads(self.replies.get(timeout=30))
+            if reply.get("id") == self.next_id:
+                break
+        if "error" in reply:
+            raise RuntimeError(reply["error"])
+        return reply["result"]
+
+    def initialize(self):
+        self.request("initialize", {"protocolVersion": "2024-11-05", "capabilities": {},
+                                    "clientInfo": {"name": "bench", "version": "1"}})
+        self.post({"method": "notifications/initialized"})
+        return self
+
+    def call(self, method, params):
+        return self.request(method, params)
+
+    def close(self):
+        self.stream.close()
+        self.conn.close()
+
+
 def percentile(values, q):
     values = sorted(values)
     return values[min(len(values) - 1, int(q * len(values)))]
@@ -89,12 +161,11 @@ def percentile(values, q):
 ORM_SCRIPT = textwrap.dedent("""
     import json, time
     from odoo.modules.registry import Registry
-    domain, fields, limit, n = {args}
+    domain, fields, limit, n, key_id, tool, arguments = {args}
+    def timed_once(fn):
+        t = time.perf_counter(); fn(); return [(time.perf_counter() - t) * 1000]
     def timed(fn):
-        out = []
-        for _ in range(n):
-            t = time.perf_counter(); fn(); out.append((time.perf_counter() - t) * 1000)
-        return out
+        return [x for _ in range(n) for x in timed_once(fn)]
     # as the same user as the other paths (admin: record rules apply, unlike the superuser)
     uid = env.ref("base.user_admin").id
     uenv = env(user=uid)
@@ -107,17 +178,51 @@ ORM_SCRIPT = textwrap.dedent("""
             e["res.partner"].search_read(domain, fields, limit=limit)
     assert len(warm()) == limit
     timed(warm)
-    print("ORMJSON " + json.dumps({{"orm": timed(warm), "orm_fresh_cursor": timed(fresh)}}))
+    # the MCP pipeline in-process (what a tools/call runs after Odoo's HTTP layer), with the real audit
+    # writer and with it replaced by a no-op, interleaved: the difference is what audit logging costs
+    from odoo import SUPERUSER_ID, api
+    from odoo.addons.ocore_mcp.service import audit
+    from odoo.addons.ocore_mcp.service.context import Connection
+    real = (audit.insert, audit.update)
+    def pipeline():
+        with Registry(env.cr.dbname).cursor() as cr:
+            e = api.Environment(cr, SUPERUSER_ID, {{}})
+            server = e["ocore.mcp.server"]
+            conn = Connection(key=e["ocore.mcp.key"].browse(key_id), scope=None, settings=server._ocore_settings(),
+                              transport="modern", protocol_version="2026-07-28")
+            result = server._ocore_call_tool(conn, tool, arguments)
+            assert not result["isError"], result
+    def no_audit():
+        audit.insert, audit.update = (lambda cr, values: None), (lambda cr, audit_id, values: None)
+        try:
+            pipeline()
+        finally:
+            audit.insert, audit.update = real
+    def audit_rows():
+        with Registry(env.cr.dbname).cursor() as cr:
+            cr.execute("SELECT count(*) FROM mcp_audit_log")
+            return cr.fetchone()[0]
+    rows_before = audit_rows()
+    with_audit, without_audit = [], []
+    for _ in range(n):
+        with_audit += timed_once(pipeline)
+        without_audit += timed_once(no_audit)
+    rows_written = audit_rows() - rows_before
+    assert rows_written == n, rows_written  # one audit row per audited call, none from the no-op runs
+    print("ORMJSON " + json.dumps({{"orm": timed(warm), "orm_fresh_cursor": timed(fresh),
+                                   "pipeline": with_audit, "pipeline_no_audit": without_audit}}))
 """)
 
 
-def bare_orm(setup, db, calls):
-    script = ORM_SCRIPT.format(args=repr((DOMAIN, FIELDS, LIMIT, calls)))
+def in_process(setup, db, calls, key_id, tool, arguments):
+    script = ORM_SCRIPT.format(args=repr((DOMAIN, FIELDS, LIMIT, calls, key_id, tool, arguments)))
     cmd = [str(setup.python), str(setup.odoo_bin), "shell", "-c", str(setup.conf), "-d", db, "--no-http",
            f"--addons-path={setup.addons_path()}"]
-    out = subprocess.run(cmd, input=script, capture_output=True, text=True, env=setup.process_env(),
-                         check=True, timeout=600).stdout
-    line = next(x for x in out.splitlines() if x.startswith("ORMJSON "))
+    proc = subprocess.run(cmd, input=script, capture_output=True, text=True, env=setup.process_env(),
+                          check=False, timeout=600)
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("ORMJSON ")), None)
+    if proc.returncode or line is None:
+        raise RuntimeError(f"odoo-bin shell failed (exit code {proc.returncode}):\n{proc.stderr[-3000:]}")
     return json.loads(line[len("ORMJSON "):])
 
 
@@ -144,6 +249,9 @@ def main():
             result = client.call("tools/call", {"name": tool, "arguments": arguments})
             assert not result.get("isError"), result
             assert len(result["structuredContent"]["records"]) == LIMIT, result["structuredContent"].keys()
+        sse = McpSse(server.port, key.secret).initialize()
+        result = sse.call("tools/call", {"name": tool, "arguments": arguments})
+        assert len(result["structuredContent"]["records"]) == LIMIT
         rpc = xmlrpc.client.ServerProxy(f"{server.url}/xmlrpc/2/object", allow_none=True)
         uid = xmlrpc.client.ServerProxy(f"{server.url}/xmlrpc/2/common").authenticate(db, "admin", "admin", {})
 
@@ -157,6 +265,8 @@ def main():
                 lambda: clients[MODERN].call("tools/call", {"name": tool, "arguments": arguments}),
             "mcp tools/call (streamable HTTP, 2025-11-25 session)":
                 lambda: clients["legacy"].call("tools/call", {"name": tool, "arguments": arguments}),
+            "mcp tools/call (legacy SSE, 2024-11-05 session)":
+                lambda: sse.call("tools/call", {"name": tool, "arguments": arguments}),
             "xml-rpc execute_kw search_read": xmlrpc_call,
             "mcp tools/list (2026-07-28)": lambda: clients[MODERN].call("tools/list", {}),
             "mcp handshake: initialize + initialized (new session)":
@@ -174,9 +284,12 @@ def main():
                 timings[name].append((time.perf_counter() - t) * 1000)
         listing = clients[MODERN].call("tools/list", {})
         list_bytes = len(json.dumps(listing, separators=(",", ":")))
-        orm = bare_orm(setup, db, args.calls)
+        sse.close()
+        orm = in_process(setup, db, args.calls, key.id, tool, arguments)
         timings["bare ORM search_read (in-process, warm cursor)"] = orm["orm"]
         timings["bare ORM search_read (in-process, fresh cursor)"] = orm["orm_fresh_cursor"]
+        timings["MCP pipeline in-process (audit on)"] = orm["pipeline"]
+        timings["MCP pipeline in-process (audit writer a no-op)"] = orm["pipeline_no_audit"]
     finally:
         server.stop()
         if not args.keep:
@@ -191,6 +304,11 @@ def main():
         p50 = statistics.median(values)
         print(f"{name:58} {p50:8.2f} {percentile(values, 0.9):8.2f} {p50 / base_rpc:11.2f} {p50 / base_orm:8.2f}")
     print(f"\ntools/list: {len(listing['tools'])} tools, {list_bytes / 1024:.1f} KB")
+    audit_ms = (statistics.median(timings["MCP pipeline in-process (audit on)"])
+                - statistics.median(timings["MCP pipeline in-process (audit writer a no-op)"]))
+    call_ms = statistics.median(timings["mcp tools/call (streamable HTTP, 2026-07-28)"])
+    print(f"audit logging: {audit_ms:.2f} ms per call (p50 difference in-process) = "
+          f"{100 * audit_ms / call_ms:.1f} % of an MCP tools/call over HTTP ({call_ms:.2f} ms)")
 
 
 if __name__ == "__main__":

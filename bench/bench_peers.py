@@ -1,0 +1,353 @@
+"""search_read through our MCP server vs mcp-server-odoo 0.9.0, by the same SDK client, in one run.
+
+mcp-server-odoo (PyPI) is the external MCP server most Odoo users run today: a separate process
+that talks XML-RPC to Odoo. This benchmark starts a real Odoo server on a fresh database (the
+end-to-end harness: ocore_mcp, 80 "Bench Partner" partners, an API key), starts mcp-server-odoo
+against the same server and database (``ODOO_YOLO=read``, XML-RPC) over its stdio transport and its
+streamable-http transport, and drives every MCP path with the official SDK client (``mcp.Client``):
+
+- ours: tools/call ``<slug>_search_read`` over Streamable HTTP (2025-11-25 session and 2026-07-28)
+  and over the legacy SSE transport;
+- theirs: tools/call ``search_records`` over stdio and over streamable-http;
+- XML-RPC ``execute_kw search_read`` (plain ``xmlrpc.client``) as the common baseline;
+- tools/list of both (latency, payload size, tool count) and session start (their stdio process
+  spawn + initialize, HTTP initialize on both sides).
+
+Every path reads the same 80 records (checked before timing) with the same domain and fields. The
+paths are interleaved round by round so that machine noise hits them alike: compare the ratios,
+absolute times vary from run to run on a shared machine.
+
+mcp-server-odoo is installed in its own virtualenv, ``.venv-bench`` (created on first run from
+bench/requirements.txt), so that it never touches Odoo's or the test virtualenv.
+
+Run with the test virtualenv:  .venv-test/bin/python bench/bench_peers.py [--calls 100]
+"""
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+import xmlrpc.client
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+import harness  # noqa: E402
+import httpx2  # noqa: E402
+from mcp import Client  # noqa: E402
+from mcp.client.stdio import StdioServerParameters, stdio_client  # noqa: E402
+from mcp.client.streamable_http import streamable_http_client  # noqa: E402
+from mcp_helpers import MODERN, connect  # noqa: E402
+from mcp_types import Implementation  # noqa: E402
+
+FIELDS = ["name", "email", "phone", "is_company", "city", "country_id"]
+DOMAIN = [["name", "ilike", "Bench"]]
+LIMIT = 80
+PARTNERS = 80
+VENV = REPO / ".venv-bench"
+PEER_BIN = VENV / "bin" / "mcp-server-odoo"
+PEER_TOOL = "search_records"
+CLIENT_KW = {  # the same SDK client settings on both sides (the suite's: no list cache, bounded reads)
+    "cache": None,
+    "read_timeout_seconds": 60,
+    "client_info": Implementation(name="ocore-bench", version="1.0"),
+}
+
+
+def ensure_venv():
+    """Create .venv-bench with mcp-server-odoo if it is missing."""
+    if PEER_BIN.exists():
+        print(f"using {PEER_BIN}")
+        return
+    pip = [str(VENV / "bin" / "python"), "-m", "pip", "install", "-q", "-r", str(BENCH_DIR / "requirements.txt")]
+    for cmd in ([sys.executable, "-m", "venv", str(VENV)], pip):
+        print("+ " + " ".join(cmd), flush=True)
+        subprocess.run(cmd, check=True, timeout=900)
+    if not PEER_BIN.exists():
+        raise SystemExit(f"{PEER_BIN} is missing after the install")
+
+
+def percentile(values, q):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def payload_kb(result) -> float:
+    body = result.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return len(json.dumps(body, separators=(",", ":"))) / 1024
+
+
+def peer_env(server, db, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ODOO_")}
+    env.update({
+        "ODOO_URL": server.url,
+        "ODOO_DB": db,
+        "ODOO_USER": harness.ADMIN_LOGIN,
+        "ODOO_PASSWORD": harness.ADMIN_PASSWORD,
+        "ODOO_YOLO": "read",
+        "ODOO_RPC_TRANSPORT": "xmlrpc",
+        "ODOO_MCP_MAX_LIMIT": str(max(100, LIMIT)),
+    })
+    env.update(extra)
+    return env
+
+
+def wait_port(port, proc, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"mcp-server-odoo (streamable-http) exited with code {proc.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"mcp-server-odoo (streamable-http) did not listen on port {port} within {timeout}s")
+
+
+@contextlib.asynccontextmanager
+async def peer_stdio(server, db, workdir, errlog):
+    params = StdioServerParameters(command=str(PEER_BIN), args=[], env=peer_env(server, db), cwd=str(workdir))
+    async with Client(stdio_client(params, errlog=errlog), mode="legacy", **CLIENT_KW) as client:
+        yield client
+
+
+@contextlib.asynccontextmanager
+async def peer_http(url, mode="legacy"):
+    async with httpx2.AsyncClient(timeout=httpx2.Timeout(30, read=300)) as http, \
+            Client(streamable_http_client(url, http_client=http), mode=mode, **CLIENT_KW) as client:
+        yield client
+
+
+def rows_of(result):
+    """The records of a search result, ours or theirs (both put them in structuredContent.records)."""
+    assert not result.is_error, result.content
+    return result.structured_content["records"]
+
+
+def summary(rows):
+    return sorted((r["id"], r["name"]) for r in rows)
+
+
+async def timed(fn):
+    t = time.perf_counter()
+    await fn()
+    return (time.perf_counter() - t) * 1000
+
+
+async def session_start(cm_factory):
+    """Milliseconds to open a connected SDK client (the close is not timed)."""
+    async with contextlib.AsyncExitStack() as stack:
+        t = time.perf_counter()
+        await stack.enter_async_context(cm_factory())
+        return (time.perf_counter() - t) * 1000
+
+
+async def bench(args, setup, server, db, key, workdir, errlog):
+    tool = f"{server.slug}_search_read"
+    ours_args = {"model": "res.partner", "domain": DOMAIN, "fields": FIELDS, "limit": LIMIT}
+    peer_args = {"model": "res.partner", "domain": DOMAIN, "fields": FIELDS, "limit": LIMIT}
+    rpc = xmlrpc.client.ServerProxy(f"{server.url}/xmlrpc/2/object", allow_none=True)
+    uid = xmlrpc.client.ServerProxy(f"{server.url}/xmlrpc/2/common").authenticate(
+        db, harness.ADMIN_LOGIN, harness.ADMIN_PASSWORD, {})
+
+    def xmlrpc_rows():
+        return rpc.execute_kw(db, uid, harness.ADMIN_PASSWORD, "res.partner", "search_read", [DOMAIN],
+                              {"fields": FIELDS, "limit": LIMIT})
+
+    # their streamable-http server, a process of its own
+    peer_port = harness.free_port()
+    peer_url = f"http://127.0.0.1:{peer_port}/mcp"
+    http_proc = subprocess.Popen(
+        [str(PEER_BIN)], cwd=str(workdir), stdout=errlog, stderr=errlog, start_new_session=True,
+        env=peer_env(server, db, ODOO_MCP_TRANSPORT="streamable-http", ODOO_MCP_HOST="127.0.0.1",
+                     ODOO_MCP_PORT=str(peer_port)))
+    try:
+        wait_port(peer_port, http_proc)
+        async with contextlib.AsyncExitStack() as stack:
+            enter = stack.enter_async_context
+            t = time.perf_counter()
+            them_stdio = await enter(peer_stdio(server, db, workdir, errlog))
+            first_spawn = (time.perf_counter() - t) * 1000
+            them_http = await enter(peer_http(peer_url))
+            ours = {
+                "stream-2026": await enter(connect(server.url, key, "stream", MODERN, **CLIENT_KW)),
+                "stream-legacy": await enter(connect(server.url, key, "stream", "legacy", **CLIENT_KW)),
+                "sse-legacy": await enter(connect(server.url, key, "sse", "legacy", **CLIENT_KW)),
+            }
+
+            # the same work: the same 80 records on every path
+            expected = summary(xmlrpc_rows())
+            assert len(expected) == LIMIT, f"XML-RPC returned {len(expected)} rows, expected {LIMIT}"
+            for name, client in ours.items():
+                got = summary(rows_of(await client.call_tool(tool, ours_args)))
+                assert got == expected, f"ours ({name}) returned other records"
+            for name, client in (("stdio", them_stdio), ("streamable-http", them_http)):
+                got = summary(rows_of(await client.call_tool(PEER_TOOL, peer_args)))
+                assert got == expected, f"mcp-server-odoo ({name}) returned other records: {len(got)} rows"
+            print(f"checked: every path returns the same {LIMIT} records", flush=True)
+
+            async def rpc_call():
+                assert len(xmlrpc_rows()) == LIMIT
+
+            def call(client, name, arguments):
+                async def fn():
+                    result = await client.call_tool(name, arguments)
+                    assert not result.is_error, result.content
+                return fn
+
+            def lister(client):
+                async def fn():
+                    await client.list_tools()
+                return fn
+
+            # the SDK warns on every ping that 2026-07-28 removed it; these clients are legacy ones
+            warnings.filterwarnings("ignore", message="ping is removed")
+
+            def pinger(client):
+                async def fn():
+                    await client.send_ping()
+                return fn
+
+            def starter(factory):
+                async def fn():
+                    await session_start(factory)
+                return fn
+
+            paths = {
+                "ours tools/call search_read (stream, 2026-07-28)": call(ours["stream-2026"], tool, ours_args),
+                "ours tools/call search_read (stream, 2025-11-25)": call(ours["stream-legacy"], tool, ours_args),
+                "ours tools/call search_read (SSE, 2025-11-25)": call(ours["sse-legacy"], tool, ours_args),
+                "mcp-server-odoo search_records (stdio)": call(them_stdio, PEER_TOOL, peer_args),
+                "mcp-server-odoo search_records (streamable-http)": call(them_http, PEER_TOOL, peer_args),
+                "xml-rpc execute_kw search_read": rpc_call,
+                "ours tools/list (stream, 2026-07-28)": lister(ours["stream-2026"]),
+                "ours tools/list (stream, 2025-11-25)": lister(ours["stream-legacy"]),
+                "mcp-server-odoo tools/list (stdio)": lister(them_stdio),
+                "mcp-server-odoo tools/list (streamable-http)": lister(them_http),
+                # the floor of an SDK round trip on each side: a ping does no work on the server (ping
+                # exists only in the handshake revisions: 2026-07-28 removed it)
+                "ours ping (stream, 2025-11-25)": pinger(ours["stream-legacy"]),
+                "mcp-server-odoo ping (stdio)": pinger(them_stdio),
+                "mcp-server-odoo ping (streamable-http)": pinger(them_http),
+                "ours session start (stream, initialize)":
+                    starter(lambda: connect(server.url, key, "stream", "legacy", **CLIENT_KW)),
+                "ours session start (stream, 2026-07-28)":
+                    starter(lambda: connect(server.url, key, "stream", MODERN, **CLIENT_KW)),
+                "mcp-server-odoo session start (streamable-http, initialize)": starter(lambda: peer_http(peer_url)),
+            }
+            timings = {name: [] for name in paths}
+            for _ in range(args.warmup):
+                for fn in paths.values():
+                    await fn()
+            started = time.monotonic()
+            for _ in range(args.calls):
+                for name, fn in paths.items():
+                    timings[name].append(await timed(fn))
+            print(f"timed {args.calls} rounds of {len(paths)} paths in {time.monotonic() - started:.1f}s", flush=True)
+
+            # their stdio session start: a process spawn + initialize, a few times (about a second each)
+            spawns = [first_spawn]
+            for _ in range(args.spawns - 1):
+                spawns.append(await session_start(lambda: peer_stdio(server, db, workdir, errlog)))
+            timings["mcp-server-odoo session start (stdio: spawn + initialize)"] = spawns
+
+            listings = {
+                "ours (2026-07-28)": await ours["stream-2026"].list_tools(),
+                "ours (2025-11-25)": await ours["stream-legacy"].list_tools(),
+                "mcp-server-odoo (stdio)": await them_stdio.list_tools(),
+                "mcp-server-odoo (streamable-http)": await them_http.list_tools(),
+            }
+    finally:
+        http_proc.terminate()
+        try:
+            http_proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            http_proc.kill()
+            http_proc.wait(timeout=15)
+    return timings, listings
+
+
+def report(args, timings, listings):
+    base_rpc = statistics.median(timings["xml-rpc execute_kw search_read"])
+    print(f"\nsearch_read of {LIMIT} res.partner rows, {len(FIELDS)} fields, {args.calls} calls per path, "
+          "official MCP SDK client on every MCP path (threaded Odoo server, one connection per path)\n")
+    print(f"{'path':62} {'n':>4} {'p50 ms':>8} {'p90 ms':>8} {'vs XML-RPC':>11}")
+    for name, values in timings.items():
+        p50 = statistics.median(values)
+        print(f"{name:62} {len(values):4d} {p50:8.2f} {percentile(values, 0.9):8.2f} {p50 / base_rpc:11.2f}")
+
+    print("\nspeedup, mcp-server-odoo p50 / ours p50 (search_read; target >= 4x):")
+    ours = [n for n in timings if n.startswith("ours tools/call")]
+    theirs = [n for n in timings if n.startswith("mcp-server-odoo search_records")]
+    for them in theirs:
+        for us in ours:
+            ratio = statistics.median(timings[them]) / statistics.median(timings[us])
+            print(f"  {them[len('mcp-server-odoo '):]:34} / {us[len('ours tools/call '):]:34} {ratio:6.2f}x")
+
+    floors = {
+        "ours tools/call search_read (stream, 2025-11-25)": "ours ping (stream, 2025-11-25)",
+        "mcp-server-odoo search_records (stdio)": "mcp-server-odoo ping (stdio)",
+        "mcp-server-odoo search_records (streamable-http)": "mcp-server-odoo ping (streamable-http)",
+    }
+    net = {name: statistics.median(timings[name]) - statistics.median(timings[ping]) for name, ping in floors.items()}
+    print("\nsearch_read p50 minus the ping p50 of the same connection (the server's work beyond the SDK round trip):")
+    for name, value in net.items():
+        print(f"  {name:58} {value:8.2f} ms")
+    for them in theirs:
+        for us in ours:
+            if them in net and us in net and net[us] > 0:
+                print(f"  speedup {them[len('mcp-server-odoo '):]:34} / {us[len('ours tools/call '):]:34} "
+                      f"{net[them] / net[us]:6.2f}x")
+
+    print("\ntools/list (one call, no cursor):")
+    for name, listing in listings.items():
+        more = " (more pages)" if listing.next_cursor else ""
+        print(f"  {name:36} {len(listing.tools):4d} tools {payload_kb(listing):8.1f} KB{more}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=100, help="timed calls per path")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed rounds first")
+    parser.add_argument("--spawns", type=int, default=5, help="stdio process starts of mcp-server-odoo to time")
+    parser.add_argument("--keep", action="store_true", help="keep the database")
+    args = parser.parse_args()
+    ensure_venv()
+    setup = harness.OdooSetup.from_env()
+    db = harness.new_db_name() + "_peers"
+    print(f"creating database {db} ...", flush=True)
+    harness.create_database(setup, db, addons=("ocore_mcp",))
+    server = harness.OdooServer(setup, db).start()
+    try:
+        admin = harness.Admin(server.url, db)
+        for i in range(PARTNERS):
+            admin.create("res.partner", {"name": f"Bench Partner {i}", "email": f"b{i}@example.com",
+                                         "city": "Brussels", "is_company": i % 3 == 0})
+        key = admin.create_key(name="bench", rate_limit=100000)
+        # mcp-server-odoo reads a .env of its working directory: give it an empty one; its log goes to a file
+        with tempfile.TemporaryDirectory(prefix="bench-peers-") as workdir, \
+                open(Path(workdir) / "mcp-server-odoo.log", "w") as errlog:
+            try:
+                timings, listings = asyncio.run(bench(args, setup, server, db, key, Path(workdir), errlog))
+            except BaseException:
+                errlog.flush()
+                print("mcp-server-odoo log (tail):\n" + harness.tail(Path(workdir) / "mcp-server-odoo.log", 40))
+                raise
+    finally:
+        server.stop()
+        if not args.keep:
+            harness.drop_database(setup, db)
+    report(args, timings, listings)
+
+
+if __name__ == "__main__":
+    main()
