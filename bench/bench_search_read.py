@@ -31,6 +31,7 @@ FIELDS = ["name", "email", "phone", "is_company", "city", "country_id"]
 DOMAIN = [["name", "ilike", "Bench"]]
 LIMIT = 80
 PARTNERS = 80
+ADDONS = ("ocore_mcp", "ocore_mcp_knowledge", "ocore_mcp_oauth")  # tools/list of every tool
 
 
 class McpHttp:
@@ -233,7 +234,7 @@ def main():
     args = parser.parse_args()
     setup = harness.OdooSetup.from_env()
     db = harness.new_db_name() + "_bench"
-    harness.create_database(setup, db, addons=("ocore_mcp",))
+    harness.create_database(setup, db, addons=ADDONS)
     server = harness.OdooServer(setup, db).start()
     try:
         admin = harness.Admin(server.url, db)

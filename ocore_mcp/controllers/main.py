@@ -104,12 +104,16 @@ class McpController(http.Controller):
         request.ocore_mcp_auth = auth  # read back by _connection (the controller instance is shared)
         return key, settings
 
-    def _connection(self, key, settings, transport, ip=None, base_url=None, **kw):
-        # ip/base_url are passed explicitly from threads where `request` is not bound
+    def _request_auth(self):
+        """The KeyAuth of this request's key (set by _authenticate), or None outside a request."""
         try:
-            auth = request.ocore_mcp_auth
+            return request.ocore_mcp_auth
         except (AttributeError, RuntimeError):  # no such attribute, or no request in this thread
-            auth = None
+            return None
+
+    def _connection(self, key, settings, transport, ip=None, base_url=None, auth=None, **kw):
+        # ip/base_url/auth are passed explicitly from threads where `request` is not bound
+        auth = auth or self._request_auth()
         auth = auth if auth is not None and auth.id == key.id else None
         return Connection(
             key=key,
@@ -351,7 +355,7 @@ class McpController(http.Controller):
     def _streamed_call(self, env, key_id, settings, msg, session_id=None, conn_kw=None):
         """Run a request in a helper thread with its own cursor; stream its notifications, then its reply."""
         dbname = env.cr.dbname
-        ip, base_url = self._client_ip(), self._base_url()
+        ip, base_url, auth = self._client_ip(), self._base_url(), self._request_auth()
         events = queue.Queue()
 
         def work():
@@ -361,10 +365,11 @@ class McpController(http.Controller):
                     key = wenv["ocore.mcp.key"].browse(key_id)
                     if session_id:
                         session = wenv["ocore.mcp.session"]._ocore_get(session_id)
-                        conn = self._session_connection(key, settings, session, "stream", ip=ip, base_url=base_url)
+                        conn = self._session_connection(key, settings, session, "stream", ip=ip, base_url=base_url,
+                                                        auth=auth)
                     else:
-                        conn = Connection(key=key, scope=None, settings=settings, transport="modern",
-                                          ip=ip, base_url=base_url, **conn_kw)
+                        conn = self._connection(key, settings, "modern", ip=ip, base_url=base_url, auth=auth,
+                                                **conn_kw)
                     conn.emit = lambda message: events.put(("message", message))
                     reply = wenv["ocore.mcp.server"]._ocore_handle(conn, msg)
                     cr.commit()  # pylint: disable=invalid-commit  # own cursor of the call's thread
@@ -467,7 +472,7 @@ class McpController(http.Controller):
 
     def _sse_call_in_background(self, dbname, key_id, settings, session_pk, msg):
         """Run a request of a legacy SSE session in a thread with its own cursor; its reply goes to the stream."""
-        ip, base_url = self._client_ip(), self._base_url()
+        ip, base_url, auth = self._client_ip(), self._base_url(), self._request_auth()
 
         def work():
             session_id = None
@@ -477,7 +482,8 @@ class McpController(http.Controller):
                     key = wenv["ocore.mcp.key"].browse(key_id)
                     session = wenv["ocore.mcp.session"].browse(session_pk)
                     session_id = session.session_id
-                    conn = self._session_connection(key, settings, session, "sse", ip=ip, base_url=base_url)
+                    conn = self._session_connection(key, settings, session, "sse", ip=ip, base_url=base_url,
+                                                    auth=auth)
                     conn.emit = lambda message: hub.publish_now(dbname, session_id, {"t": "msg", "m": message})
                     reply = wenv["ocore.mcp.server"]._ocore_handle(conn, msg)
                     if reply is not None:

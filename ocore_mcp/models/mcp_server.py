@@ -336,7 +336,8 @@ class McpServer(models.AbstractModel):
             for secret in call.secrets:
                 logged = logged.replace(secret, "[REDACTED]")
             self._ocore_audit_outcome(call.audit_id, {"status": "success", "success": True,
-                                                      "result_summary": logged, "latency_ms": latency})
+                                                      "result_summary": logged, "latency_ms": latency},
+                                      durable=spec.kind != "read")
             return {
                 "content": [{"type": "text", "text": text}],
                 "structuredContent": structured,
@@ -345,19 +346,27 @@ class McpServer(models.AbstractModel):
         message = outcome["error"]
         self._ocore_audit_outcome(call.audit_id, {"status": "error", "success": False, "error_message": message,
                                                   "result_summary": message, "latency_ms": latency,
-                                                  "refusal_reason": outcome.get("refusal")})
+                                                  "refusal_reason": outcome.get("refusal")},
+                                  durable=spec.kind != "read")
         if outcome.get("value") is not None:  # pol.ToolFailed: the tool's output with the error
             text, structured, _truncated = shape(outcome["value"], call.max_response_kb)
             return {"content": [{"type": "text", "text": f"{message}\n{text}"}],
                     "structuredContent": structured, "isError": True}
         return self._ocore_error_result(message)
 
-    def _ocore_audit_outcome(self, audit_id, values):
+    def _ocore_audit_outcome(self, audit_id, values, durable=True):
         """Complete a call's audit row. When the request's database connection died under the call
         (PostgreSQL restarted, the backend was terminated), the outcome goes through a new connection:
-        the row must not stay 'running'."""
+        the row must not stay 'running'.
+
+        ``durable=False`` (read tools: the row is all their transaction writes) commits it without
+        waiting for the WAL flush, like the 'running' row before it (synchronous_commit off: a crash of
+        PostgreSQL itself may lose the last few hundred milliseconds of such commits, never part of
+        one; the row then stays 'running' and is marked interrupted). Writes stay synchronous."""
         cr = self.env.cr
         if not cr.closed:
+            if not durable:
+                cr.execute("SET LOCAL synchronous_commit TO OFF")
             audit.update(cr, audit_id, values)
             return
         deadline = time.monotonic() + AUDIT_RECONNECT_SECONDS  # e.g. while PostgreSQL restarts
