@@ -50,7 +50,7 @@ async def test_sql_tools_are_listed_for_admins_only(mcp_client, slug, internal_u
     for name in SQL_TOOLS:
         assert f"{slug}_{name}" in tools, name
     execute = tools[f"{slug}_execute_sql"]
-    assert {"query", "format", "explain", "confirm", "dry_run", "timeout_seconds"} <= set(
+    assert {"query", "format", "explain", "confirm", "dry_run"} <= set(
         execute.input_schema["properties"])
     assert execute.input_schema["properties"]["format"]["enum"] == ["json", "table", "csv"]
     assert tools[f"{slug}_execute_sql_script"].annotations.destructive_hint is True

@@ -336,8 +336,7 @@ class McpServer(models.AbstractModel):
             for secret in call.secrets:
                 logged = logged.replace(secret, "[REDACTED]")
             self._ocore_audit_outcome(call.audit_id, {"status": "success", "success": True,
-                                                      "result_summary": logged, "latency_ms": latency},
-                                      durable=spec.kind != "read")
+                                                      "result_summary": logged, "latency_ms": latency})
             return {
                 "content": [{"type": "text", "text": text}],
                 "structuredContent": structured,
@@ -346,27 +345,19 @@ class McpServer(models.AbstractModel):
         message = outcome["error"]
         self._ocore_audit_outcome(call.audit_id, {"status": "error", "success": False, "error_message": message,
                                                   "result_summary": message, "latency_ms": latency,
-                                                  "refusal_reason": outcome.get("refusal")},
-                                  durable=spec.kind != "read")
+                                                  "refusal_reason": outcome.get("refusal")})
         if outcome.get("value") is not None:  # pol.ToolFailed: the tool's output with the error
             text, structured, _truncated = shape(outcome["value"], call.max_response_kb)
             return {"content": [{"type": "text", "text": f"{message}\n{text}"}],
                     "structuredContent": structured, "isError": True}
         return self._ocore_error_result(message)
 
-    def _ocore_audit_outcome(self, audit_id, values, durable=True):
+    def _ocore_audit_outcome(self, audit_id, values):
         """Complete a call's audit row. When the request's database connection died under the call
         (PostgreSQL restarted, the backend was terminated), the outcome goes through a new connection:
-        the row must not stay 'running'.
-
-        ``durable=False`` (read tools: the row is all their transaction writes) commits it without
-        waiting for the WAL flush, like the 'running' row before it (synchronous_commit off: a crash of
-        PostgreSQL itself may lose the last few hundred milliseconds of such commits, never part of
-        one; the row then stays 'running' and is marked interrupted). Writes stay synchronous."""
+        the row must not stay 'running'."""
         cr = self.env.cr
         if not cr.closed:
-            if not durable:
-                cr.execute("SET LOCAL synchronous_commit TO OFF")
             audit.update(cr, audit_id, values)
             return
         deadline = time.monotonic() + AUDIT_RECONNECT_SECONDS  # e.g. while PostgreSQL restarts
@@ -393,8 +384,7 @@ class McpServer(models.AbstractModel):
             return
         cr = self.env.cr
         cr.commit()  # pylint: disable=invalid-commit  # the call's checks only read: start the bookkeeping
-        cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
-        cr.execute("SET LOCAL synchronous_commit TO OFF")
+        cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED; SET LOCAL synchronous_commit TO OFF")
 
     def _ocore_commit_checkpoint(self):
         """Commit the rate-limit hit and the 'running' audit row before the tool runs.
@@ -488,7 +478,15 @@ class McpServer(models.AbstractModel):
 
         inflight = None
         try:
-            cr.execute("SET LOCAL statement_timeout = %s", (f"{call.timeout}s",))
+            # A read tool's transaction writes nothing but its audit outcome: committed without waiting
+            # for the WAL flush, like the 'running' row before it (synchronous_commit off: a crash of
+            # PostgreSQL itself may lose the last few hundred milliseconds of such commits, never part of
+            # one; the row then stays 'running' and is marked interrupted). Writes stay synchronous.
+            if call.spec.kind == "read":
+                cr.execute("SET LOCAL statement_timeout = %s; SET LOCAL synchronous_commit TO OFF",
+                           (f"{call.timeout}s",))
+            else:
+                cr.execute("SET LOCAL statement_timeout = %s", (f"{call.timeout}s",))
             with Deadline(call.timeout) as deadline:
                 call.deadline = deadline
                 if call.connection.session:
