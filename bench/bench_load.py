@@ -37,6 +37,7 @@ sys.path.insert(0, str(BENCH_DIR.parent / "tests"))
 sys.path.insert(0, str(BENCH_DIR))
 
 import harness  # noqa: E402
+from benchlib import bench_server  # noqa: E402
 from bench_search_read import MODERN, McpHttp, percentile  # noqa: E402
 
 LEGACY = "2025-11-25"
@@ -131,17 +132,8 @@ def main():
     parser.add_argument("--warmup", type=int, default=2, help="warm-up calls per client thread and path")
     parser.add_argument("--keep", action="store_true", help="keep the database")
     args = parser.parse_args()
-    setup = harness.OdooSetup.from_env()
-    db = harness.new_db_name() + "_bench"
-    harness.create_database(setup, db, addons=("ocore_mcp",))
-    server = harness.OdooServer(setup, db, mode="prefork", workers=args.workers)
-    try:
-        server.start()
-        admin = harness.Admin(server.url, db)
-        for i in range(PARTNERS):
-            admin.create("res.partner", {"name": f"Load Partner {i}", "email": f"l{i}@example.com",
-                                         "city": "Brussels", "is_company": i % 3 == 0})
-        key = admin.create_key(name="bench load", rate_limit=100000)
+    with bench_server("load", partners=PARTNERS, keep=args.keep, label="Load", mode="prefork",
+                      workers=args.workers) as (setup, db, server, _admin, key):
         tool = f"{server.slug}_search_read"
         params = {"name": tool, "arguments": {"model": "res.partner", "domain": DOMAIN, "fields": FIELDS,
                                               "limit": LIMIT}}
@@ -189,10 +181,6 @@ def main():
         audit = dict(harness.pg_query(
             setup, db, "SELECT status, count(*) FROM mcp_audit_log WHERE id > %s AND key_id = %s "
             "AND event = 'call' GROUP BY status", (audit_base, key.id)) or [])
-    finally:
-        server.stop()
-        if not args.keep:
-            harness.drop_database(setup, db)
 
     base = phases[-1].calls / phases[-1].seconds
     print(f"\nsearch_read of {LIMIT} res.partner rows, {len(FIELDS)} fields, {args.calls} calls per path at "

@@ -43,6 +43,7 @@ REPO = BENCH_DIR.parent
 sys.path.insert(0, str(REPO / "tests"))
 
 import harness  # noqa: E402
+from benchlib import bench_server  # noqa: E402
 import httpx2  # noqa: E402
 from mcp import Client  # noqa: E402
 from mcp.client.stdio import StdioServerParameters, stdio_client  # noqa: E402
@@ -322,17 +323,7 @@ def main():
     parser.add_argument("--keep", action="store_true", help="keep the database")
     args = parser.parse_args()
     ensure_venv()
-    setup = harness.OdooSetup.from_env()
-    db = harness.new_db_name() + "_peers"
-    print(f"creating database {db} ...", flush=True)
-    harness.create_database(setup, db, addons=("ocore_mcp",))
-    server = harness.OdooServer(setup, db).start()
-    try:
-        admin = harness.Admin(server.url, db)
-        for i in range(PARTNERS):
-            admin.create("res.partner", {"name": f"Bench Partner {i}", "email": f"b{i}@example.com",
-                                         "city": "Brussels", "is_company": i % 3 == 0})
-        key = admin.create_key(name="bench", rate_limit=100000)
+    with bench_server("peers", partners=PARTNERS, keep=args.keep) as (setup, db, server, _admin, key):
         # mcp-server-odoo reads a .env of its working directory: give it an empty one; its log goes to a file
         with tempfile.TemporaryDirectory(prefix="bench-peers-") as workdir, \
                 open(Path(workdir) / "mcp-server-odoo.log", "w") as errlog:
@@ -342,10 +333,6 @@ def main():
                 errlog.flush()
                 print("mcp-server-odoo log (tail):\n" + harness.tail(Path(workdir) / "mcp-server-odoo.log", 40))
                 raise
-    finally:
-        server.stop()
-        if not args.keep:
-            harness.drop_database(setup, db)
     report(args, timings, listings)
 
 

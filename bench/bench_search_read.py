@@ -15,16 +15,12 @@ import json
 import queue
 import statistics
 import subprocess
-import sys
 import textwrap
 import threading
 import time
 import xmlrpc.client
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-import harness  # noqa: E402
+from benchlib import bench_server
 
 MODERN = "2026-07-28"
 FIELDS = ["name", "email", "phone", "is_company", "city", "country_id"]
@@ -232,16 +228,7 @@ def main():
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--keep", action="store_true", help="keep the database")
     args = parser.parse_args()
-    setup = harness.OdooSetup.from_env()
-    db = harness.new_db_name() + "_bench"
-    harness.create_database(setup, db, addons=ADDONS)
-    server = harness.OdooServer(setup, db).start()
-    try:
-        admin = harness.Admin(server.url, db)
-        for i in range(PARTNERS):
-            admin.create("res.partner", {"name": f"Bench Partner {i}", "email": f"b{i}@example.com",
-                                         "city": "Brussels", "is_company": i % 3 == 0})
-        key = admin.create_key(name="bench", rate_limit=100000)
+    with bench_server("bench", ADDONS, PARTNERS, keep=args.keep) as (setup, db, server, _admin, key):
         tool = f"{server.slug}_search_read"
         arguments = {"model": "res.partner", "domain": DOMAIN, "fields": FIELDS, "limit": LIMIT}
         clients = {mode: McpHttp(server.port, key.secret, mode) for mode in ("legacy", MODERN)}
@@ -291,10 +278,6 @@ def main():
         timings["bare ORM search_read (in-process, fresh cursor)"] = orm["orm_fresh_cursor"]
         timings["MCP pipeline in-process (audit on)"] = orm["pipeline"]
         timings["MCP pipeline in-process (audit writer a no-op)"] = orm["pipeline_no_audit"]
-    finally:
-        server.stop()
-        if not args.keep:
-            harness.drop_database(setup, db)
 
     base_rpc = statistics.median(timings["xml-rpc execute_kw search_read"])
     base_orm = statistics.median(timings["bare ORM search_read (in-process, fresh cursor)"])
