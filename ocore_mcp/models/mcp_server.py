@@ -5,7 +5,7 @@ import time
 
 import psycopg2
 
-from odoo import SUPERUSER_ID, api, fields, models, release
+from odoo import SUPERUSER_ID, api, fields, models, release, tools
 from odoo.exceptions import AccessDenied, AccessError, MissingError, UserError, ValidationError
 
 from ..lib import compat
@@ -48,6 +48,14 @@ class McpServer(models.AbstractModel):
 
     @api.model
     def _ocore_settings(self):
+        """The MCP settings (system parameters ocore_mcp.*), a fresh dict for the caller to keep."""
+        return dict(self._ocore_settings_cached())
+
+    @api.model
+    @tools.ormcache()
+    def _ocore_settings_cached(self):
+        # one cache entry instead of nine get_param lookups per request; cleared like get_param's own
+        # (every system parameter change clears the registry's caches, in every worker)
         icp = self.env["ir.config_parameter"].sudo()
 
         def get(name, default=None):
