@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import time
 
 import anyio
@@ -291,6 +293,17 @@ async def test_categories_filter(mcp_client, slug, transport, mode):
     async with mcp_client(transport, mode, query="?categories=orm") as client:
         names = {t.name for t in await list_all_tools(client)}
         assert f"{slug}_e2e_echo" in names and not names & PLATFORM_TOOLS
+
+
+@by_transport()
+async def test_large_replies(mcp_client, slug, transport, mode):
+    """Replies over NOTIFY's 8 KB reach the client whole: on a legacy SSE stream a compressible one
+    travels compressed, an incompressible one through the ocore_mcp_message table."""
+    compressible = "Partner Brussels 1000; " * 2000
+    incompressible = base64.b64encode(os.urandom(12000)).decode()
+    async with mcp_client(transport, mode) as client:
+        for text in (compressible, incompressible):
+            assert data_of(await client.call_tool(f"{slug}_e2e_echo", {"text": text}))["text"] == text
 
 
 # -- aliases -------------------------------------------------------------------------------------

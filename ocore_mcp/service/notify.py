@@ -5,17 +5,20 @@ while the POSTs of its session may land on any worker. The worker that
 handles a POST publishes the JSON-RPC response with NOTIFY inside its own
 transaction (delivered at COMMIT); each process that holds streams has one
 listening connection per database, fanning messages out to per-session
-queues, as Odoo's bus does. Payloads over NOTIFY's 8 KB limit go through the
-``ocore_mcp_message`` table. The same channel carries cancellation requests
+queues, as Odoo's bus does. Payloads over NOTIFY's 8 KB limit travel compressed
+when that fits (JSON compresses well: a page of records usually does), else
+through the ``ocore_mcp_message`` table. The same channel carries cancellation requests
 for in-flight calls.
 """
 
+import base64
 import json
 import logging
 import queue
 import select
 import threading
 import time
+import zlib
 
 import psycopg2
 
@@ -36,6 +39,20 @@ def ensure_table(cr):
                payload text NOT NULL,
                create_date timestamp without time zone NOT NULL DEFAULT (now() at time zone 'UTC'))"""
     )
+
+
+def encode(session_id, payload):
+    """(NOTIFY text, None) for ``payload``, or (None, the message to store) when it does not fit in NOTIFY's
+    8 KB even compressed: the sender stores it in ``ocore_mcp_message`` and notifies a reference."""
+    payload = dict(payload, s=session_id)
+    text = json.dumps(payload, separators=(",", ":"), default=str)
+    if len(text) <= INLINE_MAX or payload.get("t", "msg") != "msg":
+        return text, None
+    message = json.dumps(payload["m"], separators=(",", ":"), default=str)
+    packed = base64.b64encode(zlib.compress(message.encode(), 1)).decode()
+    if len(packed) + len(session_id) + 20 <= INLINE_MAX:
+        return json.dumps({"t": "z", "s": session_id, "z": packed}, separators=(",", ":")), None
+    return None, message
 
 
 class _DbListener:
@@ -145,6 +162,8 @@ class Hub:
             message = self._fetch(dbname, payload["id"])
             if message is None:
                 return
+        elif kind == "z":
+            message = json.loads(zlib.decompress(base64.b64decode(payload["z"])))
         elif kind == "close":
             message = None
         else:
@@ -163,12 +182,11 @@ class Hub:
 
     def publish(self, cr, session_id, payload):
         """NOTIFY inside ``cr``'s transaction: delivered when it commits."""
-        payload = dict(payload, s=session_id)
-        text = json.dumps(payload, separators=(",", ":"), default=str)
-        if len(text) > INLINE_MAX and payload.get("t", "msg") == "msg":
+        text, stored = encode(session_id, payload)
+        if stored is not None:
             cr.execute(
                 "INSERT INTO ocore_mcp_message (session_id, payload) VALUES (%s, %s) RETURNING id",
-                (session_id, json.dumps(payload["m"], default=str)),
+                (session_id, stored),
             )
             text = json.dumps({"t": "ref", "s": session_id, "id": cr.fetchone()[0]})
         cr.execute("SELECT pg_notify(%s, %s)", (CHANNEL, text))

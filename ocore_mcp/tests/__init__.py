@@ -10,3 +10,4 @@ from . import test_tools_system
 from . import test_tools_export
 from . import test_tools_attachments
 from . import test_tools_reports
+from . import test_notify

@@ -1,0 +1,48 @@
+import base64
+import json
+import os
+import queue
+
+from odoo.tests import TransactionCase, tagged
+
+from ..service import notify
+
+
+@tagged("post_install", "-at_install")
+class TestNotifyEncoding(TransactionCase):
+    """The three ways a message reaches a stream through NOTIFY: inline, compressed, stored."""
+
+    def roundtrip(self, message):
+        hub = notify.Hub()
+        q = queue.Queue()
+        hub._queues[("db", "sid")] = {q}
+        text, stored = notify.encode("sid", {"t": "msg", "m": message})
+        if stored is not None:
+            return None, stored
+        self.assertLessEqual(len(text), 8000, "NOTIFY payloads are limited to 8000 bytes")
+        hub._dispatch("db", json.loads(text))
+        kind, received = q.get_nowait()
+        self.assertEqual(kind, "message")
+        return json.loads(text)["t"], received
+
+    def test_small_message_inline(self):
+        message = {"jsonrpc": "2.0", "id": 1, "result": {"ok": True}}
+        self.assertEqual(self.roundtrip(message), ("msg", message))
+
+    def test_large_compressible_message_compressed(self):
+        rows = [{"id": i, "name": f"Partner {i}", "email": f"p{i}@example.com"} for i in range(300)]
+        message = {"jsonrpc": "2.0", "id": 2, "result": {"structuredContent": {"records": rows}}}
+        self.assertGreater(len(json.dumps(message)), 10000)
+        self.assertEqual(self.roundtrip(message), ("z", message))
+
+    def test_large_incompressible_message_stored(self):
+        noise = base64.b64encode(os.urandom(9000)).decode()
+        message = {"jsonrpc": "2.0", "id": 3, "result": {"text": noise}}
+        kind, stored = self.roundtrip(message)
+        self.assertIsNone(kind)
+        self.assertEqual(json.loads(stored), message)
+
+    def test_cancellations_are_not_messages(self):
+        text, stored = notify.encode("sid", {"t": "cancel", "r": 7})
+        self.assertIsNone(stored)
+        self.assertEqual(json.loads(text), {"t": "cancel", "r": 7, "s": "sid"})
