@@ -6,6 +6,7 @@ Covers the handshake revisions (2024-11-05 … 2025-11-25) and the stateless
 """
 
 import json
+import uuid
 from dataclasses import dataclass
 
 import mcp_types as types
@@ -151,6 +152,12 @@ _TOOL_WIRE_CACHE = {}
 _TOOL_WIRE_CACHE_MAX = 4096
 
 
+class WireTools(list):
+    """The wire definitions of a tools/list page, with their JSON text (spliced in by :func:`dumps`)."""
+
+    json_text = "[]"
+
+
 def serialize_tools_list(version, result):
     """tools/list in the wire shape of ``version``: like :func:`serialize_result`, but each tool definition
     goes through mcp-types once and is then reused (a listing is the same ~100 definitions every time).
@@ -158,7 +165,7 @@ def serialize_tools_list(version, result):
     A cached definition is keyed by everything in it but its input schema, plus the identity of that
     schema, which the entry keeps alive so that the identity cannot be reused by another object.
     """
-    wire_tools = []
+    wire_tools, texts = WireTools(), []
     for tool in result["tools"]:
         schema = tool.get("inputSchema")
         key = (version, id(schema), repr([item for item in tool.items() if item[0] != "inputSchema"]))
@@ -168,8 +175,10 @@ def serialize_tools_list(version, result):
             wire = one["tools"][0]
             if len(_TOOL_WIRE_CACHE) >= _TOOL_WIRE_CACHE_MAX:
                 _TOOL_WIRE_CACHE.clear()
-            entry = _TOOL_WIRE_CACHE[key] = (schema, wire)
+            entry = _TOOL_WIRE_CACHE[key] = (schema, wire, json.dumps(wire, separators=(",", ":"), default=str))
         wire_tools.append(entry[1])
+        texts.append(entry[2])
+    wire_tools.json_text = "[" + ",".join(texts) + "]"
     out = mcp_methods.serialize_server_result("tools/list", version, {**result, "tools": []})
     out["tools"] = wire_tools
     return out
@@ -280,4 +289,11 @@ def sse_event(message, event="message"):
 
 
 def dumps(message):
+    result = message.get("result") if isinstance(message, dict) else None
+    tools = result.get("tools") if isinstance(result, dict) else None
+    if isinstance(tools, WireTools):
+        # a tools/list answer: its tools are spliced in as the JSON text cached with them
+        marker = f"ocore-tools-{uuid.uuid4().hex}"
+        text = json.dumps({**message, "result": {**result, "tools": marker}}, separators=(",", ":"), default=str)
+        return text.replace(f'"{marker}"', tools.json_text, 1)
     return json.dumps(message, separators=(",", ":"), default=str)

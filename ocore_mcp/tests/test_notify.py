@@ -5,7 +5,9 @@ import queue
 
 from odoo.tests import TransactionCase, tagged
 
+from ..lib import protocol as P
 from ..service import notify
+from .common import McpToolCase
 
 
 @tagged("post_install", "-at_install")
@@ -46,3 +48,21 @@ class TestNotifyEncoding(TransactionCase):
         text, stored = notify.encode("sid", {"t": "cancel", "r": 7})
         self.assertIsNone(stored)
         self.assertEqual(json.loads(text), {"t": "cancel", "r": 7, "s": "sid"})
+
+
+@tagged("post_install", "-at_install")
+class TestToolsListWire(McpToolCase):
+    """tools/list answers are written with the JSON text cached with each tool: the same bytes as plain JSON."""
+
+    def test_cached_json_equals_plain_json(self):
+        for version in ("2024-11-05", "2025-11-25", "2026-07-28"):
+            conn = self.conn()
+            conn.protocol_version = version
+            params = {"_meta": {P.PROTOCOL_VERSION_META_KEY: version, P.CLIENT_CAPABILITIES_META_KEY: {}}}
+            msg = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": params if P.is_modern(version) else {}}
+            for _ in range(2):  # the first answer fills the cache, the second comes from it
+                reply = self.server._ocore_handle(conn, msg)
+                tools = reply["result"]["tools"]
+                self.assertIsInstance(tools, P.WireTools)
+                self.assertIn(f"{self.slug}_search_read", {t["name"] for t in tools})
+                self.assertEqual(P.dumps(reply), json.dumps(reply, separators=(",", ":"), default=str), version)
