@@ -5,7 +5,8 @@ gevent port), whatever ``--odoo-mode`` the rest of the suite runs in.
   connections): no 5xx, no transport error, exactly 1,000 audit rows, none left 'running';
 - 200 idle legacy SSE streams held by the one gevent worker, without one DB connection each;
 - a client gone mid-stream, every backend of the database terminated during a session (what a PostgreSQL
-  restart does to the server), an HTTP worker SIGKILLed mid-call.
+  restart does to the server; a real restart is in test_pg_restart.py), a request's connection lost before
+  its tool runs, an HTTP worker SIGKILLed mid-call.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import httpx2
 import pytest
-from harness import own_server, pg_query
+from harness import own_server, pg_connect, pg_query
 from mcp_helpers import SSE_PATH, STREAM_PATH, SseReader, initialize_msg, jsonrpc, modern_request, secret_of
 
 pytestmark = pytest.mark.anyio
@@ -31,6 +32,7 @@ LOAD_CALLS = 1000
 LOAD_CONCURRENCY = 16
 SSE_STREAMS = 200
 SCRATCH_MODEL = "res.partner.category"
+RATE_LOCK_NAMESPACE = 0x6F636D  # ocore.mcp.rate.limit.LOCK_NAMESPACE
 
 
 @pytest.fixture(scope="module")
@@ -343,6 +345,36 @@ def test_database_connections_terminated_during_session(lf, key):
         reader.close()
     statuses = call_statuses(lf, key)
     assert statuses == {"success": 7}, statuses
+
+
+def test_connection_lost_before_the_tool(lf, key, odoo_setup):
+    """A request whose database connection dies outside the tool (here: while its rate-limit hit waits for
+    the key's lock) gets a JSON-RPC error with HTTP 503 and Retry-After, not Odoo's HTML error page."""
+    lock = pg_connect(odoo_setup, lf.db)
+    outcome = {}
+    try:
+        with lock.cursor() as cur:  # hold the key's rate-limit lock: the call's bookkeeping waits for it
+            cur.execute("SELECT pg_advisory_lock(%s, %s)", (RATE_LOCK_NAMESPACE, key.id))
+
+        def call():
+            outcome["reply"] = post_call(lf, key, "count", {"model": SCRATCH_MODEL})
+
+        thread = threading.Thread(target=call, daemon=True)
+        thread.start()
+        waiting = wait_until(lambda: lf.pg(
+            "SELECT a.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' "
+            "AND NOT l.granted AND a.datname = %s", (lf.db,)), 20, "the call waits for the key's lock")
+        lf.pg("SELECT pg_terminate_backend(%s)", (waiting[0][0],))
+        thread.join(30)
+        assert not thread.is_alive(), "no answer within 30s of the connection loss"
+    finally:
+        lock.close()
+    status, body = outcome["reply"]
+    assert status == 503, outcome
+    assert body["error"]["code"] == -32603 and "database unavailable" in body["error"]["message"], body
+    # the connection loss did not leave the worker broken
+    assert_ok(*post_call(lf, key, "count", {"model": SCRATCH_MODEL}, id=2), "the next call")
+    assert call_statuses(lf, key) == {"success": 1}, call_statuses(lf, key)
 
 
 def test_worker_killed_mid_call(lf, key):
