@@ -83,12 +83,13 @@ class McpHttp:
 class McpSse:
     """A minimal legacy SSE client (2024-11-05 transport): a GET stream for the answers, POSTs for the requests."""
 
-    def __init__(self, port, key):
+    def __init__(self, port, key, stream_port=None):
+        """``stream_port``: where the GET stream goes (a prefork server's gevent port, as the proxy routes it)."""
         self.port = port
         self.key = key
         self.replies = queue.Queue()
         self.endpoint = queue.Queue()
-        self.stream = http.client.HTTPConnection("127.0.0.1", port)
+        self.stream = http.client.HTTPConnection("127.0.0.1", stream_port or port)
         self.stream.request("GET", "/ocore/mcp/sse", headers={"Authorization": f"Bearer {key}",
                                                               "Accept": "text/event-stream"})
         resp = self.stream.getresponse()
@@ -227,8 +228,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--keep", action="store_true", help="keep the database")
+    parser.add_argument("--mode", choices=("threaded", "prefork"), default="threaded",
+                        help="Odoo server mode (prefork: --workers=2 and the gevent port, SSE streams there)")
     args = parser.parse_args()
-    with bench_server("bench", ADDONS, PARTNERS, keep=args.keep) as (setup, db, server, _admin, key):
+    with bench_server("bench", ADDONS, PARTNERS, keep=args.keep, mode=args.mode) as (setup, db, server, _admin, key):
         tool = f"{server.slug}_search_read"
         arguments = {"model": "res.partner", "domain": DOMAIN, "fields": FIELDS, "limit": LIMIT}
         clients = {mode: McpHttp(server.port, key.secret, mode) for mode in ("legacy", MODERN)}
@@ -237,7 +240,7 @@ def main():
             result = client.call("tools/call", {"name": tool, "arguments": arguments})
             assert not result.get("isError"), result
             assert len(result["structuredContent"]["records"]) == LIMIT, result["structuredContent"].keys()
-        sse = McpSse(server.port, key.secret).initialize()
+        sse = McpSse(server.port, key.secret, server.gevent_port).initialize()
         result = sse.call("tools/call", {"name": tool, "arguments": arguments})
         assert len(result["structuredContent"]["records"]) == LIMIT
         rpc = xmlrpc.client.ServerProxy(f"{server.url}/xmlrpc/2/object", allow_none=True)
@@ -282,7 +285,7 @@ def main():
     base_rpc = statistics.median(timings["xml-rpc execute_kw search_read"])
     base_orm = statistics.median(timings["bare ORM search_read (in-process, fresh cursor)"])
     print(f"\nsearch_read of {LIMIT} res.partner rows, {len(FIELDS)} fields, {args.calls} calls per path "
-          f"(threaded server, one keep-alive connection per path)\n")
+          f"({args.mode} server, one keep-alive connection per path)\n")
     print(f"{'path':58} {'p50 ms':>8} {'p90 ms':>8} {'vs XML-RPC':>11} {'vs ORM':>8}")
     for name, values in timings.items():
         p50 = statistics.median(values)

@@ -181,7 +181,19 @@ class Hub:
     # -- publishing side -----------------------------------------------------------
 
     def publish(self, cr, session_id, payload):
-        """NOTIFY inside ``cr``'s transaction: delivered when it commits."""
+        """NOTIFY inside ``cr``'s transaction: delivered when it commits.
+
+        A message (``t`` "msg") goes to the stream of a legacy SSE session, which exactly one process
+        holds: when it is this one (a threaded server; in prefork the gevent worker holds the streams and
+        the POSTs land on HTTP workers), the message is queued at commit, without the NOTIFY round trip.
+        """
+        if payload.get("t", "msg") == "msg":
+            with self._lock:
+                queues = list(self._queues.get((cr.dbname, session_id), ()))
+            if queues:
+                message = payload["m"]
+                cr.postcommit.add(lambda: [q.put(("message", message)) for q in queues])
+                return
         text, stored = encode(session_id, payload)
         if stored is not None:
             cr.execute(
