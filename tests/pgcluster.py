@@ -16,10 +16,11 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+from harness import free_port
 
 
 class PgClusterError(RuntimeError):
@@ -46,12 +47,6 @@ def find_bindir() -> Path | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class PgCluster:
     def __init__(self, user: str = "odoo", password: str | None = None, bindir: Path | None = None,
                  settings: dict | None = None):
@@ -62,7 +57,7 @@ class PgCluster:
         self.user = user
         self.password = password or secrets.token_urlsafe(12)
         self.host = "127.0.0.1"
-        self.port = _free_port()
+        self.port = free_port()
         self.settings = {"fsync": "off", "full_page_writes": "off", "shared_buffers": "32MB",
                          "max_connections": "100", **(settings or {})}
         self.dir: Path | None = None
