@@ -523,13 +523,8 @@ class McpController(http.Controller):
             try:
                 with Registry(dbname).cursor() as cr:
                     env = api.Environment(cr, SUPERUSER_ID, {})
-                    sess = env["ocore.mcp.session"].browse(session_pk)
-                    if end_on_close and sess._ocore_end(reason):
-                        key = sess.key_id
-                        conn = Connection(key=key, scope={}, settings={}, transport=sess.transport,
-                                          session=sess, protocol_version=sess.protocol_version,
-                                          client_name=sess.client_name, ip=sess.ip_address)
-                        audit.event(cr, conn, "session_end", status="success", success=True, result_summary=reason)
+                    if end_on_close:  # the stream itself is closing: nothing to notify
+                        env["ocore.mcp.session"].browse(session_pk)._ocore_end_logged(reason, notify=False)
             except Exception:  # noqa: BLE001
                 _logger.warning("could not close MCP session %s", session_id, exc_info=True)
 

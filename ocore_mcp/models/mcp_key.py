@@ -165,21 +165,9 @@ class McpKey(models.Model):
 
     def _ocore_close_sessions(self, reason):
         """End the open sessions of these keys and close their streams now."""
-        from ..service.notify import hub
-
-        sessions = self.env["ocore.mcp.session"].sudo().search(
+        self.env["ocore.mcp.session"].sudo().search(
             [("key_id", "in", self.ids), ("ended_at", "=", False)]
-        )
-        from ..service import audit
-        from ..service.context import Connection
-
-        for session in sessions._ocore_end(reason):
-            hub.publish(self.env.cr, session.session_id, {"t": "close", "why": reason})
-            # the stream's own clean-up finds the session already ended: log its end here
-            conn = Connection(key=session.key_id.sudo(), scope={}, settings={}, transport=session.transport,
-                              session=session, protocol_version=session.protocol_version,
-                              client_name=session.client_name, ip=session.ip_address)
-            audit.event(self.env.cr, conn, "session_end", status="success", success=True, result_summary=reason)
+        )._ocore_end_logged(reason)
 
     @api.model
     def _ocore_www_authenticate(self, base_url, error, description):

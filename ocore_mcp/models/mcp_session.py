@@ -92,6 +92,23 @@ class McpSession(models.Model):
             todo.write({"ended_at": fields.Datetime.now(), "end_reason": reason})
         return todo
 
+    def _ocore_end_logged(self, reason, notify=True):
+        """End the open ones of these sessions, log each end in the audit (the stream's own clean-up then
+        finds its session already ended) and, with ``notify``, close their streams now (any worker)."""
+        from ..service import audit
+        from ..service.context import Connection
+        from ..service.notify import hub
+
+        ended = self._ocore_end(reason)
+        for session in ended:
+            if notify:
+                hub.publish(self.env.cr, session.session_id, {"t": "close", "why": reason})
+            conn = Connection(key=session.key_id.sudo(), scope={}, settings={}, transport=session.transport,
+                              session=session, protocol_version=session.protocol_version,
+                              client_name=session.client_name, ip=session.ip_address)
+            audit.event(self.env.cr, conn, "session_end", status="success", success=True, result_summary=reason)
+        return ended
+
     def _ocore_capabilities(self):
         try:
             return json.loads(self.client_capabilities or "{}")

@@ -183,10 +183,6 @@ class OAuthAuthorization(models.Model):
         return True
 
     def _ocore_end_sessions(self, reason):
-        from odoo.addons.ocore_mcp.service.notify import hub
-
-        sessions = self.env["ocore.mcp.session"].sudo().search(
+        self.env["ocore.mcp.session"].sudo().search(
             [("oauth_authorization_id", "in", self.ids), ("ended_at", "=", False)]
-        )
-        for session in sessions._ocore_end(reason):
-            hub.publish(self.env.cr, session.session_id, {"t": "close", "why": reason})
+        )._ocore_end_logged(reason)
