@@ -65,6 +65,20 @@ class HarnessError(RuntimeError):
     pass
 
 
+def stop_process_group(proc: subprocess.Popen, timeout: float):
+    """SIGTERM the process group of ``proc`` (started with start_new_session), SIGKILL it after ``timeout``."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
 # -- configuration -------------------------------------------------------------------------
 
 
@@ -337,15 +351,7 @@ class OdooServer:
     def stop(self, timeout: float = 15):
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)  # the group of the process we started
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
+        stop_process_group(self.proc, timeout)
         if self._log:
             self._log.close()
             self._log = None
@@ -452,16 +458,8 @@ http {{
         raise HarnessError(f"nginx on {self.url} did not answer within {timeout}s:\n{tail(self.error_log)}")
 
     def stop(self, timeout: float = 10):
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)  # the group of the nginx we started
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
+        if self.proc is not None:
+            stop_process_group(self.proc, timeout)
 
     def access_log_lines(self) -> list[str]:
         try:
