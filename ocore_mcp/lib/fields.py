@@ -167,6 +167,10 @@ def format_date(value):
     return value.strftime(DATE_FORMAT)
 
 
+def format_date_or_none(value):
+    return format_date(value) if value else None
+
+
 def jsonable(value, depth=0):
     """Convert any ORM/Python value into JSON-friendly data."""
     if depth > 20:

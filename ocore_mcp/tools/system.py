@@ -20,12 +20,13 @@ import time
 from typing import Annotated, Literal
 
 import odoo
-from odoo import _, fields, models, release
+from odoo import _, models, release
 from odoo.exceptions import UserError
 from odoo.tools import config
 from pydantic import Field
 
 from ..lib import compat, logcapture
+from ..lib.fields import format_date_or_none as _dt
 from ..lib.fields import jsonable
 from ..lib.redact import is_sensitive
 from ..lib.shaping import TextResult
@@ -56,10 +57,6 @@ ADMIN = {"admin_only": True, "model_args": ()}
 
 UserId = Annotated[int, Field(ge=1)]
 Limit = Annotated[int, Field(ge=1, le=500)]
-
-
-def _dt(value):
-    return fields.Datetime.to_string(value) if value else None
 
 
 class SystemTools(models.AbstractModel):

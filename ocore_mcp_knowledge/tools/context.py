@@ -15,11 +15,11 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from odoo import fields as odoo_fields
 from odoo import Command, models
 from odoo.exceptions import ValidationError
 
 from odoo.addons.ocore_mcp.lib import compat
+from odoo.addons.ocore_mcp.lib.fields import format_date_or_none as _dt
 from odoo.addons.ocore_mcp.lib.redact import redact
 from odoo.addons.ocore_mcp.lib.shaping import TextResult, summary
 from odoo.addons.ocore_mcp.lib.tooling import mcp_tool
@@ -40,10 +40,6 @@ Limit = Annotated[int, Field(ge=1, le=LIMIT_MAX)]
 Offset = Annotated[int, Field(ge=0)]
 BOOKMARKS_MAX = 50
 LIST_MAX = 200
-
-
-def _dt(value):
-    return odoo_fields.Datetime.to_string(value) if value else None
 
 
 class ContextTools(models.AbstractModel):
