@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 from pathlib import Path
 
@@ -60,6 +61,14 @@ def admin(odoo) -> Admin:
 @pytest.fixture(scope="session")
 def slug(odoo) -> str:
     return odoo.slug
+
+
+@pytest.fixture(scope="module")
+def internal_user_key(admin, request):
+    """A key of an internal user who is not a system administrator (one per test module)."""
+    stem = request.module.__name__.removeprefix("test_").removesuffix("_e2e")
+    uid = admin.create_user(f"{stem}_e2e_user_{secrets.token_hex(3)}")
+    return admin.create_key(name=f"{stem} e2e internal user", user_id=uid)
 
 
 @pytest.fixture(scope="session")

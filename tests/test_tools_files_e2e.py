@@ -42,11 +42,6 @@ def root(odoo, admin):
     shutil.rmtree(outside, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def internal_user_key(admin):
-    uid = admin.create_user(f"files_e2e_user_{secrets.token_hex(3)}")
-    return admin.create_key(name="files e2e internal user", user_id=uid)
-
 
 async def test_file_tools_listed_for_admins_only(mcp_client, slug, internal_user_key, root):
     async with mcp_client() as client:

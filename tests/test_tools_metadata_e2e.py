@@ -38,12 +38,6 @@ def french(admin):
     return "fr_FR"
 
 
-@pytest.fixture(scope="module")
-def internal_user_key(admin):
-    """A key of an internal user who is not a system administrator."""
-    uid = admin.create_user("meta_e2e_user")
-    return admin.create_key(name="meta e2e internal user", user_id=uid)
-
 
 @pytest.fixture(scope="module")
 def partner_only_key(admin):

@@ -35,11 +35,6 @@ async def list_state(mcp_client, slug, name):
     return {r["name"]: r for r in rows}[name]
 
 
-@pytest.fixture(scope="module")
-def internal_user_key(admin):
-    uid = admin.create_user(f"modules_e2e_user_{secrets.token_hex(3)}")
-    return admin.create_key(name="modules e2e internal user", user_id=uid)
-
 
 async def test_module_tools_listed_for_admins_only(mcp_client, slug, internal_user_key):
     async with mcp_client() as client:

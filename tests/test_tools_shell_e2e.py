@@ -22,11 +22,6 @@ def partners_named(admin, name):
     return admin.search_read("res.partner", [("name", "=", name)], ["id"])
 
 
-@pytest.fixture(scope="module")
-def internal_user_key(admin):
-    uid = admin.create_user(f"shell_e2e_user_{secrets.token_hex(3)}")
-    return admin.create_key(name="shell e2e internal user", user_id=uid)
-
 
 async def test_shell_tools_listed_for_admins_only(mcp_client, slug, internal_user_key):
     async with mcp_client() as client:

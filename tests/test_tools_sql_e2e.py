@@ -20,12 +20,6 @@ async def call(client, slug, tool, **args):
     return await client.call_tool(f"{slug}_{tool}", args)
 
 
-@pytest.fixture(scope="module")
-def internal_user_key(admin):
-    """A key of an internal user who is not a system administrator."""
-    uid = admin.create_user(f"sql_e2e_user_{secrets.token_hex(3)}")
-    return admin.create_key(name="sql e2e internal user", user_id=uid)
-
 
 @pytest.fixture(scope="module")
 def read_only_key(admin):
