@@ -284,7 +284,8 @@ def decode_header_value(value):
 
 
 def sse_event(message, event="message"):
-    data = json.dumps(message, separators=(",", ":"), default=str)
+    """An SSE event carrying ``message``: a JSON-RPC message, or its JSON text (written as is)."""
+    data = message if isinstance(message, str) else json.dumps(message, separators=(",", ":"), default=str)
     return f"event: {event}\r\ndata: {data}\r\n\r\n".encode()
 
 

@@ -5,9 +5,10 @@ while the POSTs of its session may land on any worker. The worker that
 handles a POST publishes the JSON-RPC response with NOTIFY inside its own
 transaction (delivered at COMMIT); each process that holds streams has one
 listening connection per database, fanning messages out to per-session
-queues, as Odoo's bus does. Payloads over NOTIFY's 8 KB limit travel compressed
-when that fits (JSON compresses well: a page of records usually does), else
-through the ``ocore_mcp_message`` table. The same channel carries cancellation requests
+queues, as Odoo's bus does. A message is serialised once, by its sender, and
+written to the stream as that text. Payloads over NOTIFY's 8 KB limit travel
+compressed when that fits (JSON compresses well: a page of records usually
+does), else through the ``ocore_mcp_message`` table. The same channel carries cancellation requests
 for in-flight calls.
 """
 
@@ -24,6 +25,8 @@ import psycopg2
 
 from odoo import sql_db
 from odoo.tools import SQL
+
+from ..lib import protocol as P
 
 _logger = logging.getLogger(__name__)
 
@@ -42,17 +45,37 @@ def ensure_table(cr):
 
 
 def encode(session_id, payload):
-    """(NOTIFY text, None) for ``payload``, or (None, the message to store) when it does not fit in NOTIFY's
-    8 KB even compressed: the sender stores it in ``ocore_mcp_message`` and notifies a reference."""
-    payload = dict(payload, s=session_id)
-    text = json.dumps(payload, separators=(",", ":"), default=str)
-    if len(text) <= INLINE_MAX or payload.get("t", "msg") != "msg":
-        return text, None
-    message = json.dumps(payload["m"], separators=(",", ":"), default=str)
-    packed = base64.b64encode(zlib.compress(message.encode(), 1)).decode()
-    if len(packed) + len(session_id) + 20 <= INLINE_MAX:
-        return json.dumps({"t": "z", "s": session_id, "z": packed}, separators=(",", ":")), None
-    return None, message
+    """(NOTIFY text, None) for ``payload``, or (None, the message's JSON text to store) when it does not fit in
+    NOTIFY's 8 KB even compressed: the sender stores it in ``ocore_mcp_message`` and notifies a reference.
+
+    A message travels as its JSON text, serialised once by the sender and written as is to the stream:
+    ``m<TAB>session<TAB>json`` inline, ``z<TAB>session<TAB>base64(zlib(json))`` compressed. Other payloads
+    (cancel, close, ref) are JSON objects.
+    """
+    if payload.get("t", "msg") != "msg":
+        return json.dumps(dict(payload, s=session_id), separators=(",", ":"), default=str), None
+    text = message_text(payload["m"])
+    if len(text) + len(session_id) + 2 <= INLINE_MAX:
+        return f"m\t{session_id}\t{text}", None
+    packed = base64.b64encode(zlib.compress(text.encode(), 1)).decode()
+    if len(packed) + len(session_id) + 2 <= INLINE_MAX:
+        return f"z\t{session_id}\t{packed}", None
+    return None, text
+
+
+def decode(note):
+    """The payload of a NOTIFY text (see :func:`encode`); a message's ``m`` is its JSON text."""
+    if note.startswith("{"):
+        return json.loads(note)
+    kind, session_id, data = note.split("\t", 2)
+    if kind == "z":
+        data = zlib.decompress(base64.b64decode(data)).decode()
+    return {"t": "msg", "s": session_id, "m": data}
+
+
+def message_text(message):
+    """The JSON text of a JSON-RPC message (already text: as is)."""
+    return message if isinstance(message, str) else P.dumps(message)
 
 
 class _DbListener:
@@ -90,7 +113,7 @@ class _DbListener:
                 while conn.notifies:
                     note = conn.notifies.pop(0)
                     try:
-                        self.hub._dispatch(self.dbname, json.loads(note.payload))
+                        self.hub._dispatch(self.dbname, decode(note.payload))
                     except Exception:  # noqa: BLE001
                         _logger.exception("bad MCP notification payload")
 
@@ -162,8 +185,6 @@ class Hub:
             message = self._fetch(dbname, payload["id"])
             if message is None:
                 return
-        elif kind == "z":
-            message = json.loads(zlib.decompress(base64.b64decode(payload["z"])))
         elif kind == "close":
             message = None
         else:
@@ -176,7 +197,7 @@ class Hub:
             cr.execute("DELETE FROM ocore_mcp_message WHERE id = %s RETURNING payload", (message_id,))
             row = cr.fetchone()
             cr.commit()  # pylint: disable=invalid-commit  # own cursor: the message is consumed
-        return json.loads(row[0]) if row else None
+        return row[0] if row else None
 
     # -- publishing side -----------------------------------------------------------
 
@@ -191,8 +212,8 @@ class Hub:
             with self._lock:
                 queues = list(self._queues.get((cr.dbname, session_id), ()))
             if queues:
-                message = payload["m"]
-                cr.postcommit.add(lambda: [q.put(("message", message)) for q in queues])
+                text = message_text(payload["m"])
+                cr.postcommit.add(lambda: [q.put(("message", text)) for q in queues])
                 return
         text, stored = encode(session_id, payload)
         if stored is not None:

@@ -21,15 +21,16 @@ class TestNotifyEncoding(TransactionCase):
         text, stored = notify.encode("sid", {"t": "msg", "m": message})
         if stored is not None:
             return None, stored
-        self.assertLessEqual(len(text), 8000, "NOTIFY payloads are limited to 8000 bytes")
-        hub._dispatch("db", json.loads(text))
+        self.assertLessEqual(len(text.encode()), 8000, "NOTIFY payloads are limited to 8000 bytes")
+        hub._dispatch("db", notify.decode(text))
         kind, received = q.get_nowait()
         self.assertEqual(kind, "message")
-        return json.loads(text)["t"], received
+        self.assertIsInstance(received, str, "a message reaches the stream as the JSON text its sender wrote")
+        return text.split("\t", 1)[0], json.loads(received)
 
     def test_small_message_inline(self):
-        message = {"jsonrpc": "2.0", "id": 1, "result": {"ok": True}}
-        self.assertEqual(self.roundtrip(message), ("msg", message))
+        message = {"jsonrpc": "2.0", "id": 1, "result": {"ok": True, "text": "tab\there, line\nthere, é"}}
+        self.assertEqual(self.roundtrip(message), ("m", message))
 
     def test_large_compressible_message_compressed(self):
         rows = [{"id": i, "name": f"Partner {i}", "email": f"p{i}@example.com"} for i in range(300)]
@@ -47,7 +48,20 @@ class TestNotifyEncoding(TransactionCase):
     def test_cancellations_are_not_messages(self):
         text, stored = notify.encode("sid", {"t": "cancel", "r": 7})
         self.assertIsNone(stored)
-        self.assertEqual(json.loads(text), {"t": "cancel", "r": 7, "s": "sid"})
+        self.assertEqual(notify.decode(text), {"t": "cancel", "r": 7, "s": "sid"})
+
+    def test_local_delivery_is_the_json_text(self):
+        """A stream held by the publishing process gets the message at commit, serialised once."""
+        hub = notify.Hub()
+        q = queue.Queue()
+        hub._queues[(self.env.cr.dbname, "sid")] = {q}
+        message = {"jsonrpc": "2.0", "id": 4, "result": {"ok": True}}
+        hub.publish(self.env.cr, "sid", {"t": "msg", "m": message})
+        self.assertTrue(q.empty(), "delivered at commit, not before")
+        self.env.cr.postcommit.run()
+        kind, received = q.get_nowait()
+        self.assertEqual((kind, json.loads(received)), ("message", message))
+        self.assertEqual(P.sse_event(received), P.sse_event(message))
 
 
 @tagged("post_install", "-at_install")
