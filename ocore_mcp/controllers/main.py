@@ -30,6 +30,7 @@ _logger = logging.getLogger(__name__)
 
 KEEPALIVE_SECONDS = 15
 REVALIDATE_SECONDS = 25  # an open stream re-checks its key at least every 30 s
+SSE_ACK_WAIT_SECONDS = 0.2  # a legacy SSE POST of a tools/call waits that long for the call before its 202
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
@@ -458,21 +459,32 @@ class McpController(http.Controller):
         dbname = env.cr.dbname
         conn.emit = lambda message: hub.publish_now(dbname, session.session_id, {"t": "msg", "m": message})
         messages = msg if isinstance(msg, list) else [msg]
+        calls = []
         for message in messages:
             if isinstance(message, dict) and message.get("method") == "tools/call" and "id" in message:
-                # Answered on the stream when done: acknowledge now, so that the client can send its
-                # next messages (notifications/cancelled, pings, parallel calls) meanwhile. The SDK's
-                # SSE client sends one POST at a time.
-                self._sse_call_in_background(dbname, key.id, settings, session.id, message)
+                # Answered on the stream when done, in a thread of its own: the acknowledgement does not
+                # wait for a long call, so that the client can send its next messages meanwhile
+                # (notifications/cancelled, pings, parallel calls; the SDK's SSE client sends one POST at
+                # a time).
+                calls.append(self._sse_call_in_background(dbname, key.id, settings, session.id, message))
                 continue
             reply = env["ocore.mcp.server"]._ocore_handle(conn, message)
             if reply is not None:
                 hub.publish(env.cr, session.session_id, {"t": "msg", "m": reply})
+        # A short call is answered before the acknowledgement (its reply is on the stream by then); a
+        # longer one goes on in the background after SSE_ACK_WAIT_SECONDS, the client free to cancel it.
+        deadline = time.monotonic() + SSE_ACK_WAIT_SECONDS
+        for thread, _answered in calls:
+            thread.start()
+        for _thread, answered in calls:
+            answered.wait(max(0.0, deadline - time.monotonic()))
         return self._response("Accepted", 202, content_type="text/plain")
 
     def _sse_call_in_background(self, dbname, key_id, settings, session_pk, msg):
-        """Run a request of a legacy SSE session in a thread with its own cursor; its reply goes to the stream."""
+        """(thread, event): a thread (not started) that runs a request of a legacy SSE session with its own
+        cursor, its reply going to the stream, and the event it sets once the reply is published."""
         ip, base_url, auth = self._client_ip(), self._base_url(), self._request_auth()
+        answered = threading.Event()
 
         def work():
             session_id = None
@@ -489,13 +501,16 @@ class McpController(http.Controller):
                     if reply is not None:
                         hub.publish(cr, session_id, {"t": "msg", "m": reply})
                     cr.commit()  # pylint: disable=invalid-commit  # own cursor of the call's thread; sends NOTIFY
+                    answered.set()
             except Exception as exc:  # noqa: BLE001
                 _logger.exception("MCP call of SSE session %s failed", session_id)
                 if session_id:
                     hub.publish_now(dbname, session_id, {"t": "msg", "m": P.error(
                         msg.get("id"), P.INTERNAL_ERROR, f"Internal error: {exc}")})
+            finally:
+                answered.set()
 
-        threading.Thread(target=work, name="ocore-mcp-sse-call", daemon=True).start()
+        return threading.Thread(target=work, name="ocore-mcp-sse-call", daemon=True), answered
 
     def _sse_response(self, dbname, session, key_id, first, end_on_close):
         """An SSE stream fed by the session's NOTIFY queue. Holds no DB connection while idle."""
