@@ -54,8 +54,11 @@ class McpRateLimit(models.AbstractModel):
         where the count would read the snapshot taken before the lock was granted and miss the hits
         other workers committed meanwhile. The commit also releases the key's lock before the tool runs.
         """
+        # The hit is bookkeeping: its transaction commits without waiting for the WAL flush (a crash of
+        # PostgreSQL itself may forget the last hits, never admit more than the limit in one run).
         self.env.cr.execute(
-            "SELECT ocore_mcp_rate_hit(%s, %s, %s, %s)", (self.LOCK_NAMESPACE, key_id, limit, self.WINDOW_SECONDS)
+            "SET LOCAL synchronous_commit TO OFF; SELECT ocore_mcp_rate_hit(%s, %s, %s, %s)",
+            (self.LOCK_NAMESPACE, key_id, limit, self.WINDOW_SECONDS),
         )
         used = self.env.cr.fetchone()[0]
         return (used > 0, abs(used))

@@ -4,6 +4,7 @@ import logging
 import time
 
 import psycopg2
+from psycopg2.extensions import ISOLATION_LEVEL_READ_COMMITTED, ISOLATION_LEVEL_REPEATABLE_READ
 
 from odoo import SUPERUSER_ID, api, fields, models, release, tools
 from odoo.exceptions import AccessDenied, AccessError, MissingError, UserError, ValidationError
@@ -392,7 +393,8 @@ class McpServer(models.AbstractModel):
             return
         cr = self.env.cr
         cr.commit()  # pylint: disable=invalid-commit  # the call's checks only read: start the bookkeeping
-        cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED; SET LOCAL synchronous_commit TO OFF")
+        # sent with the next BEGIN (no round trip of its own); the checkpoint restores Odoo's level
+        cr._cnx.isolation_level = ISOLATION_LEVEL_READ_COMMITTED
 
     def _ocore_commit_checkpoint(self):
         """Commit the rate-limit hit and the 'running' audit row before the tool runs.
@@ -402,7 +404,9 @@ class McpServer(models.AbstractModel):
         """
         if compat.in_odoo_test():
             return
-        self.env.cr.commit()  # pylint: disable=invalid-commit  # pipeline checkpoint before the tool runs
+        cr = self.env.cr
+        cr.commit()  # pylint: disable=invalid-commit  # pipeline checkpoint before the tool runs
+        cr._cnx.isolation_level = ISOLATION_LEVEL_REPEATABLE_READ  # the tool runs as any Odoo transaction
 
     def _ocore_touch(self, conn, session_stale):
         """Refresh the key's last use and the session's last activity, at most once a minute / 30 s
