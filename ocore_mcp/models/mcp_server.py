@@ -481,7 +481,8 @@ class McpServer(models.AbstractModel):
         return api.Environment(self.env.cr, auth.user_id, ctx)
 
     def _ocore_run(self, call, tool_env):
-        """Run the tool as the key owner, in a savepoint, under the deadline."""
+        """Run the tool as the key owner under the deadline, in a savepoint (a read tool: in a transaction
+        of its own, rolled back on failure)."""
         cr = self.env.cr
         toolset = tool_env[call.spec.model_name]
         method = getattr(toolset, call.spec.method_name)
@@ -506,6 +507,15 @@ class McpServer(models.AbstractModel):
                 try:
                     if call.spec.meta.commits:
                         value = method(**call.arguments)
+                    elif call.spec.kind == "read" and not call.dry_run and not compat.in_odoo_test():
+                        # The transaction holds nothing but this call (the checkpoint committed the
+                        # rest): a failure rolls the whole of it back, without a savepoint's round trips.
+                        try:
+                            value = method(**call.arguments)
+                        except BaseException:
+                            if not cr.closed:
+                                cr.rollback()
+                            raise
                     else:
                         with cr.savepoint(flush=True):
                             value = method(**call.arguments)
