@@ -56,6 +56,16 @@ async def test_sql_tools_are_listed_for_admins_only(mcp_client, slug, internal_u
         assert "only offered to system administrators" in text
 
 
+async def test_tools_run_at_odoo_isolation_level(mcp_client, slug):
+    """The call's bookkeeping (rate limit, audit row) runs READ COMMITTED; the tool runs in Odoo's own
+    REPEATABLE READ, call after call on the same pooled connections."""
+    async with mcp_client() as client:
+        for _ in range(3):
+            data = data_of(await call(client, slug, "execute_sql",
+                                      query="SELECT current_setting('transaction_isolation') AS level"))
+            assert data["rows"] == [["repeatable read"]]
+
+
 @by_transport()
 async def test_select_with_auto_limit(mcp_client, slug, transport, mode, partner):
     async with mcp_client(transport, mode) as client:
