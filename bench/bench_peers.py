@@ -309,6 +309,14 @@ def report(args, timings, listings):
                 print(f"  speedup {them[len('mcp-server-odoo '):]:34} / {us[len('ours tools/call '):]:34} "
                       f"{net[them] / net[us]:6.2f}x")
 
+    # what no work on our side could beat: the SDK's round trip to Odoo (a ping does no work beyond finding
+    # the key) against their whole search
+    ping = statistics.median(timings["ours ping (stream, 2025-11-25)"])
+    print("\nceiling of the speedup: mcp-server-odoo search p50 / our ping p50 (a search costing nothing more):")
+    for them in theirs:
+        ceiling = statistics.median(timings[them]) / ping
+        print(f"  {them[len('mcp-server-odoo '):]:34} / ping {ping:6.2f} ms {ceiling:6.2f}x")
+
     print("\ntools/list (one call, no cursor):")
     for name, listing in listings.items():
         more = " (more pages)" if listing.next_cursor else ""
