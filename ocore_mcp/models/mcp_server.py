@@ -313,6 +313,8 @@ class McpServer(models.AbstractModel):
                  "refusal_reason": exc.code, "error_message": str(exc),
                  "latency_ms": int((time.monotonic() - started) * 1000)},
             )
+            # committed now like any call's bookkeeping, the connection back at Odoo's isolation level
+            self._ocore_commit_checkpoint()
             return self._ocore_error_result(str(exc))
 
         call = CallContext(
