@@ -11,7 +11,7 @@ interleaved), each after a short warm-up:
 - XML-RPC ``execute_kw`` search_read (one ``ServerProxy`` per client thread).
 
 Each client thread has its own plain ``http.client`` connection (no SDK in the measured path). Odoo's
-HTTP workers answer HTTP/1.0 and close the connection after each response, so every call opens a TCP
+HTTP workers close the connection after each response (``Connection: close``), so every call opens a TCP
 connection, whatever the path: the same for all three. Prints per phase the calls, the wall time, calls/s,
 p50/p90/p99 latency, the failed calls (non-200 answers, JSON-RPC or tool errors, wrong row counts: there
 must be none) and calls/s relative to XML-RPC; then checks that every MCP tools/call left exactly one
