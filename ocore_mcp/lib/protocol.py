@@ -285,8 +285,12 @@ def decode_header_value(value):
 
 def sse_event(message, event="message"):
     """An SSE event carrying ``message``: a JSON-RPC message, or its JSON text (written as is)."""
-    data = message if isinstance(message, str) else json.dumps(message, separators=(",", ":"), default=str)
-    return f"event: {event}\r\ndata: {data}\r\n\r\n".encode()
+    return f"event: {event}\r\ndata: {message_text(message)}\r\n\r\n".encode()
+
+
+def message_text(message):
+    """The JSON text of a JSON-RPC message (already text: as is)."""
+    return message if isinstance(message, str) else dumps(message)
 
 
 def dumps(message):

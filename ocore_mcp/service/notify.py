@@ -54,7 +54,7 @@ def encode(session_id, payload):
     """
     if payload.get("t", "msg") != "msg":
         return json.dumps(dict(payload, s=session_id), separators=(",", ":"), default=str), None
-    text = message_text(payload["m"])
+    text = P.message_text(payload["m"])
     if len(text) + len(session_id) + 2 <= INLINE_MAX:
         return f"m\t{session_id}\t{text}", None
     packed = base64.b64encode(zlib.compress(text.encode(), 1)).decode()
@@ -71,11 +71,6 @@ def decode(note):
     if kind == "z":
         data = zlib.decompress(base64.b64decode(data)).decode()
     return {"t": "msg", "s": session_id, "m": data}
-
-
-def message_text(message):
-    """The JSON text of a JSON-RPC message (already text: as is)."""
-    return message if isinstance(message, str) else P.dumps(message)
 
 
 class _DbListener:
@@ -212,7 +207,7 @@ class Hub:
             with self._lock:
                 queues = list(self._queues.get((cr.dbname, session_id), ()))
             if queues:
-                text = message_text(payload["m"])
+                text = P.message_text(payload["m"])
                 cr.postcommit.add(lambda: [q.put(("message", text)) for q in queues])
                 return
         text, stored = encode(session_id, payload)
