@@ -399,7 +399,8 @@ class McpServer(models.AbstractModel):
         cr._cnx.isolation_level = ISOLATION_LEVEL_READ_COMMITTED
 
     def _ocore_commit_checkpoint(self):
-        """Commit the rate-limit hit and the 'running' audit row before the tool runs.
+        """Commit the rate-limit hit and the 'running' audit row before the tool runs (or a refused call's
+        audit row), and give the connection back Odoo's isolation level.
 
         Skipped while Odoo runs a test: a TransactionCase's cursor refuses
         commits (the test's transaction is rolled back as a whole).
