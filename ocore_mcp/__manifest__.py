@@ -21,6 +21,7 @@
         "views/res_config_settings_views.xml",
         "views/ocore_mcp_menus.xml",
         "views/mcp_module_event_views.xml",
+        "views/mcp_control_link_views.xml",
     ],
     "images": ["static/description/banner.png"],
     "application": True,

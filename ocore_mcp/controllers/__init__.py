@@ -1,2 +1,3 @@
 from . import main
 from . import impersonate
+from . import control_link

@@ -273,3 +273,12 @@ def in_odoo_test():
     from odoo.modules import module
 
     return bool(getattr(module, "current_test", False))
+
+
+def kanban_card_to_box(arch):
+    """17.0 knows only the ``kanban-box`` template: turn a 18.0+ ``card`` template of a kanban arch
+    (an lxml element, changed in place) into one."""
+    from odoo import release
+
+    if release.version_info[0] >= 18:
+        return arch

@@ -12,3 +12,4 @@ from . import (
 )
 from . import mcp_impersonation
 from . import ir_module_module, mcp_module_event
+from . import mcp_control_link

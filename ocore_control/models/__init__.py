@@ -1,0 +1,1 @@
+from . import control_organization, control_server, control_instance, mcp_key, mcp_server, tools_platform

@@ -1,0 +1,288 @@
+import json
+import logging
+import re
+import secrets
+import time
+import uuid
+
+import jwt
+import requests
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError, ValidationError
+
+from odoo.addons.ocore_mcp.lib import compat
+
+from ..lib import keys
+
+_logger = logging.getLogger(__name__)
+
+SLUG = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+MODERN = "2026-07-28"
+ASSERTION_SECONDS = 60
+STATUS_COLORS = {"draft": 0, "running": 10, "stopped": 3, "unreachable": 2, "error": 1}
+INSTANCE_PATH = "/ocore/mcp/stream"
+
+
+class ControlInstance(models.Model):
+    """One Odoo database with ocore_mcp, reached by the control plane over MCP."""
+
+    _name = "ocore.control.instance"
+    _description = "Control plane: instance"
+    _order = "organization_id, name, id"
+
+    name = fields.Char(required=True)
+    slug = fields.Char(required=True, index=True, copy=False,
+                       help="The instance's MCP slug: its tools are named <slug>_<tool>.")
+    organization_id = fields.Many2one("ocore.control.organization", required=True, ondelete="cascade", index=True)
+    server_id = fields.Many2one("ocore.control.server", ondelete="set null", index=True,
+                                domain="[('organization_id', '=', organization_id)]")
+    odoo_version = fields.Selection([("17.0", "17.0"), ("18.0", "18.0"), ("19.0", "19.0")], default="18.0")
+    edition = fields.Selection([("community", "Community"), ("enterprise", "Enterprise")], default="community")
+    environment = fields.Selection(
+        [("production", "Production"), ("staging", "Staging"), ("development", "Development")],
+        default="production", required=True)
+    status = fields.Selection(
+        [("draft", "Not enrolled"), ("running", "Running"), ("stopped", "Stopped"),
+         ("unreachable", "Unreachable"), ("error", "Error")],
+        default="draft", required=True, index=True)
+    mcp_write_enabled = fields.Boolean(
+        string="MCP writes", compute="_compute_mcp_write_enabled", store=True, readonly=False,
+        help="Production guard: off blocks every write through the control plane (the instance's own "
+        "setting applies too; the stricter wins). Off by default in production.")
+    url = fields.Char(string="URL", help="Base URL of the instance, e.g. https://erp.example.com")
+    database = fields.Char()
+    driver = fields.Selection([("process", "Local process"), ("docker", "Docker")], default="process")
+    agent_name = fields.Char(help="Name of the instance in its server's agent configuration (default: the slug).")
+    container_id = fields.Char(string="Container / process id", readonly=True)
+    http_port = fields.Integer(string="HTTP port")
+    ports = fields.Char(help="Other published ports, comma separated.")
+    started_at = fields.Datetime(readonly=True)
+    stopped_at = fields.Datetime(readonly=True)
+    last_seen = fields.Datetime(readonly=True, help="Last successful MCP exchange with the instance.")
+    last_error = fields.Char(readonly=True)
+    color = fields.Integer(compute="_compute_color")
+    # the control plane's credential for this instance (Ed25519 key derived from the master key)
+    credential_state = fields.Selection(
+        [("none", "Not enrolled"), ("active", "Active"), ("revoked", "Revoked")], default="none",
+        readonly=True, copy=False)
+    credential_generation = fields.Integer(readonly=True, copy=False)
+    credential_fingerprint = fields.Char(readonly=True, copy=False)
+    enrolled_at = fields.Datetime(readonly=True, copy=False)
+
+    _sql_constraints = [("slug_unique", "UNIQUE(slug)", "Instance slugs are unique.")]
+
+    @api.depends("environment")
+    def _compute_mcp_write_enabled(self):
+        for instance in self:
+            instance.mcp_write_enabled = instance.environment != "production"
+
+    @api.depends("status")
+    def _compute_color(self):
+        for instance in self:
+            instance.color = STATUS_COLORS.get(instance.status, 0)
+
+    @api.constrains("slug")
+    def _check_slug(self):
+        for instance in self:
+            if not SLUG.match(instance.slug or ""):
+                raise ValidationError(_("%s is not a slug: lower-case letters, digits and _, starting with a letter.",
+                                        instance.slug))
+
+    @api.constrains("server_id", "organization_id")
+    def _check_server_org(self):
+        for instance in self:
+            if instance.server_id and instance.server_id.organization_id != instance.organization_id:
+                raise ValidationError(_("The server of an instance belongs to the same organization."))
+
+    @api.model
+    def _get_view(self, view_id=None, view_type="form", **options):
+        arch, view = super()._get_view(view_id, view_type, **options)
+        if view_type == "kanban":
+            compat.kanban_card_to_box(arch)
+        return arch, view
+
+    # -- credential ---------------------------------------------------------------------------
+
+    def _ocore_kid(self, generation=None):
+        self.ensure_one()
+        uuid_ = self.env["ir.config_parameter"].sudo().get_param("database.uuid", "")[:8]
+        return f"ocore-control-{uuid_}-{self.id}-{generation or self.credential_generation}"
+
+    def _ocore_signing_key(self, generation=None):
+        self.ensure_one()
+        return keys.signing_key(self.env, f"instance/{self.id}/{generation or self.credential_generation}")
+
+    @api.model
+    def _ocore_issuer(self):
+        return "ocore-control:" + self.env["ir.config_parameter"].sudo().get_param("database.uuid", "")
+
+    def _ocore_assertion(self, subject, scope, correlation_id, purpose="call", generation=None, extra=None):
+        """A short-lived EdDSA JWT for one request to the instance: who calls (``sub``), with which scopes."""
+        self.ensure_one()
+        private, _public = self._ocore_signing_key(generation)
+        now = int(time.time())
+        claims = {
+            "iss": self._ocore_issuer(), "aud": f"ocore-instance:{self.slug}", "sub": subject,
+            "iat": now, "nbf": now - 5, "exp": now + ASSERTION_SECONDS, "jti": secrets.token_hex(16),
+            "cid": correlation_id, "scp": scope or {}, "pur": purpose, **(extra or {}),
+        }
+        return jwt.encode(claims, private, algorithm="EdDSA", headers={"kid": self._ocore_kid(generation)})
+
+    def _ocore_enrol(self, token):
+        """Enrol with the one-time token the instance's admin generated: the instance registers this
+        control plane's public key for this instance and answers with what it is."""
+        self.ensure_one()
+        if not self.url:
+            raise UserError(_("Set the instance URL first."))
+        generation = (self.credential_generation or 0) + 1
+        _private, public = self._ocore_signing_key(generation)
+        payload = {"token": token, "issuer": self._ocore_issuer(), "kid": self._ocore_kid(generation),
+                   "public_key": public, "name": self.env.company.name}
+        data = self._ocore_post_json("/ocore/control/enrol", payload)
+        self.sudo().write({
+            "credential_generation": generation, "credential_state": "active",
+            "credential_fingerprint": keys.fingerprint(public), "enrolled_at": fields.Datetime.now(),
+            "slug": data.get("slug") or self.slug, "database": data.get("database") or self.database,
+            "odoo_version": data.get("odoo_version") if data.get("odoo_version") in ("17.0", "18.0", "19.0")
+            else self.odoo_version,
+            "status": "running", "last_error": False,
+        })
+        self.env["ocore.control.tool.cache"]._ocore_invalidate(self)
+        return data
+
+    def action_open_enrol(self):
+        self.ensure_one()
+        return {"type": "ir.actions.act_window", "res_model": "ocore.control.enrol", "view_mode": "form",
+                "target": "new", "name": _("Enrol %s", self.name),
+                "context": {"default_instance_id": self.id, "default_url": self.url}}
+
+    def action_rotate_credential(self):
+        """One action: a new key pair, registered on the instance with a request signed by the old one."""
+        for instance in self:
+            if instance.credential_state != "active":
+                raise UserError(_("%s has no active credential to rotate; enrol it again.", instance.name))
+            generation = instance.credential_generation + 1
+            _private, public = instance._ocore_signing_key(generation)
+            assertion = instance._ocore_assertion("control-plane", {}, uuid.uuid4().hex, purpose="rotate",
+                                                  extra={"new_kid": instance._ocore_kid(generation), "new_key": public})
+            instance._ocore_post_json("/ocore/control/rotate", {}, assertion)
+            instance.sudo().write({"credential_generation": generation,
+                                   "credential_fingerprint": keys.fingerprint(public)})
+            self.env["ocore.control.tool.cache"]._ocore_invalidate(instance)
+
+    def action_revoke_credential(self):
+        """One action: the control plane stops signing for the instance, and tells it (best effort)."""
+        for instance in self:
+            if instance.credential_state == "active":
+                try:
+                    assertion = instance._ocore_assertion("control-plane", {}, uuid.uuid4().hex, purpose="revoke")
+                    instance._ocore_post_json("/ocore/control/revoke", {}, assertion, timeout=5)
+                except UserError as exc:
+                    _logger.info("revoking on %s: %s (revoked here anyway)", instance.slug, exc)
+            instance.sudo().write({"credential_state": "revoked"})
+            self.env["ocore.control.tool.cache"]._ocore_invalidate(instance)
+
+    def _ocore_post_json(self, path, payload, assertion=None, timeout=10):
+        self.ensure_one()
+        headers = {"Content-Type": "application/json"}
+        if assertion:
+            headers["Authorization"] = f"Bearer {assertion}"
+        try:
+            resp = requests.post(self.url.rstrip("/") + path, data=json.dumps(payload), headers=headers,
+                                 timeout=timeout)
+        except requests.RequestException as exc:
+            raise UserError(_("Instance %(slug)s unreachable: %(error)s", slug=self.slug, error=exc)) from None
+        try:
+            data = resp.json()
+        except ValueError:
+            data = {"error": resp.text[:300]}
+        if not resp.ok:
+            raise UserError(_("Instance %(slug)s refused %(path)s: %(error)s", slug=self.slug, path=path,
+                              error=data.get("error") or resp.status_code))
+        return data
+
+    # -- MCP requests to the instance (2026-07-28: one stateless request, no session) -------------
+
+    def _ocore_mcp_request(self, http, method, params, assertion, timeout, query=""):
+        self.ensure_one()
+        return mcp_request(http, self.url, self.slug, method, params, assertion, timeout, query)
+
+    # -- agent operations -------------------------------------------------------------------
+
+    def _ocore_agent(self):
+        self.ensure_one()
+        if not self.server_id:
+            raise UserError(_("Instance %s has no server (no agent manages it).", self.slug))
+        return self.server_id
+
+    def _ocore_agent_op(self, op, payload=None, method="POST", timeout=60):
+        self.ensure_one()
+        name = self.agent_name or self.slug
+        return self._ocore_agent()._ocore_agent_call(method, f"/v1/instances/{name}/{op}", payload,
+                                                     timeout=timeout)
+
+    def action_start(self):
+        for instance in self:
+            instance._ocore_apply_agent_state(instance._ocore_agent_op("start", timeout=120))
+
+    def action_stop(self):
+        for instance in self:
+            instance._ocore_apply_agent_state(instance._ocore_agent_op("stop", timeout=60))
+
+    def action_restart(self):
+        for instance in self:
+            instance._ocore_apply_agent_state(instance._ocore_agent_op("restart", timeout=180))
+
+    def _ocore_apply_agent_state(self, row):
+        """An agent's view of the instance (status, process or container id, port)."""
+        self.ensure_one()
+        state = row.get("status")
+        vals = {}
+        if state == "running":
+            if self.status != "running" and self.credential_state == "active":
+                vals.update(status="running", started_at=fields.Datetime.now())
+                self.env["ocore.control.tool.cache"]._ocore_invalidate(self)
+        elif state in ("stopped", "exited", "created"):
+            if self.status != "stopped":
+                vals.update(status="stopped", stopped_at=fields.Datetime.now())
+        if row.get("id"):
+            vals["container_id"] = str(row["id"])[:64]
+        if vals:
+            self.sudo().write(vals)
+
+
+def mcp_request(http, url, slug, method, params, assertion, timeout, query="", request_id=None):
+    """POST one JSON-RPC request to an instance; return its result or raise InstanceError (no database
+    access: runs in the worker threads of a parallel tools/list too)."""
+    params = dict(params or {})
+    params["_meta"] = {**params.get("_meta", {}), "io.modelcontextprotocol/protocolVersion": MODERN,
+                       "io.modelcontextprotocol/clientCapabilities": {},
+                       "io.modelcontextprotocol/clientInfo": {"name": "ocore-control", "version": "1"}}
+    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+               "MCP-Protocol-Version": MODERN, "Mcp-Method": method, "Authorization": f"Bearer {assertion}"}
+    if method == "tools/call":
+        headers["Mcp-Name"] = params["name"]
+    body = {"jsonrpc": "2.0", "id": request_id or uuid.uuid4().hex, "method": method, "params": params}
+    try:
+        resp = http.post(url.rstrip("/") + INSTANCE_PATH + query, data=json.dumps(body), headers=headers,
+                         timeout=timeout)
+        data = resp.json()
+    except requests.Timeout:
+        raise InstanceError(slug, "unreachable", f"no answer within {timeout:g}s") from None
+    except (requests.RequestException, ValueError) as exc:
+        raise InstanceError(slug, "unreachable", str(exc)[:300]) from None
+    if "error" in data:
+        raise InstanceError(slug, "refused", data["error"].get("message", "error"), resp.status_code)
+    return data.get("result") or {}
+
+
+class InstanceError(Exception):
+    """An instance that did not answer (``kind`` unreachable) or refused (``kind`` refused)."""
+
+    def __init__(self, slug, kind, message, status=None):
+        super().__init__(f"instance {slug}: {message}")
+        self.slug = slug
+        self.kind = kind
+        self.message = message
+        self.status = status

@@ -1,0 +1,62 @@
+from odoo import _, api, fields, models
+from odoo.exceptions import ValidationError
+
+ROLES = [("owner", "Owner"), ("admin", "Admin"), ("member", "Member"), ("viewer", "Viewer")]
+
+
+class ControlOrganization(models.Model):
+    """An organization owns servers, instances and organization-level API keys."""
+
+    _name = "ocore.control.organization"
+    _description = "Control plane: organization"
+    _order = "name, id"
+
+    name = fields.Char(required=True)
+    active = fields.Boolean(default=True)
+    mcp_enabled = fields.Boolean(
+        string="MCP access", default=True,
+        help="Kill switch: off blocks every MCP tool call of every key of this organization at once.")
+    member_ids = fields.One2many("ocore.control.member", "organization_id", string="Members")
+    server_ids = fields.One2many("ocore.control.server", "organization_id", string="Servers")
+    instance_ids = fields.One2many("ocore.control.instance", "organization_id", string="Instances")
+    key_ids = fields.One2many("ocore.mcp.key", "organization_id", string="API keys")
+    instance_count = fields.Integer(compute="_compute_counts")
+    server_count = fields.Integer(compute="_compute_counts")
+
+    @api.depends("instance_ids", "server_ids")
+    def _compute_counts(self):
+        for org in self:
+            org.instance_count = len(org.instance_ids)
+            org.server_count = len(org.server_ids)
+
+    def _ocore_role(self, user):
+        """The role of ``user`` in this organization, or None."""
+        self.ensure_one()
+        member = self.sudo().member_ids.filtered(lambda m: m.user_id == user)
+        return member[:1].role or None
+
+    def action_toggle_mcp(self):
+        for org in self:
+            org.mcp_enabled = not org.mcp_enabled
+
+
+class ControlMember(models.Model):
+    _name = "ocore.control.member"
+    _description = "Control plane: organization member"
+    _order = "organization_id, role, id"
+
+    organization_id = fields.Many2one("ocore.control.organization", required=True, ondelete="cascade", index=True)
+    user_id = fields.Many2one("res.users", required=True, ondelete="cascade", index=True)
+    role = fields.Selection(ROLES, required=True, default="member",
+                            help="Owner and Admin manage the organization; Member calls tools; Viewer only reads "
+                            "(every forwarded call is read-only).")
+
+    _sql_constraints = [
+        ("member_unique", "UNIQUE(organization_id, user_id)", "A user is a member of an organization once."),
+    ]
+
+    @api.constrains("role", "organization_id")
+    def _check_owner(self):
+        for org in self.mapped("organization_id"):
+            if org.member_ids and not org.member_ids.filtered(lambda m: m.role == "owner"):
+                raise ValidationError(_("Organization %s needs at least one owner.", org.name))

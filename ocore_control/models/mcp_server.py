@@ -1,0 +1,322 @@
+"""Federation: the control plane's MCP endpoint serves the tools of its organization's instances.
+
+tools/list = the platform tools + the union of the lists of every running instance the key may see
+(names ``<slug>_<tool>`` passed through unchanged); tools/call ``<slug>_x`` is forwarded to that
+instance as one stateless 2026-07-28 request, signed for the key owner (an EdDSA assertion the
+instance verifies, maps to its own user and checks with its own policy). The control plane's own
+database tools are not offered: it is not an instance.
+"""
+
+import hashlib
+import json
+import logging
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+from odoo import api, fields, models
+
+from odoo.addons.ocore_mcp.lib import compat
+from odoo.addons.ocore_mcp.lib import protocol as P
+from odoo.addons.ocore_mcp.service import audit
+from odoo.addons.ocore_mcp.service import policy as pol
+
+from .control_instance import InstanceError, mcp_request
+
+_logger = logging.getLogger(__name__)
+
+LIST_TIMEOUT = 5.0  # an instance slower than this drops out of tools/list (status shown by ocore_list_instances)
+CACHE_SECONDS = 60  # a tool list is refetched after this long
+FAILURE_RETRY_SECONDS = 15  # an instance that failed is retried after this long
+CALL_MARGIN = 5  # seconds on top of the call's own timeout
+DEFAULT_CALL_TIMEOUT = 30
+_local = threading.local()
+
+
+def http_session():
+    """A keep-alive HTTP session of this thread (a connection pool, no request state)."""
+    session = getattr(_local, "session", None)
+    if session is None:
+        session = _local.session = requests.Session()
+    return session
+
+
+def fetch_tools(instance_data, timeout):
+    """(tools, error) of one instance, all pages (runs in a worker thread: no database access)."""
+    url, slug, assertions, query = instance_data
+    tools, cursor = [], None
+    try:
+        for assertion in assertions:
+            params = {"cursor": cursor} if cursor else {}
+            result = mcp_request(http_session(), url, slug, "tools/list", params, assertion, timeout, query)
+            tools.extend(result.get("tools") or [])
+            cursor = result.get("nextCursor")
+            if not cursor:
+                return tools, None
+        return tools, None
+    except InstanceError as exc:
+        return None, exc
+
+
+class ToolCache(models.Model):
+    """The tool list of an instance as one subject with one scope sees it (shared by every worker)."""
+
+    _name = "ocore.control.tool.cache"
+    _description = "Control plane: cached tool list"
+
+    instance_id = fields.Many2one("ocore.control.instance", required=True, ondelete="cascade", index=True)
+    cache_key = fields.Char(required=True)
+    tools_json = fields.Text()
+    error = fields.Char()
+    fetched_at = fields.Datetime()
+
+    _sql_constraints = [("cache_unique", "UNIQUE(instance_id, cache_key)", "One list per instance and key.")]
+
+    @api.model
+    def _ocore_invalidate(self, instances):
+        if instances:
+            self.env.cr.execute("DELETE FROM ocore_control_tool_cache WHERE instance_id = ANY(%s)", (instances.ids,))
+
+
+class McpServerControl(models.AbstractModel):
+    _inherit = "ocore.mcp.server"
+
+    # -- who sees what ------------------------------------------------------------------------
+
+    def _ocore_visible_tools(self, conn):
+        # the control plane offers its platform tools only; instance tools come from the instances
+        return [item for item in super()._ocore_visible_tools(conn) if item[1].meta.platform]
+
+    def _ocore_resolve_tool(self, conn, full_name):
+        spec = super()._ocore_resolve_tool(conn, full_name)
+        if not spec.meta.platform:
+            raise pol.Refusal("unknown_tool", f"no tool named {full_name!r} on this control plane")
+        return spec
+
+    def _ocore_control_org(self, conn):
+        return conn.key.sudo().organization_id
+
+    def _ocore_control_check_org(self, conn):
+        org = self._ocore_control_org(conn)
+        if org and not org.mcp_enabled:
+            raise pol.Refusal("mcp_disabled", f"MCP access is disabled for organization {org.name} (kill switch)")
+        return org
+
+    def _ocore_control_instances(self, conn, statuses=None):
+        """The instances of the key's organization this connection may see (scoping and ?instances=)."""
+        org = self._ocore_control_org(conn)
+        user = self.env["res.users"].browse(conn.auth.user_id)
+        if not org or not org._ocore_role(user):
+            return self.env["ocore.control.instance"]
+        instances = org.sudo().instance_ids
+        if statuses:
+            instances = instances.filtered(lambda i: i.status in statuses)
+        if conn.scope["instances"]:
+            instances = instances.filtered(lambda i: i.slug in conn.scope["instances"])
+        if conn.instances is not None:
+            instances = instances.filtered(lambda i: i.slug in conn.instances)
+        return instances
+
+    def _ocore_control_subject(self, conn):
+        """(subject, scope claim) that travel with a forwarded request: the key owner and the key's
+        scopes, read-only for a Viewer of the organization."""
+        user = self.env["res.users"].browse(conn.auth.user_id)
+        role = self._ocore_control_org(conn)._ocore_role(user)
+        scope = conn.scope
+        claim = {"read_only": bool(scope["read_only"]) or role == "viewer",
+                 "categories": scope["categories"], "tool_allow": scope["tool_allow"],
+                 "tool_deny": scope["tool_deny"], "models": scope["models"]}
+        return conn.auth.login, claim
+
+    # -- tools/list ----------------------------------------------------------------------------
+
+    def _mcp_tools_list(self, conn, request, request_id):
+        self._ocore_control_check_org(conn)
+        result = super()._mcp_tools_list(conn, request, request_id)
+        cursor = request.params.cursor if request.params else None
+        if cursor or result.get("nextCursor"):
+            return result  # platform tools never fill a page; remote tools are added once, unpaged
+        result["tools"] = result["tools"] + self._ocore_control_remote_tools(conn)
+        return result
+
+    def _ocore_control_remote_tools(self, conn):
+        instances = self._ocore_control_instances(conn, ("running", "unreachable", "error")).filtered(
+            lambda i: i.credential_state == "active" and i.url)
+        if not instances:
+            return []
+        subject, claim = self._ocore_control_subject(conn)
+        query = f"?categories={','.join(conn.categories)}" if conn.categories is not None else ""
+        cache_key = hashlib.sha256(json.dumps([subject, claim, query], sort_keys=True).encode()).hexdigest()[:32]
+        cr = self.env.cr
+        self.env["ocore.control.tool.cache"].flush_model()
+        cr.execute(
+            """SELECT instance_id, tools_json, error,
+                      fetched_at > (now() at time zone 'UTC') - make_interval(secs => %s)
+                 FROM ocore_control_tool_cache
+                WHERE instance_id = ANY(%s) AND cache_key = %s
+                  AND fetched_at > (now() at time zone 'UTC') - make_interval(secs => %s)""",
+            (FAILURE_RETRY_SECONDS, instances.ids, cache_key, CACHE_SECONDS))
+        cached = {row[0]: row for row in cr.fetchall()}
+        lists, to_fetch = {}, []
+        for instance in instances:
+            row = cached.get(instance.id)
+            if row and row[1] is not None:
+                lists[instance.id] = json.loads(row[1])
+            elif row and row[3]:
+                continue  # failed a moment ago: not retried yet
+            else:
+                to_fetch.append(instance)
+        if to_fetch:
+            lists.update(self._ocore_control_fetch(to_fetch, subject, claim, query, cache_key))
+        tools = []
+        for instance in instances:
+            tools.extend(lists.get(instance.id) or [])
+        return tools
+
+    def _ocore_control_fetch(self, instances, subject, claim, query, cache_key):
+        """Fetch the lists of ``instances`` in parallel, within LIST_TIMEOUT; record them and the failures."""
+        cid = uuid.uuid4().hex
+        # the assertions are signed here (the threads touch no database): one per page, at most 10 pages
+        work = [(i.url, i.slug, [i._ocore_assertion(subject, claim, cid) for _n in range(10)], query)
+                for i in instances]
+        with ThreadPoolExecutor(max_workers=min(16, len(work))) as pool:
+            outcomes = list(pool.map(lambda item: fetch_tools(item, LIST_TIMEOUT), work))
+        found = {}
+        rows = []
+        for instance, (tools, error) in zip(instances, outcomes, strict=True):
+            if error is None:
+                found[instance.id] = tools
+                rows.append((instance.id, cache_key, json.dumps(tools), None, "running", None))
+            else:
+                _logger.info("control plane: %s dropped from tools/list: %s", instance.slug, error)
+                status = "error" if error.kind == "refused" else "unreachable"
+                rows.append((instance.id, cache_key, None, error.message[:500], status, error.message[:500]))
+        self._ocore_control_record(rows)
+        return found
+
+    def _ocore_control_record(self, rows):
+        """Store fetched lists and instance reachability, in a transaction of their own (committed now,
+        whatever the request does next; a concurrent worker doing the same is not an error)."""
+        def write(cr):
+            for instance_id, cache_key, tools_json, error, status, last_error in rows:
+                cr.execute(
+                    """INSERT INTO ocore_control_tool_cache (instance_id, cache_key, tools_json, error, fetched_at,
+                                                            create_uid, write_uid, create_date, write_date)
+                       VALUES (%s, %s, %s, %s, now() at time zone 'UTC', 1, 1, now() at time zone 'UTC',
+                               now() at time zone 'UTC')
+                       ON CONFLICT (instance_id, cache_key) DO UPDATE
+                          SET tools_json = EXCLUDED.tools_json, error = EXCLUDED.error,
+                              fetched_at = EXCLUDED.fetched_at, write_date = EXCLUDED.write_date""",
+                    (instance_id, cache_key, tools_json, error))
+                if status == "running":
+                    cr.execute("""UPDATE ocore_control_instance SET status = 'running', last_error = NULL,
+                                         last_seen = now() at time zone 'UTC'
+                                   WHERE id = %s AND status IN ('running', 'unreachable', 'error')""", (instance_id,))
+                else:
+                    cr.execute("""UPDATE ocore_control_instance SET status = %s, last_error = %s
+                                   WHERE id = %s AND status IN ('running', 'unreachable', 'error')""",
+                               (status, last_error, instance_id))
+
+        if compat.in_odoo_test():
+            self.env["ocore.control.instance"].flush_model()
+            write(self.env.cr)
+            self.env["ocore.control.instance"].invalidate_model(["status", "last_error", "last_seen"])
+            return
+        try:
+            with self.env.registry.cursor() as cr:
+                write(cr)
+        except Exception as exc:  # noqa: BLE001 - a concurrent refresh won; the list served is still right
+            _logger.info("control plane: tool cache not stored: %s", exc)
+        self.env["ocore.control.instance"].invalidate_model(["status", "last_error", "last_seen"])
+
+    # -- tools/call ----------------------------------------------------------------------------
+
+    def _mcp_tools_call(self, conn, request, request_id):
+        name = request.params.name
+        if not name.startswith("ocore_"):
+            instance = self._ocore_control_instance_of(conn, name)
+            if instance:
+                result = self._ocore_control_forward(conn, instance, name, dict(request.params.arguments or {}))
+                if P.is_modern(conn.protocol_version):
+                    result["resultType"] = "complete"
+                return result
+        self._ocore_control_check_org(conn)
+        return super()._mcp_tools_call(conn, request, request_id)
+
+    def _ocore_control_instance_of(self, conn, full_name):
+        org = self._ocore_control_org(conn)
+        if not org:
+            return None
+        best = None
+        for instance in org.sudo().instance_ids:
+            if full_name.startswith(instance.slug + "_") and (not best or len(instance.slug) > len(best.slug)):
+                best = instance
+        return best
+
+    def _ocore_control_forward(self, conn, instance, full_name, arguments):
+        """Check, forward, audit (request_id = the correlation id, on both sides)."""
+        started = time.monotonic()
+        cid = uuid.uuid4().hex
+        base = audit.base_values(conn)
+        base.update(event="call", tool_name=full_name, tool=full_name[len(instance.slug) + 1:],
+                    request_id=cid, category=False)
+        try:
+            self._ocore_control_check_org(conn)
+            user = self.env["res.users"].browse(conn.auth.user_id)
+            if not instance.organization_id._ocore_role(user):
+                raise pol.Refusal("instance_denied",
+                                  f"{conn.auth.login} is not a member of {instance.organization_id.name}")
+            if conn.scope["instances"] and instance.slug not in conn.scope["instances"]:
+                raise pol.Refusal("instance_denied", f"the API key is not scoped to instance {instance.slug}")
+            if conn.instances is not None and instance.slug not in conn.instances:
+                raise pol.Refusal("instance_denied",
+                                  f"instance {instance.slug} is not in this session's instance filter")
+            if instance.credential_state != "active":
+                raise pol.Refusal("unavailable", f"the control plane holds no active credential for {instance.slug}")
+            if instance.status not in ("running", "unreachable", "error"):
+                raise pol.Refusal("unavailable", f"instance {instance.slug} is {instance.status}")
+            subject, claim = self._ocore_control_subject(conn)
+            if not instance.mcp_write_enabled:
+                claim["read_only"] = True
+            self._ocore_bookkeeping_transaction()
+            limit = pol.effective_rate_limit(conn.scope, conn.settings)
+            allowed, used = self.env["ocore.mcp.rate.limit"]._ocore_hit(conn.auth.id, limit)
+            if not allowed:
+                raise pol.Refusal("rate_limited", f"{used} calls in the last minute for this API key (limit "
+                                  f"{limit}/min); retry later")
+        except pol.Refusal as exc:
+            audit.insert(self.env.cr, {**base, "params": arguments, "status": "refused", "success": False,
+                                       "refusal_reason": exc.code, "error_message": str(exc),
+                                       "latency_ms": int((time.monotonic() - started) * 1000)})
+            self._ocore_commit_checkpoint()
+            return self._ocore_error_result(str(exc))
+        audit_id = audit.insert(self.env.cr, {**base, "params": arguments, "status": "running"})
+        assertion = instance._ocore_assertion(subject, claim, cid)
+        url, slug = instance.url, instance.slug
+        self._ocore_commit_checkpoint()
+        timeout = min(120, int(arguments.get("timeout_seconds") or DEFAULT_CALL_TIMEOUT)) + CALL_MARGIN
+        try:
+            result = mcp_request(
+                http_session(), url, slug, "tools/call", {"name": full_name, "arguments": arguments}, assertion,
+                timeout, request_id=cid)
+            result = {k: v for k, v in result.items() if k in ("content", "structuredContent", "isError")}
+            result.setdefault("isError", False)
+            text = " ".join(c.get("text", "") for c in result.get("content") or [] if isinstance(c, dict))
+            values = {"status": "error" if result["isError"] else "success", "success": not result["isError"],
+                      "result_summary": text}
+            if result["isError"]:
+                values["error_message"] = text
+        except InstanceError as exc:
+            _logger.info("control plane: call %s to %s failed: %s", cid, url, exc)
+            message = (f"unavailable: instance {instance.slug} did not answer ({exc.message}); the call may not "
+                       "have run" if exc.kind == "unreachable" else f"instance {instance.slug} refused the call: "
+                       f"{exc.message}")
+            result = self._ocore_error_result(message)
+            values = {"status": "error", "success": False, "error_message": message, "result_summary": message,
+                      "refusal_reason": "unavailable" if exc.kind == "unreachable" else "refused_by_instance"}
+        values["latency_ms"] = int((time.monotonic() - started) * 1000)
+        self._ocore_audit_outcome(audit_id, values)
+        return result

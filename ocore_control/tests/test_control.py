@@ -1,0 +1,134 @@
+"""The control plane and the instance side of a link in one database: the control plane enrols itself
+(its assertions are verified by the very ocore_mcp code an instance runs)."""
+
+from odoo import Command
+from odoo.tests import TransactionCase
+
+from odoo.addons.ocore_mcp.service import policy as pol
+from odoo.addons.ocore_mcp.service.context import Connection
+
+
+class TestControlPlane(TransactionCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        env = cls.env
+        cls.settings = env["ocore.mcp.server"]._ocore_settings()
+        cls.alice = env["res.users"].with_context(no_reset_password=True).create({
+            "name": "Alice", "login": "alice_ctl", "groups_id": [Command.set([
+                env.ref("base.group_user").id, env.ref("ocore_mcp.group_mcp_user").id])]})
+        cls.vic = env["res.users"].with_context(no_reset_password=True).create({
+            "name": "Vic", "login": "vic_ctl", "groups_id": [Command.set([
+                env.ref("base.group_user").id, env.ref("ocore_mcp.group_mcp_user").id])]})
+        cls.org = env["ocore.control.organization"].create({
+            "name": "Agency", "member_ids": [Command.create({"user_id": cls.alice.id, "role": "owner"}),
+                                             Command.create({"user_id": cls.vic.id, "role": "viewer"})]})
+        cls.server = env["ocore.control.server"].create({"name": "host1", "organization_id": cls.org.id})
+        # this database is also the instance: same slug, enrolled with a one-time token
+        cls.instance = env["ocore.control.instance"].create({
+            "name": "Self", "slug": cls.settings["slug"], "organization_id": cls.org.id,
+            "server_id": cls.server.id, "environment": "staging", "url": "http://127.0.0.1:1"})
+        cls.link = env["ocore.mcp.control.link"].create({"name": "CP"})
+        token = cls.link.action_generate_token()
+        generation = 1
+        _private, public = cls.instance._ocore_signing_key(generation)
+        env["ocore.mcp.control.link"]._ocore_enrol(token, cls.instance._ocore_issuer(),
+                                                   cls.instance._ocore_kid(generation), public)
+        cls.instance.write({"credential_generation": generation, "credential_state": "active", "status": "running"})
+        cls.keys = env["ocore.mcp.key"]
+
+    def assertion(self, subject="alice_ctl", scope=None, **kw):
+        return self.instance._ocore_assertion(subject, scope or {}, "cid-test", **kw)
+
+    def test_enrolment_token_once(self):
+        link = self.env["ocore.mcp.control.link"].create({"name": "other"})
+        token = link.action_generate_token()
+        _private, public = self.instance._ocore_signing_key(7)
+        self.env["ocore.mcp.control.link"]._ocore_enrol(token, "x", self.instance._ocore_kid(7), public)
+        with self.assertRaisesRegex(Exception, "Unknown, used or expired"):
+            self.env["ocore.mcp.control.link"]._ocore_enrol(token, "x", self.instance._ocore_kid(8), public)
+
+    def test_assertion_runs_as_the_mapped_user(self):
+        key, auth = self.keys._ocore_authenticate(self.assertion())
+        self.assertEqual(key.user_id, self.alice)
+        self.assertEqual(auth.user_id, self.alice.id)
+        self.assertEqual(key.origin, "control")
+        self.assertFalse(auth.scope["read_only"])
+        # the same user again: the same key
+        key2, _auth = self.keys._ocore_authenticate(self.assertion())
+        self.assertEqual(key, key2)
+
+    def test_forwarded_scopes_intersect(self):
+        key, auth = self.keys._ocore_authenticate(self.assertion(scope={"read_only": True, "categories": ["orm"],
+                                                                         "tool_deny": ["count"]}))
+        self.assertTrue(auth.scope["read_only"])
+        self.assertEqual(auth.scope["categories"], ["orm"])
+        self.assertIn("count", auth.scope["tool_deny"])
+        key.category_ids = self.env["ocore.mcp.category"].search([("code", "=", "sql")])
+        _key, auth = self.keys._ocore_authenticate(self.assertion(scope={"categories": ["orm"]}))
+        self.assertEqual(auth.scope["categories"], ["__none__"], "orm ∩ sql is nothing")
+
+    def test_replay_wrong_audience_and_unknown_user_refused(self):
+        token = self.assertion()
+        self.assertTrue(self.keys._ocore_authenticate(token)[0])
+        self.assertFalse(self.keys._ocore_authenticate(token)[0], "replayed jti")
+        self.assertFalse(self.keys._ocore_authenticate(self.assertion(subject="nobody"))[0])
+        self.assertFalse(self.keys._ocore_authenticate(self.assertion(subject="__system__"))[0])
+        other = self.instance.copy({"slug": "elsewhere"})
+        other.credential_generation = 1
+        self.assertFalse(self.keys._ocore_authenticate(
+            other._ocore_assertion("alice_ctl", {}, "c"))[0], "audience of another instance, other key")
+        self.assertFalse(self.keys._ocore_authenticate(self.assertion(purpose="rotate"))[0])
+
+    def test_instance_refuses_and_rotation(self):
+        self.assertTrue(self.keys._ocore_authenticate(self.assertion())[0])
+        _private, public = self.instance._ocore_signing_key(2)
+        self.link._ocore_enrol_rotate(self.instance._ocore_kid(2), public)
+        self.assertFalse(self.keys._ocore_authenticate(self.assertion())[0], "old key after rotation")
+        self.assertTrue(self.keys._ocore_authenticate(self.assertion(generation=2))[0])
+        self.link.action_refuse()
+        self.assertFalse(self.keys._ocore_authenticate(self.assertion(generation=2))[0], "refused link")
+
+    def conn(self, key, **kw):
+        return Connection(key=key, scope=None, settings=self.settings, transport="modern",
+                          protocol_version="2026-07-28", **kw)
+
+    def test_org_key_scoping_and_kill_switch(self):
+        other = self.env["ocore.control.instance"].create({
+            "name": "Other", "slug": "other_inst", "organization_id": self.org.id, "status": "running"})
+        key, _secret = self.keys._ocore_create_key("org key", self.alice, organization_id=self.org.id)
+        server = self.env["ocore.mcp.server"]
+        self.assertEqual(server._ocore_control_instances(self.conn(key)), self.instance | other)
+        key.instance_ids = other
+        self.assertEqual(key.instance_scope, "other_inst")
+        self.assertEqual(server._ocore_control_instances(self.conn(key)), other)
+        self.assertEqual(server._ocore_control_instances(self.conn(key, instances=["nope"])),
+                         self.env["ocore.control.instance"])
+        # a call to an instance outside the key's scope is refused before anything is forwarded
+        result = server._ocore_control_forward(self.conn(key), self.instance, f"{self.instance.slug}_count", {})
+        self.assertTrue(result["isError"])
+        self.assertIn("not scoped to instance", result["content"][0]["text"])
+        self.org.mcp_enabled = False
+        with self.assertRaisesRegex(pol.Refusal, "kill switch"):
+            server._ocore_control_check_org(self.conn(key))
+        result = server._ocore_control_forward(self.conn(key), other, "other_inst_count", {})
+        self.assertIn("kill switch", result["content"][0]["text"])
+
+    def test_viewer_forwards_read_only(self):
+        key, _secret = self.keys._ocore_create_key("viewer key", self.vic, organization_id=self.org.id)
+        _subject, claim = self.env["ocore.mcp.server"]._ocore_control_subject(self.conn(key))
+        self.assertTrue(claim["read_only"])
+
+    def test_unreachable_instance_drops_out(self):
+        key, _secret = self.keys._ocore_create_key("org key", self.alice, organization_id=self.org.id)
+        tools = self.env["ocore.mcp.server"]._ocore_control_remote_tools(self.conn(key))
+        self.assertEqual(tools, [])
+        self.assertEqual(self.instance.status, "unreachable")
+        self.assertTrue(self.instance.last_error)
+
+    def test_views(self):
+        for view_type in ("kanban", "list", "form", "search"):
+            self.env["ocore.control.instance"].get_views([(False, view_type)])
+        for model in ("ocore.control.organization", "ocore.control.server", "ocore.mcp.control.link", "ocore.mcp.key"):
+            self.env[model].get_views([(False, "list"), (False, "form")])
+        self.assertEqual(self.instance.color, 10)

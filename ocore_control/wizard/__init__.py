@@ -1,0 +1,2 @@
+from . import control_secret_show
+from . import control_enrol

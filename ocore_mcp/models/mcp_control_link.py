@@ -1,0 +1,228 @@
+"""The instance's side of a control plane (ocore_control): enrolment, and the identity of forwarded calls.
+
+An admin of this instance generates a one-time enrolment token; the control plane presents it once
+with its public key (Ed25519). From then on each request it forwards carries a short-lived JWT it
+signed: issuer = the control plane, audience = this instance's slug, ``sub`` = the member who calls,
+``scp`` = the scopes of their organization key. The tool runs as the user of THIS instance mapped to
+``sub`` (an explicit mapping, or the same login when the link allows it; never the superuser), under
+the intersection of that user's own key scopes and the forwarded ones. Refusing the link (or archiving
+the mapped user's key) cuts the control plane off at once.
+"""
+
+import dataclasses
+import logging
+import secrets
+
+import jwt
+
+from odoo import SUPERUSER_ID, _, api, fields, models
+from odoo.exceptions import UserError
+
+from .mcp_key import hash_token
+
+_logger = logging.getLogger(__name__)
+
+KID_PREFIX = "ocore-control-"
+ENROL_PREFIX = "ocore_enrol_"  # noqa: S105 - a name, not a secret
+ENROL_HOURS = 24
+NO_MATCH = "__none__"  # an empty intersection of allowlists: nothing matches
+
+
+class ControlRefused(Exception):  # noqa: N818 - a refusal, logged, answered as an unknown key
+    pass
+
+
+class McpControlLink(models.Model):
+    _name = "ocore.mcp.control.link"
+    _description = "MCP control plane link"
+    _order = "id desc"
+
+    name = fields.Char(required=True, default=lambda self: _("Control plane"))
+    state = fields.Selection(
+        [("pending", "Waiting for enrolment"), ("enrolled", "Enrolled"), ("refused", "Refused")],
+        default="pending", required=True, readonly=True)
+    issuer = fields.Char(readonly=True)
+    kid = fields.Char(string="Key id", readonly=True, index=True, copy=False)
+    public_key = fields.Text(readonly=True, copy=False)
+    token_prefix = fields.Char(readonly=True, copy=False)
+    token_hash = fields.Char(readonly=True, copy=False, groups=fields.NO_ACCESS)
+    token_expires = fields.Datetime(readonly=True, copy=False)
+    enrolled_at = fields.Datetime(readonly=True)
+    last_used = fields.Datetime(readonly=True)
+    map_by_login = fields.Boolean(
+        default=True, help="A member of the control plane acts as the user of this instance with the same login "
+        "(when no explicit mapping exists). Off: explicit mappings only.")
+    user_map_ids = fields.One2many("ocore.mcp.control.user.map", "link_id", string="User mappings")
+
+    def init(self):
+        self.env.cr.execute("""CREATE UNLOGGED TABLE IF NOT EXISTS ocore_mcp_control_jti (
+                                   jti varchar PRIMARY KEY, expires timestamp NOT NULL)""")
+
+    def action_generate_token(self):
+        """A one-time enrolment token, shown once (its hash is kept), valid ENROL_HOURS hours."""
+        self.ensure_one()
+        token = f"{ENROL_PREFIX}{secrets.token_urlsafe(32)}"
+        self.sudo().write({"token_hash": hash_token(token), "token_prefix": token[:16],
+                           "token_expires": fields.Datetime.add(fields.Datetime.now(), hours=ENROL_HOURS),
+                           "state": "pending"})
+        return token
+
+    def action_show_token(self):
+        token = self.action_generate_token()
+        return {"type": "ir.actions.client", "tag": "display_notification",
+                "params": {"title": _("Enrolment token (shown once)"), "message": token, "sticky": True}}
+
+    def action_refuse(self):
+        """The instance refuses the control plane: every assertion it signed is refused from now on."""
+        self.sudo().write({"state": "refused"})
+        self.env["ocore.mcp.key"].sudo().search([("control_link_id", "in", self.ids)]).write({"active": False})
+
+    @api.model
+    def _ocore_enrol(self, token, issuer, kid, public_key, name=None):
+        if not (isinstance(token, str) and token.startswith(ENROL_PREFIX)):
+            raise UserError(_("Invalid enrolment token."))
+        if not (isinstance(kid, str) and kid.startswith(KID_PREFIX) and isinstance(public_key, str)):
+            raise UserError(_("Invalid control plane key."))
+        self.flush_model()
+        self.env.cr.execute("SELECT id FROM ocore_mcp_control_link WHERE token_hash = %s AND state = 'pending' "
+                            "AND token_expires > now() at time zone 'UTC' FOR UPDATE", (hash_token(token),))
+        row = self.env.cr.fetchone()
+        if not row:
+            raise UserError(_("Unknown, used or expired enrolment token."))
+        try:
+            jwt.algorithms.OKPAlgorithm().prepare_key(public_key)
+        except Exception:  # noqa: BLE001 - any parse failure is a bad key
+            raise UserError(_("Invalid control plane key.")) from None
+        link = self.sudo().browse(row[0])
+        link.write({"state": "enrolled", "issuer": issuer, "kid": kid, "public_key": public_key,
+                    "token_hash": False, "token_expires": False, "enrolled_at": fields.Datetime.now(),
+                    "name": (name or link.name)[:100]})
+        return link
+
+    def _ocore_enrol_rotate(self, kid, public_key):
+        """Replace the control plane's key (the request was signed with the current one)."""
+        self.ensure_one()
+        if not (isinstance(kid, str) and kid.startswith(KID_PREFIX) and isinstance(public_key, str)):
+            raise UserError(_("Invalid control plane key."))
+        try:
+            jwt.algorithms.OKPAlgorithm().prepare_key(public_key)
+        except Exception:  # noqa: BLE001 - any parse failure is a bad key
+            raise UserError(_("Invalid control plane key.")) from None
+        self.sudo().write({"kid": kid, "public_key": public_key})
+
+    # -- assertions ------------------------------------------------------------------------------
+
+    @api.model
+    def _ocore_is_assertion(self, token):
+        if not token or token.count(".") != 2:
+            return False
+        try:
+            return str(jwt.get_unverified_header(token).get("kid", "")).startswith(KID_PREFIX)
+        except jwt.PyJWTError:
+            return False
+
+    @api.model
+    def _ocore_verify(self, token, purpose):
+        """(link, claims) of a valid assertion for ``purpose``, or raise ControlRefused."""
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError as exc:
+            raise ControlRefused(f"malformed assertion: {exc}") from None
+        link = self.sudo().search([("kid", "=", kid)], limit=1)
+        if not link:
+            raise ControlRefused(f"no control plane enrolled with key {kid}")
+        if link.state != "enrolled":
+            raise ControlRefused(f"the control plane link {link.name!r} is {link.state}")
+        slug = self.env["ocore.mcp.server"]._ocore_settings()["slug"]
+        try:
+            claims = jwt.decode(token, link.public_key, algorithms=["EdDSA"], audience=f"ocore-instance:{slug}",
+                                issuer=link.issuer, leeway=5,
+                                options={"require": ["exp", "iat", "jti", "sub", "aud", "iss"]})
+        except jwt.PyJWTError as exc:
+            raise ControlRefused(f"assertion refused: {exc}") from None
+        if claims.get("pur", "call") != purpose:
+            raise ControlRefused(f"assertion for {claims.get('pur')!r} used for {purpose!r}")
+        if claims["exp"] - claims["iat"] > 300:
+            raise ControlRefused("assertion lives too long")
+        cr = self.env.cr
+        cr.execute("""INSERT INTO ocore_mcp_control_jti (jti, expires)
+                      VALUES (%s, to_timestamp(%s) at time zone 'UTC') ON CONFLICT (jti) DO NOTHING""",
+                   (str(claims["jti"])[:100], claims["exp"] + 10))
+        if not cr.rowcount:
+            raise ControlRefused("assertion replayed (jti already used)")
+        if secrets.randbelow(100) == 0:
+            cr.execute("DELETE FROM ocore_mcp_control_jti WHERE expires < now() at time zone 'UTC'")
+        return link, claims
+
+    def _ocore_user_for(self, subject):
+        self.ensure_one()
+        mapping = self.user_map_ids.filtered(lambda m: m.subject == subject)[:1]
+        user = mapping.user_id
+        if not user and self.map_by_login:
+            user = self.env["res.users"].sudo().search([("login", "=", subject), ("share", "=", False)], limit=1)
+        if not user or user.id == SUPERUSER_ID or not user.active:
+            raise ControlRefused(f"no user of this instance is mapped to {subject!r}")
+        return user
+
+    def _ocore_key_for(self, user):
+        """The key forwarded calls of ``user`` run under (created on first use; archive it to refuse them)."""
+        self.ensure_one()
+        keys = self.env["ocore.mcp.key"].sudo().with_context(active_test=False)
+        key = keys.search([("control_link_id", "=", self.id), ("user_id", "=", user.id)], limit=1)
+        if not key:
+            key = keys.create({"name": _("Control plane: %s", self.name), "user_id": user.id,
+                               "company_id": user.company_id.id, "origin": "control", "control_link_id": self.id,
+                               "read_only": not user._ocore_may_hold_write_keys()})
+            # a secret nobody knows: the key is usable only through the link's assertions
+            key.write({"key_prefix": "ctl" + secrets.token_hex(4), "key_hash": hash_token(secrets.token_hex(32))})
+        if not key.active:
+            raise ControlRefused(f"the control plane key of {user.login} has been revoked on this instance")
+        return key
+
+
+class McpControlUserMap(models.Model):
+    _name = "ocore.mcp.control.user.map"
+    _description = "MCP control plane user mapping"
+
+    link_id = fields.Many2one("ocore.mcp.control.link", required=True, ondelete="cascade", index=True)
+    subject = fields.Char(required=True, help="The member's identity on the control plane (their login there).")
+    user_id = fields.Many2one("res.users", required=True, ondelete="cascade", domain=[("share", "=", False)])
+
+    _sql_constraints = [("subject_unique", "UNIQUE(link_id, subject)", "A subject is mapped once per link.")]
+
+
+def intersect(mine, theirs):
+    """The stricter of two allowlists (empty = everything)."""
+    if not theirs:
+        return mine
+    if not mine:
+        return list(theirs)
+    return [item for item in mine if item in theirs] or [NO_MATCH]
+
+
+class McpKeyControl(models.Model):
+    _inherit = "ocore.mcp.key"
+
+    origin = fields.Selection(selection_add=[("control", "Control plane")], ondelete={"control": "cascade"})
+    control_link_id = fields.Many2one("ocore.mcp.control.link", readonly=True, ondelete="cascade")
+
+    @api.model
+    def _ocore_authenticate(self, token):
+        links = self.env["ocore.mcp.control.link"]
+        if not links._ocore_is_assertion(token):
+            return super()._ocore_authenticate(token)
+        try:
+            link, claims = links._ocore_verify(token, "call")
+            user = link._ocore_user_for(claims["sub"])
+            key = link._ocore_key_for(user)
+        except ControlRefused as exc:
+            _logger.warning("MCP: control plane request refused: %s", exc)
+            return self.sudo().browse(), None
+        auth = key._ocore_auth_info()
+        forwarded = claims.get("scp") if isinstance(claims.get("scp"), dict) else {}
+        scope = dict(auth.scope)
+        scope["read_only"] = scope["read_only"] or bool(forwarded.get("read_only"))
+        for name in ("categories", "tool_allow", "models"):
+            scope[name] = intersect(scope[name], [str(v) for v in forwarded.get(name) or []])
+        scope["tool_deny"] = sorted(set(scope["tool_deny"]) | {str(v) for v in forwarded.get("tool_deny") or []})
+        return key, dataclasses.replace(auth, scope=scope)
