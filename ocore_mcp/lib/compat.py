@@ -282,3 +282,15 @@ def kanban_card_to_box(arch):
 
     if release.version_info[0] >= 18:
         return arch
+    from lxml import etree
+
+    for card in arch.iter("t"):
+        if card.get("t-name") == "card":
+            card.set("t-name", "kanban-box")
+            box = etree.Element("div", {"class": "oe_kanban_global_click " + (card.get("class") or "")})
+            card.attrib.pop("class", None)
+            for child in list(card):
+                box.append(child)
+            box.text, card.text = card.text, None
+            card.append(box)
+    return arch
