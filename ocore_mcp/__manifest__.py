@@ -8,7 +8,7 @@
     "author": "oCore MCP contributors",
     "license": "LGPL-3",
     "depends": ["base", "base_setup", "web"],
-    "external_dependencies": {"python": ["mcp_types", "pydantic", "whatthepatch", "regex", "pglast"]},
+    "external_dependencies": {"python": ["mcp_types", "pydantic", "whatthepatch", "regex", "pglast", "posthog"]},
     "data": [
         "security/ocore_mcp_groups.xml",
         "security/ir.model.access.csv",
@@ -19,6 +19,7 @@
         "views/mcp_audit_log_views.xml",
         "views/mcp_session_views.xml",
         "views/res_config_settings_views.xml",
+        "views/res_config_settings_posthog_views.xml",
         "views/ocore_mcp_menus.xml",
         "views/mcp_module_event_views.xml",
         "views/mcp_control_link_views.xml",

@@ -12,4 +12,5 @@ from . import (
 )
 from . import mcp_impersonation
 from . import ir_module_module, mcp_module_event
+from . import mcp_posthog
 from . import mcp_control_link

@@ -11,3 +11,4 @@ from . import test_tools_export
 from . import test_tools_attachments
 from . import test_tools_reports
 from . import test_notify
+from . import test_posthog

@@ -1,0 +1,289 @@
+"""Monitoring on PostHog: its settings, the server-side capture and the web client's settings.
+
+- ``ocore.mcp.posthog._ocore_posthog_config()`` is the one place the settings are read; a control plane
+  (``ocore_control``) overrides it (and ``_ocore_posthog_personal_api_key``) to give the organization's
+  PostHog project to each of its instances: one project, instances told apart by the ``odoo_instance``
+  property every event carries.
+- ``ir.http._dispatch``: RPC errors and slow RPCs of the web client and of external JSON-RPC / XML-RPC.
+- ``ocore.mcp.server._ocore_call_tool``: every MCP tool call (tool, outcome, duration).
+- ``ir.http.session_info``: what the web client's capture (static/src/posthog/) needs, only when on.
+"""
+
+import logging
+import time
+
+from odoo import _, api, fields, models, tools
+from odoo.http import request
+
+from ..service import posthog as ph
+from .res_config_settings import _as_bool
+
+_logger = logging.getLogger(__name__)
+
+PARAM = "ocore_mcp.posthog_"
+SECRET_PARAM = PARAM + "personal_api_key"  # a system parameter: readable by system administrators only
+DEFAULT_SLOW_RPC_MS = 1000
+RELAY_ROUTE = "/ocore/posthog/capture"
+# paths of the RPC endpoints observed besides JSON routes (external XML-RPC / JSON-RPC, 19.0's /json/2)
+RPC_PATH_PREFIXES = ("/xmlrpc", "/jsonrpc", "/json/")
+# our own endpoints: MCP calls are captured per tool call, the relay is the capture itself
+SKIPPED_PATH_PREFIXES = ("/ocore/", "/api/mcp/", "/web/webclient/", "/bus/", "/websocket")
+
+
+class McpPosthog(models.AbstractModel):
+    _name = "ocore.mcp.posthog"
+    _description = "MCP: PostHog monitoring"
+
+    @api.model
+    def _ocore_posthog_config(self):
+        """The PostHog settings of this database, without the personal API key.
+
+        The hook a control plane overrides to give the organization's settings instead: return the same
+        keys (``capture``, ``host``, ``project_api_key``, ``project_id``, ``personal_data``,
+        ``slow_rpc_ms``, ``instance``, ``personal_api_key_set``)."""
+        return dict(self._ocore_posthog_config_cached())
+
+    @api.model
+    @tools.ormcache()
+    def _ocore_posthog_config_cached(self):
+        # cleared with the registry's caches on every system parameter change, in every worker
+        icp = self.env["ir.config_parameter"].sudo()
+
+        def get(name, default=None):
+            return icp.get_param(PARAM + name, default)
+
+        try:
+            slow = int(get("slow_rpc_ms") or DEFAULT_SLOW_RPC_MS)
+        except ValueError:
+            slow = DEFAULT_SLOW_RPC_MS
+        return {
+            "capture": _as_bool(get("capture"), False),
+            "host": ph.normalize_host(get("host")),
+            "project_api_key": (get("project_api_key") or "").strip(),
+            "project_id": (get("project_id") or "").strip(),
+            "personal_data": _as_bool(get("personal_data"), False),
+            "slow_rpc_ms": max(1, slow),
+            "instance": self.env["ocore.mcp.server"]._ocore_settings()["slug"],
+            "personal_api_key_set": bool(icp.get_param(SECRET_PARAM)),
+        }
+
+    @api.model
+    def _ocore_posthog_personal_api_key(self):
+        """The personal API key the monitoring tools query PostHog with (a secret: never returned, logged
+        or audited). A control plane overrides this with the organization's key."""
+        return (self.env["ir.config_parameter"].sudo().get_param(SECRET_PARAM) or "").strip()
+
+    @api.model
+    def _ocore_posthog_user_properties(self, user):
+        """``$set`` person properties for ``user``: only when the admin enabled personal data."""
+        return {"$set": {"name": user.name, "login": user.login, "email": user.email or None}}
+
+    @api.model
+    def _ocore_posthog_capture(self, event, properties, uid=None, config=None, user=None):
+        """Queue ``event`` for ``uid`` (default: the environment's user); never raises."""
+        try:
+            config = config or self._ocore_posthog_config()
+            if not ph.capture_ready(config):
+                return False
+            props = dict(properties or {})
+            if config.get("personal_data") and user is not None:
+                props.update(self._ocore_posthog_user_properties(user))
+            return ph.capture(config, event, uid or self.env.uid, props)
+        except Exception:  # noqa: BLE001 - monitoring must never fail the request it observes
+            _logger.debug("PostHog capture of %r failed", event, exc_info=True)
+            return False
+
+
+class IrHttp(models.AbstractModel):
+    _inherit = "ir.http"
+
+    @classmethod
+    def _dispatch(cls, endpoint):
+        started = time.monotonic()
+        try:
+            result = super()._dispatch(endpoint)
+        except Exception as exc:
+            cls._ocore_posthog_observe(endpoint, started, exc)
+            raise
+        cls._ocore_posthog_observe(endpoint, started, None)
+        return result
+
+    @classmethod
+    def _ocore_posthog_observe(cls, endpoint, started, exc):
+        """Report an RPC error or a slow RPC (never raises, costs a cached settings lookup when off)."""
+        try:
+            httprequest = request.httprequest
+            path = httprequest.path
+            if path.startswith(SKIPPED_PATH_PREFIXES):
+                return
+            routing_type = (getattr(endpoint, "routing", None) or {}).get("type")
+            if routing_type not in ("json", "jsonrpc") and not path.startswith(RPC_PATH_PREFIXES):
+                return
+            env = request.env
+            config = env["ocore.mcp.posthog"]._ocore_posthog_config()
+            if not ph.capture_ready(config):
+                return
+            elapsed_ms = int((time.monotonic() - started) * 1000)
+            rpc = cls._ocore_posthog_rpc_name(path)
+            if exc is not None:
+                if cls._ocore_posthog_ignored_error(exc):
+                    return
+                props = ph.exception_properties(exc, config, "server", rpc)
+                props.update(duration_ms=elapsed_ms, odoo_error_kind=cls._ocore_posthog_error_kind(exc))
+                env["ocore.mcp.posthog"]._ocore_posthog_capture("$exception", props, uid=env.uid, config=config)
+            elif elapsed_ms >= config["slow_rpc_ms"]:
+                env["ocore.mcp.posthog"]._ocore_posthog_capture(
+                    "odoo_slow_rpc",
+                    {"odoo_endpoint": rpc, "duration_ms": elapsed_ms, "threshold_ms": config["slow_rpc_ms"]},
+                    uid=env.uid, config=config,
+                )
+        except Exception:  # noqa: BLE001 - monitoring must never fail the request it observes
+            _logger.debug("PostHog RPC observation failed", exc_info=True)
+
+    @classmethod
+    def _ocore_posthog_rpc_name(cls, path):
+        """``model.method`` of a web client call (``/web/dataset/call_kw/<model>/<method>`` or its
+        parameters), ``object.execute_kw`` of external RPC becomes ``model.method`` too, else the path."""
+        params = request.params if isinstance(getattr(request, "params", None), dict) else {}
+        model, method = params.get("model"), params.get("method")
+        args = params.get("args")
+        if not model and params.get("service") == "object" and isinstance(args, list) and len(args) >= 5:
+            model, method = args[3], args[4]
+        if isinstance(model, str) and isinstance(method, str):
+            return f"{model[:64]}.{method[:64]}"
+        return path[:128]
+
+    @classmethod
+    def _ocore_posthog_ignored_error(cls, exc):
+        from werkzeug.exceptions import HTTPException  # noqa: PLC0415
+
+        from odoo.http import SessionExpiredException  # noqa: PLC0415
+
+        return isinstance(exc, (HTTPException, SessionExpiredException))
+
+    @classmethod
+    def _ocore_posthog_error_kind(cls, exc):
+        from odoo.exceptions import UserError  # noqa: PLC0415 (AccessError, ValidationError … are UserErrors)
+
+        return "user" if isinstance(exc, UserError) else "server"
+
+    def session_info(self):
+        info = super().session_info()
+        try:
+            config = self.env["ocore.mcp.posthog"]._ocore_posthog_config()
+            if ph.capture_ready(config) and self.env.user._is_internal():
+                info["ocore_posthog"] = {
+                    "capture": True,
+                    "relay": RELAY_ROUTE,
+                    "personal_data": config["personal_data"],
+                    "flush_interval_ms": int(
+                        self.env["ir.config_parameter"].sudo().get_param(PARAM + "flush_interval_ms") or 10000
+                    ),
+                }
+        except Exception:  # noqa: BLE001 - the web client must load even if monitoring is broken
+            _logger.debug("PostHog web client settings not added", exc_info=True)
+        return info
+
+
+class McpServer(models.AbstractModel):
+    _inherit = "ocore.mcp.server"
+
+    def _ocore_call_tool(self, conn, full_name, arguments, request_id=None, progress_token=None):
+        started = time.monotonic()
+        result = super()._ocore_call_tool(conn, full_name, arguments, request_id=request_id,
+                                          progress_token=progress_token)
+        self._ocore_posthog_tool_call(conn, full_name, result, started)
+        return result
+
+    def _ocore_posthog_tool_call(self, conn, full_name, result, started):
+        """One ``mcp_tool_call`` event per tool call: tool, outcome, duration, transport and client."""
+        try:
+            posthog = self.env["ocore.mcp.posthog"]
+            config = posthog._ocore_posthog_config()
+            if not ph.capture_ready(config):
+                return
+            auth = getattr(conn, "auth", None)
+            slug = config.get("instance") or ""
+            tool = full_name[len(slug) + 1:] if slug and full_name.startswith(slug + "_") else full_name
+            posthog._ocore_posthog_capture("mcp_tool_call", {
+                "mcp_tool": tool[:128],
+                "mcp_success": not (isinstance(result, dict) and result.get("isError")),
+                "duration_ms": int((time.monotonic() - started) * 1000),
+                "mcp_transport": getattr(conn, "transport", None),
+                "mcp_client": (getattr(conn, "client_name", None) or "")[:64] or None,
+            }, uid=getattr(auth, "user_id", None) or self.env.uid, config=config)
+        except Exception:  # noqa: BLE001 - monitoring must never fail the call it observes
+            _logger.debug("PostHog tool call capture failed", exc_info=True)
+
+
+class ResConfigSettings(models.TransientModel):
+    _inherit = "res.config.settings"
+
+    ocore_mcp_posthog_capture = fields.Boolean(
+        string="PostHog capture",
+        help="Send page views, module usage, web vitals, errors, slow RPCs and MCP tool calls to PostHog.",
+    )
+    ocore_mcp_posthog_host = fields.Char(
+        string="PostHog host", help="e.g. https://eu.i.posthog.com, or your self-hosted PostHog's URL."
+    )
+    ocore_mcp_posthog_project_api_key = fields.Char(
+        string="Project API key", help="The project's public key (phc_…) events are captured with."
+    )
+    ocore_mcp_posthog_project_id = fields.Char(string="Project id", help="The monitoring tools query this project.")
+    ocore_mcp_posthog_personal_api_key = fields.Char(
+        string="Personal API key",
+        help="A personal API key (phx_…) with query, feature flag and survey read scopes, for the monitoring "
+        "tools. Write-only: it is stored as a system parameter and never shown again; leave empty to keep it.",
+    )
+    ocore_mcp_posthog_personal_api_key_set = fields.Boolean(string="Personal API key set", readonly=True)
+    ocore_mcp_posthog_personal_data = fields.Boolean(
+        string="Include personal data",
+        help="Off: events carry a user identifier only (instance:user id). On: names, logins, e-mail addresses "
+        "and error messages too.",
+    )
+    ocore_mcp_posthog_slow_rpc_ms = fields.Integer(string="Slow RPC threshold (ms)")
+
+    @api.model
+    def get_values(self):
+        res = super().get_values()
+        config = self.env["ocore.mcp.posthog"]._ocore_posthog_config()
+        res.update(
+            ocore_mcp_posthog_capture=config["capture"],
+            ocore_mcp_posthog_host=config["host"],
+            ocore_mcp_posthog_project_api_key=config["project_api_key"],
+            ocore_mcp_posthog_project_id=config["project_id"],
+            ocore_mcp_posthog_personal_api_key=False,  # never sent back to the browser
+            ocore_mcp_posthog_personal_api_key_set=config["personal_api_key_set"],
+            ocore_mcp_posthog_personal_data=config["personal_data"],
+            ocore_mcp_posthog_slow_rpc_ms=config["slow_rpc_ms"],
+        )
+        return res
+
+    def set_values(self):
+        super().set_values()
+        if not self.env.user.has_group("base.group_system"):
+            return
+        icp = self.env["ir.config_parameter"].sudo()
+        host = (self.ocore_mcp_posthog_host or "").strip()
+        if host and not ph.normalize_host(host):
+            from odoo.exceptions import ValidationError  # noqa: PLC0415
+
+            raise ValidationError(_("PostHog host: an http(s) URL, e.g. https://eu.i.posthog.com"))
+        icp.set_param(PARAM + "capture", "1" if self.ocore_mcp_posthog_capture else "0")
+        icp.set_param(PARAM + "host", ph.normalize_host(host) or False)
+        icp.set_param(PARAM + "project_api_key", (self.ocore_mcp_posthog_project_api_key or "").strip() or False)
+        icp.set_param(PARAM + "project_id", (self.ocore_mcp_posthog_project_id or "").strip() or False)
+        icp.set_param(PARAM + "personal_data", "1" if self.ocore_mcp_posthog_personal_data else "0")
+        icp.set_param(PARAM + "slow_rpc_ms", max(1, self.ocore_mcp_posthog_slow_rpc_ms or DEFAULT_SLOW_RPC_MS))
+        secret = (self.ocore_mcp_posthog_personal_api_key or "").strip()
+        if secret:
+            icp.set_param(SECRET_PARAM, secret)
+
+    def action_ocore_posthog_forget_personal_key(self):
+        """Remove the stored personal API key (the monitoring tools stop querying PostHog)."""
+        if not self.env.user.has_group("base.group_system"):
+            from odoo.exceptions import AccessError  # noqa: PLC0415
+
+            raise AccessError(_("Only system administrators manage the PostHog settings."))
+        self.env["ir.config_parameter"].sudo().set_param(SECRET_PARAM, False)
+        return {"type": "ir.actions.client", "tag": "reload"}
