@@ -1,1 +1,2 @@
 from . import controllers, models, tools, wizard
+from .hooks import uninstall_hook

@@ -26,4 +26,5 @@
     ],
     "images": ["static/description/banner.png"],
     "application": True,
+    "uninstall_hook": "uninstall_hook",
 }

@@ -8,7 +8,9 @@ schema-qualified names are resolved exactly as the server would resolve them.
 * :func:`analyze` splits a script into statements, classifies each one
   (``select``, ``dml``, ``transaction``; ``ddl`` and ``utility`` are refused)
   and walks *every* node of the tree (FROM-clause function calls, CTEs,
-  subqueries, LATERAL, RETURNING, VALUES, ...) for blocked functions.
+  subqueries, LATERAL, RETURNING, VALUES, ...) for blocked functions, and
+  for writes to system catalogs (``UPDATE pg_settings`` is ``set_config()``
+  in disguise: it would lift the statement timeout).
 * Each accepted statement carries ``sql``: the statement re-serialised from
   the checked tree (what runs is exactly what was checked, one statement at a
   time, never a multi-statement string).
@@ -92,6 +94,7 @@ BLOCKED_PREFIXES = (
 )
 
 # -- statement classes ------------------------------------------------------------------
+SYSTEM_SCHEMAS = frozenset({"pg_catalog", "information_schema", "pg_toast"})
 DML_NODES = (ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt, ast.MergeStmt)
 DDL_PREFIXES = (
     "Create", "Alter", "Drop", "Define", "Rename", "Grant", "Comment", "SecLabel", "Truncate",
@@ -166,8 +169,8 @@ TRANSACTION_KINDS = {
 
 
 class SqlRefused(Exception):
-    """The query is refused; ``reason`` is one of parse_error, ddl, utility, function, multiple, empty,
-    transaction."""
+    """The query is refused; ``reason`` is one of parse_error, ddl, utility, function, catalog, multiple,
+    empty, transaction."""
 
     def __init__(self, reason, message, index=None):
         super().__init__(message)
@@ -260,6 +263,32 @@ def _check_functions(root, index):
         if reason:
             shown = ".".join(n.lower() for n in names)
             raise SqlRefused("function", f"function {shown}() is blocked ({reason})", index)
+
+
+def _check_catalog_writes(root, index):
+    """Refuse a data-modifying statement (anywhere in the tree: a CTE, EXPLAIN ANALYZE) whose target is a
+    system catalog or view. ``UPDATE pg_settings SET setting = ...`` is rewritten by PostgreSQL into
+    ``set_config()``: it would lift the statement timeout or switch the role back."""
+    for node in iter_nodes(root):
+        if not isinstance(node, DML_NODES):
+            continue
+        target = node.relation
+        relname = (getattr(target, "relname", None) or "").lower()
+        schema = (getattr(target, "schemaname", None) or "").lower()
+        if schema in SYSTEM_SCHEMAS or relname.startswith("pg_"):
+            shown = f"{schema}.{relname}" if schema else relname
+            raise SqlRefused("catalog", f"writing to the system catalog {shown} is blocked (server settings "
+                             "such as statement_timeout cannot be changed)", index)
+
+
+def relations(root):
+    """Lower-cased names (last component) of every relation the statement tree names (FROM, JOIN,
+    TABLE, DML targets, subqueries, CTEs): the fallback check of the SQL tools without their role."""
+    found = set()
+    for node in iter_nodes(root):
+        if isinstance(node, ast.RangeVar) and node.relname:
+            found.add(node.relname.lower())
+    return found
 
 
 def _command(node):
@@ -395,6 +424,7 @@ def analyze(sql, allow_transaction=False, max_statements=None):
         if stmt.kind == "transaction" and not allow_transaction:
             raise SqlRefused("transaction", "transaction control is only available in execute_sql_script", index)
         _check_functions(raw.stmt, index)
+        _check_catalog_writes(raw.stmt, index)
         stmt.text = text
         stmt.index = position
         statements.append(stmt)

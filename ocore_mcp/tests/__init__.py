@@ -5,6 +5,7 @@ from . import test_tools_metadata
 from . import test_tools_files, test_tools_modules
 from . import test_sqlguard
 from . import test_tools_sql
+from . import test_tools_sql_credentials
 from . import test_tools_shell
 from . import test_tools_system
 from . import test_tools_export

@@ -11,26 +11,37 @@ administrator). Layers, each on its own enough to stop a write from a read:
    ``transaction_read_only`` and always rolled back, so even a function the
    guard missed cannot write (PostgreSQL refuses to switch such a
    subtransaction back to read-write);
-3. the pipeline's ``statement_timeout`` (``timeout_seconds``) and savepoint.
+3. every statement runs as the SQL tools' PostgreSQL role (lib/sqlrole.py), which cannot read a
+   credential column (password hashes, key hashes, tokens, TOTP secrets) nor a secret system
+   parameter, whatever the spelling (``r.*``, ``row_to_json(r)``, whole-row references, views).
+   Without the role (the database user may not create it) the tools say so and refuse statements
+   naming a table that holds credentials;
+4. the pipeline's ``statement_timeout`` (``timeout_seconds``) and savepoint; writes to ``pg_settings``
+   (which PostgreSQL turns into ``set_config``) are refused by the guard, and a watchdog cancels on the
+   server a statement that outlives the call's deadline anyway (``connection.cancel()``: PostgreSQL's
+   cancel request, sent from another thread), so no worker is held.
 """
 
 import base64
+import contextlib
 import csv
 import datetime
 import decimal
 import io
 import json
+import logging
 import math
+import threading
 import uuid
 from typing import Literal
 
 import psycopg2
 
-from odoo import _, models
+from odoo import _, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL
 
-from ..lib import sqlguard
+from ..lib import sqlguard, sqlrole
 from ..lib.shaping import TextResult
 from ..lib.tooling import mcp_tool
 from ..service.policy import Refusal, ToolFailed, check_write
@@ -39,6 +50,10 @@ SELECT_LIMIT = sqlguard.DEFAULT_LIMIT  # added to a SELECT without LIMIT
 FETCH_CAP = 5000  # rows ever fetched from one statement (an explicit LIMIT above it is cut)
 SCRIPT_MAX_STATEMENTS = 200
 CELL_WIDTH = 80  # table format: longer cells are shortened
+ROLE_KEY = "ocore_mcp_sql_role"  # context key: the role of this call's statements (None: the fallback mode)
+CANCEL_MARGIN = 0.25  # seconds after the call's deadline before a still running statement is cancelled
+
+_logger = logging.getLogger(__name__)
 
 
 def _guard(sql, **kw):
@@ -139,17 +154,119 @@ class SqlTools(models.AbstractModel):
     _inherit = "ocore.mcp.toolset"
     _description = "MCP tools: SQL"
 
+    def init(self):
+        """Create the SQL tools' role and its grants at install and upgrade (checked again before each
+        call: modules installed later add tables and columns)."""
+        try:
+            sqlrole.ensure(self.env.cr, self._sql_credential_fields())
+        except sqlrole.RoleUnavailable as exc:
+            _logger.warning("oCore MCP: %s. Until then the SQL tools refuse statements naming tables that hold "
+                            "credentials.", exc)
+
     # -- helpers -----------------------------------------------------------------------
 
-    def _sql_prepare(self):
+    def _sql_credential_fields(self):
+        """``table.column`` of the stored fields nobody may read through the ORM (``groups=NO_ACCESS``, e.g. key
+        hashes): credentials for the SQL tools' role too, whatever their name."""
+        found = set()
+        for model in self.env.registry.values():
+            if model._abstract or not model._table or not model._auto:
+                continue
+            for field in model._fields.values():
+                if field.store and field.column_type and field.groups == fields.NO_ACCESS:
+                    found.add(f"{model._table}.{field.name}")
+        return sorted(found)
+
+    @property
+    def _sql_role(self):
+        """The role statements run as, None in the fallback mode (see _sql_prepare)."""
+        if ROLE_KEY not in self.env.context:
+            raise RuntimeError("SQL statements run after _sql_prepare() only")
+        return self.env.context[ROLE_KEY]
+
+    def _sql_prepare(self, statements=()):
         """Pending ORM writes reach the database before raw SQL reads it; the parser and the
-        server must read string literals alike."""
+        server must read string literals alike; the role is ready (or, without it, no statement
+        names a table holding credentials). Return the toolset to run the statements with."""
         self.env.flush_all()
         cr = self.env.cr
         status = cr.connection.get_parameter_status("standard_conforming_strings")
         if status and status != "on":
             raise Refusal("sql_refused", "the database runs with standard_conforming_strings off; "
                           "SQL tools need it on")
+        extra = self._sql_credential_fields()
+        try:
+            role = sqlrole.ensure(cr, extra)
+        except sqlrole.RoleUnavailable as exc:
+            role = None
+            blocked = set(sqlrole.credential_relations(cr, extra)) | sqlrole.FALLBACK_BLOCKED
+            for stmt in statements:
+                named = sorted(sqlguard.relations(stmt.node) & blocked)
+                if named:
+                    where = f"statement {stmt.index + 1}: " if len(statements) > 1 else ""
+                    raise Refusal("sql_refused", (
+                        f"{where}{', '.join(named)} may hold credentials and the SQL tools run without their "
+                        f"read-only role: {exc}")) from None
+        return self.with_context(**{ROLE_KEY: role})
+
+    @contextlib.contextmanager
+    def _sql_watchdog(self):
+        """Cancel the running statement on the server when the call's deadline has passed (plus a small
+        margin): a statement whose timeout was lifted, or stuck in a C call, never holds the worker."""
+        call = self._call()
+        deadline = getattr(call, "deadline", None) if call else None
+        if deadline is None:
+            yield
+            return
+        cnx = self.env.cr._cnx
+        lock = threading.Lock()
+        state = {"active": True}
+
+        def cancel():
+            with lock:
+                if state["active"]:
+                    _logger.warning("oCore MCP: cancelling a SQL statement past the call's deadline (%ss)",
+                                    deadline.seconds)
+                    try:
+                        cnx.cancel()  # PostgreSQL's cancel request, through a connection of its own
+                    except Exception:  # noqa: BLE001 - a failed cancel leaves the statement_timeout
+                        _logger.exception("oCore MCP: cancelling a SQL statement failed")
+
+        timer = threading.Timer(deadline.remaining() + CANCEL_MARGIN, cancel)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            with lock:
+                state["active"] = False
+            timer.cancel()
+
+    def _sql_execute(self, sql):
+        with self._sql_watchdog():
+            self.env.cr.execute(sql, log_exceptions=False)
+
+    @contextlib.contextmanager
+    def _sql_credentials_hint(self, stmt):
+        """A statement the role may not run fails with a message saying which columns it never reads."""
+        try:
+            yield
+        except psycopg2.errors.InsufficientPrivilege as exc:
+            if not self._sql_role:
+                raise
+            error = (exc.pgerror or str(exc)).strip().splitlines()[0]
+            named = sqlguard.relations(stmt.node)
+            credentials = {name: columns for name, columns in
+                           sqlrole.credential_relations(self.env.cr, self._sql_credential_fields()).items()
+                           if name in named}
+            detail = "; ".join(f"{name}: {', '.join(cols) if cols else 'a view of credentials'}"
+                               for name, cols in sorted(credentials.items()))
+            raise UserError(_(
+                "%(error)s. The SQL tools run as the role %(role)s, which never reads credentials (password and key "
+                "hashes, tokens, TOTP secrets, secret system parameters)%(detail)s: name the columns you need "
+                "instead of * or a whole row.",
+                error=error, role=self._sql_role, detail=f" ({detail})" if detail else "",
+            )) from None
 
     def _sql_fetch(self, max_rows):
         cr = self.env.cr
@@ -167,8 +284,12 @@ class SqlTools(models.AbstractModel):
         name = f"ocore_sql_ro_{uuid.uuid4().hex}"
         cr.execute(SQL("SAVEPOINT %s", SQL.identifier(name)))
         try:
-            cr.execute("SET LOCAL transaction_read_only = on")
-            cr.execute(sql, log_exceptions=False)
+            if self._sql_role:  # undone with the savepoint, like the read-only mode
+                cr.execute(SQL("SET LOCAL transaction_read_only = on; SET LOCAL ROLE %s",
+                               SQL.identifier(self._sql_role)))
+            else:
+                cr.execute("SET LOCAL transaction_read_only = on")
+            self._sql_execute(sql)
             return self._sql_fetch(max_rows)
         finally:
             cr.execute(SQL("ROLLBACK TO SAVEPOINT %s", SQL.identifier(name)))
@@ -177,8 +298,23 @@ class SqlTools(models.AbstractModel):
     def _sql_write(self, sql, max_rows=FETCH_CAP):
         """Run a data-modifying statement in the call's savepoint."""
         check_write(self._call().spec, self._call().connection)  # same check as the pipeline's
-        self.env.cr.execute(sql, log_exceptions=False)
-        result = self._sql_fetch(max_rows)
+        cr = self.env.cr
+        if not self._sql_role:
+            self._sql_execute(sql)
+            result = self._sql_fetch(max_rows)
+            self.env.invalidate_all()
+            return result
+        # as the role (RETURNING and WHERE read no credential either), back to the database user after it
+        name = f"ocore_sql_rw_{uuid.uuid4().hex}"
+        cr.execute(SQL("SAVEPOINT %s; SET LOCAL ROLE %s", SQL.identifier(name), SQL.identifier(self._sql_role)))
+        try:
+            self._sql_execute(sql)
+            result = self._sql_fetch(max_rows)
+        except BaseException:
+            cr.execute(SQL("ROLLBACK TO SAVEPOINT %s; RELEASE SAVEPOINT %s", SQL.identifier(name),
+                           SQL.identifier(name)))
+            raise
+        cr.execute(SQL("SET LOCAL ROLE NONE; RELEASE SAVEPOINT %s", SQL.identifier(name)))
         self.env.invalidate_all()
         return result
 
@@ -221,15 +357,16 @@ class SqlTools(models.AbstractModel):
 
     def _sql_run_statement(self, stmt, output="json"):
         """Run one checked SELECT or DML statement (confirmation already handled)."""
-        if stmt.kind == "select":
-            limit_added = isinstance(stmt.node, sqlguard.ast.SelectStmt) and not stmt.has_limit
-            if limit_added:
-                columns, rows, more, count = self._sql_read(sqlguard.add_limit(stmt, SELECT_LIMIT + 1),
-                                                            SELECT_LIMIT)
-            else:
-                columns, rows, more, count = self._sql_read(stmt.sql)
-            return self._sql_result(stmt, columns, rows, more, count, limit_added, output)
-        columns, rows, more, count = self._sql_write(stmt.sql)
+        with self._sql_credentials_hint(stmt):
+            if stmt.kind == "select":
+                limit_added = isinstance(stmt.node, sqlguard.ast.SelectStmt) and not stmt.has_limit
+                if limit_added:
+                    columns, rows, more, count = self._sql_read(sqlguard.add_limit(stmt, SELECT_LIMIT + 1),
+                                                                SELECT_LIMIT)
+                else:
+                    columns, rows, more, count = self._sql_read(stmt.sql)
+                return self._sql_result(stmt, columns, rows, more, count, limit_added, output)
+            columns, rows, more, count = self._sql_write(stmt.sql)
         return self._sql_result(stmt, columns, rows, more, count, False, output)
 
     # -- tools ----------------------------------------------------------------------------
@@ -254,16 +391,18 @@ class SqlTools(models.AbstractModel):
         """
         call = self._call()
         stmt = _guard(query, max_statements=1)[0]
-        self._sql_prepare()
+        tools = self._sql_prepare([stmt])
         if explain and not isinstance(stmt.node, sqlguard.ast.ExplainStmt):
-            return {"statement": stmt.command, "plan": self._sql_explain(stmt, analyze=True)}
+            with tools._sql_credentials_hint(stmt):
+                return {"statement": stmt.command, "plan": tools._sql_explain(stmt, analyze=True)}
         if stmt.kind == "dml" and not (call.confirm or call.dry_run):
-            plan, estimate = self._sql_preview(stmt)
+            with tools._sql_credentials_hint(stmt):
+                plan, estimate = tools._sql_preview(stmt)
             call.require_confirm(
                 f"run {stmt.command} writing an estimated {estimate} row(s) (nothing was done). "
                 f"Query plan:\n{plan}\n"
             )
-        return self._sql_run_statement(stmt, format)
+        return tools._sql_run_statement(stmt, format)
 
     @mcp_tool("sql", kind="destructive", admin_only=True, model_args=())
     def _tool_execute_sql_script(self, script: str) -> dict:
@@ -274,7 +413,7 @@ class SqlTools(models.AbstractModel):
             script: Statements separated by semicolons.
         """
         statements = _guard(script, allow_transaction=True, max_statements=SCRIPT_MAX_STATEMENTS)
-        self._sql_prepare()
+        tools = self._sql_prepare(statements)
         cr = self.env.cr
         stack = []  # open frames: [kind ("tx" | "sp"), user savepoint name, our savepoint name]
         results, notes = [], []
@@ -282,12 +421,12 @@ class SqlTools(models.AbstractModel):
             entry = {"index": stmt.index + 1, "statement": stmt.command}
             try:
                 if stmt.kind == "transaction":
-                    note = self._sql_script_control(stmt, stack)
+                    note = tools._sql_script_control(stmt, stack)
                     if note:
                         notes.append(f"statement {stmt.index + 1}: {note}")
                     entry["status"] = "ok"
                 else:
-                    value = self._sql_run_statement(stmt)
+                    value = tools._sql_run_statement(stmt)
                     entry.update(value)
             except psycopg2.errors.QueryCanceled:
                 raise
