@@ -1,30 +1,311 @@
-"""Redaction of secrets before anything is written to the audit log."""
+"""Redaction of secrets before anything is written to the audit log (or kept as knowledge).
 
+Two complementary ways, both needed:
+
+- by name: a value under a credential-like key (``password``, ``api_key``, ``key_hash`` ...), in a
+  ``name = value`` / ``"name": "value"`` pair of a text, in a column whose header is a credential name
+  (SQL results ``{"columns": [...], "rows": [[...]]}``, CSV text, psql / markdown tables);
+- by value: anything shaped like a secret wherever it appears: password hashes (passlib / crypt
+  ``$pbkdf2-sha512$...``, bcrypt, argon2, ``$6$``, scrypt, Django style), Odoo API keys (40 hex digits)
+  and SHA-256 hashes, this server's key / OAuth / invite tokens, JWTs, ``Bearer`` / ``Basic``
+  credentials, PEM private keys, well-known provider tokens and long random-looking tokens.
+
+Every regular expression is linear in the text (bounded quantifiers, no nested repetition), and the
+text paths only look at the part of a text that is kept (``limit``): the audit writer runs on every
+call.
+"""
+
+import csv
+import io
+import json
 import re
 
 REDACTED = "[REDACTED]"
 SENSITIVE_KEY = re.compile(
-    r"pass(word|wd)?|secret|token|credential|api[_-]?key|apikey|private[_-]?key|authorization|cookie|session[_-]?key",
+    r"pass(word|wd|phrase)?|secret|token|credential|api[_-]?key|apikey|private[_-]?key|authorization|cookie"
+    r"|session[_-]?key|key[_-]?hash|hash(ed)?[_-]?(password|key)|totp|otp[_-]?secret|pwd|(^|[_-])hash$",
     re.I,
 )
+# JSON texts larger than this are not parsed for structure (by-value redaction still applies)
+JSON_MAX = 4 * 1024 * 1024
+MARGIN = 512  # characters past the kept part that are read, so a secret cut by the limit is still recognised
+TABLE_HEAD_LINES = 3  # a table's header may follow a title line or two
+
+_HEX = r"[0-9a-fA-F]"
+_VALUE_RE = re.compile(
+    "|".join([
+        # PEM private keys, also when cut before their END line
+        r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END [A-Z0-9 ]{0,40}PRIVATE KEY"
+        r"(?: BLOCK)?-----|\Z)",
+        # modular crypt format: $pbkdf2-sha512$..., $2b$12$..., $argon2id$v=19$..., $6$salt$hash, $y$..., $scrypt$
+        r"\$(?:pbkdf2(?:-sha(?:1|256|512))?|2[abxy]?|argon2(?:id|i|d)|[1567y]|gy|md5(?:-crypt)?|apr1|scrypt"
+        r"|sha(?:1|256|512)(?:-crypt)?|bcrypt(?:-sha256)?|ldap_[a-z0-9_]{1,20}|django_[a-z0-9_]{1,20})\$"
+        r"[A-Za-z0-9./+=,:;$-]{4,2000}",
+        # Django / werkzeug style: pbkdf2_sha256$260000$salt$hash, pbkdf2:sha256:600000$salt$hash
+        r"\b(?:pbkdf2_sha(?:1|256|512)|bcrypt_sha256|argon2|scrypt|pbkdf2:sha(?:1|256|512)(?::\d{1,9})?)\$"
+        r"[A-Za-z0-9./+=,:;$-]{6,2000}",
+        # this server's secrets: API keys ocore_<10 hex>_<token>, OAuth access / refresh tokens, invites
+        r"\bocore_" + _HEX + r"{10}_[A-Za-z0-9_-]{16,200}",
+        r"\boco(?:at|rt)_[A-Za-z0-9_-]{16,200}",
+        r"\bocinv_" + _HEX + r"{8}_[A-Za-z0-9_-]{12,200}",
+        # JWT (three base64url parts starting with a JSON header), also when cut
+        r"\beyJ[A-Za-z0-9_-]{8,4000}(?:\.[A-Za-z0-9_-]{0,8000}){0,2}",
+        # HTTP credentials (Basic: base64 with an upper-case letter, a digit or padding, not an English word)
+        r"(?i:\bbearer[ \t]+)[A-Za-z0-9._~+/=-]{8,4000}",
+        r"(?P<basic>\b(?:Basic|BASIC|basic|Digest)[ \t]+[A-Za-z0-9+/]{6,4000}={0,2})",
+        # credentials in a URL: scheme://user:password@host
+        r"(?<=://)[^/\s:@\"']{1,200}:[^/\s@\"']{1,200}(?=@)",
+        # provider tokens: GitHub, Slack, OpenAI-style, AWS access key ids, Google API keys
+        r"\b(?:gh[pousr]_[A-Za-z0-9]{20,255}|xox[abposr]-[A-Za-z0-9-]{10,255}|sk-[A-Za-z0-9_-]{20,255}"
+        r"|AKIA[0-9A-Z]{16}|AIza[0-9A-Za-z_-]{35})",
+        # Odoo API keys (40 hex digits) and SHA-256 digests (64): key hashes
+        r"(?<![0-9A-Za-z_-])(?:" + _HEX + "{64}|" + _HEX + "{40})(?![0-9A-Za-z_-])",
+        # long random-looking tokens (token_urlsafe, base64): checked by _looks_random
+        r"(?P<generic>(?<![A-Za-z0-9_+=-])[A-Za-z0-9_+-]{32,8000}={0,2})",
+    ])
+)
+# name = value, name: value, "name": "value", 'name': 'value', \"name\":\"value\" (JSON inside a string).
+# The value is matched in a lookahead: a pair whose value holds other pairs (a JSON text in a string) is
+# looked into as well.
+_PAIR_RE = re.compile(
+    r"""(?<![\w.-])(?P<q>\\?["']?)(?P<name>[A-Za-z_][\w.-]{0,63})(?P=q)[ \t]{0,8}(?P<sep>[:=]|=>)[ \t]{0,8}"""
+    r"""(?=(?P<value>\\"(?:[^"\\\n]|\\[^"]){0,4000}\\"|"(?:[^"\\\n]|\\.){0,4000}"|'[^'\n]{0,4000}'"""
+    r"""|[^\s,;&}\])"'<>]{1,4000}))"""
+)
+# a SQL literal under a credential alias: SELECT 'hunter2' AS password
+_SQL_ALIAS_RE = re.compile(
+    r"""'(?P<value>(?:[^'\n]|''){1,4000})'(?:::[A-Za-z ]{1,30})?[ \t]{1,8}(?i:as)[ \t]{1,8}"""
+    r"""(?P<name>"[^"\n]{1,63}"|[A-Za-z_]\w{0,62})"""
+)
+# literal words, one of which any sensitive name contains: a fast test before the regular expressions
+_NEEDLES = ("pass", "secret", "token", "credential", "api_key", "api-key", "apikey", "private_key", "private-key",
+            "privatekey", "authorization", "cookie", "session_key", "session-key", "sessionkey", "hash", "totp",
+            "pwd")
+_EMPTY_VALUES = frozenset(('""', "''", '\\"\\"', "null", "None", "false", "False", "true", "True", "NULL", REDACTED,
+                           f'"{REDACTED}"'))
 
 
 def is_sensitive(key):
     return isinstance(key, str) and bool(SENSITIVE_KEY.search(key))
 
 
-def redact(value, depth=0):
-    """Return a copy of ``value`` with sensitive keys replaced at any depth."""
+def _header_sensitive(cell):
+    return is_sensitive(cell.strip().strip("\"'`").strip())
+
+
+def _looks_random(token):
+    """A long run of token characters that mixes cases and digits (a secret, a base64 blob), not an
+    identifier such as ``sale_order_line_invoice_rel`` or a hex digest handled elsewhere."""
+    body = token.rstrip("=")
+    return (any(c.isupper() for c in body) and any(c.islower() for c in body) and any(c.isdigit() for c in body)
+            and sum(c.isdigit() for c in body) * 20 >= len(body))
+
+
+def _value_sub(match):
+    kind = match.lastgroup
+    if kind == "generic" and not _looks_random(match.group(0)):
+        return match.group(0)
+    if kind == "basic":
+        scheme, _sep, credential = match.group(0).partition(" ")
+        if not any(c.isupper() or c.isdigit() or c in "+/=" for c in credential.strip()):
+            return match.group(0)
+    return REDACTED
+
+
+def mentions_secret(text):
+    """Whether ``text`` may name a credential (a cheap test: substring search, no regular expression)."""
+    low = text.lower()
+    return any(needle in low for needle in _NEEDLES)
+
+
+def _prose(text, match, value, end):
+    """``api_token: unknown argument``: a sentence about a credential (an error message), not its value."""
+    return (match.group("sep") == ":" and value.isalpha() and value.islower()
+            and text[end : end + 1] == " " and text[end + 1 : end + 2].isalpha())
+
+
+def _redact_pairs(text):
+    parts, last = [], 0
+    for match in _PAIR_RE.finditer(text):
+        start, end = match.span("value")
+        value = match.group("value")
+        if start < last or not is_sensitive(match.group("name")) or value in _EMPTY_VALUES \
+                or value.lstrip("\\\"'").startswith(REDACTED[:-1]) or _prose(text, match, value, end):
+            continue
+        if value.startswith('\\"'):
+            new = f'\\"{REDACTED}\\"'
+        elif value[0] in "\"'":
+            new = value[0] + REDACTED + value[0]
+        else:
+            new = REDACTED
+        parts += [text[last:start], new]
+        last = end
+    return "".join(parts) + text[last:] if parts else text
+
+
+def _sql_alias_sub(match):
+    if not is_sensitive(match.group("name").strip('"')) or match.group("value").startswith(REDACTED[:-1]):
+        return match.group(0)
+    start, end = match.span("value")
+    return match.group(0)[: start - match.start(0)] + REDACTED + match.group(0)[end - match.start(0):]
+
+
+def redact_values(text):
+    """``text`` with every secret-shaped value and every ``credential = value`` pair redacted."""
+    if not text:
+        return text
+    text = _VALUE_RE.sub(_value_sub, text)
+    if mentions_secret(text):
+        text = _redact_pairs(text)
+        if "'" in text:
+            text = _SQL_ALIAS_RE.sub(_sql_alias_sub, text)
+    return text
+
+
+# -- tables: CSV, psql and markdown --------------------------------------------------------------------
+
+def _delimiter(line):
+    counts = {d: line.count(d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else None
+
+
+def _redact_pipe_table(lines, head, columns):
+    out = lines[: head + 1]
+    for line in lines[head + 1 :]:
+        cells = line.split("|")
+        if set(line.strip()) <= set("-+|: ") or len(cells) < 2:  # separator or footer line
+            out.append(line)
+            continue
+        for index in columns:
+            if index < len(cells) and cells[index].strip():
+                cell = cells[index]
+                pad_left = cell[: len(cell) - len(cell.lstrip())]
+                cells[index] = f"{pad_left}{REDACTED}" + (" " if cell.endswith(" ") else "")
+        out.append("|".join(cells))
+    return "\n".join(out)
+
+
+def _redact_csv(text, head_offset, delimiter, columns):
+    newline = "\r\n" if "\r\n" in text else "\n"
+    body = text[head_offset:]
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=delimiter, lineterminator=newline)
+    try:
+        for row in csv.reader(io.StringIO(body, newline=""), delimiter=delimiter):
+            writer.writerow([REDACTED if i in columns and cell.strip() else cell for i, cell in enumerate(row)])
+    except csv.Error:  # a malformed or cut tail: what could not be parsed is dropped
+        out.write(REDACTED)
+    result = out.getvalue()
+    if not body.endswith(("\n", "\r")) and result.endswith(newline):
+        result = result[: -len(newline)]
+    return text[:head_offset] + result
+
+
+def redact_table(text):
+    """A CSV / psql / markdown table whose header names a credential column: that column's cells
+    redacted. Any other text is returned unchanged."""
+    if "\n" not in text:
+        return text
+    lines = text.split("\n")
+    offset = 0
+    for head in range(min(TABLE_HEAD_LINES, len(lines) - 1)):
+        line = lines[head].rstrip("\r")
+        delimiter = _delimiter(line)
+        if delimiter:
+            if delimiter == "|":
+                cells = line.split("|")
+            else:
+                try:
+                    cells = next(csv.reader([line], delimiter=delimiter))
+                except (csv.Error, StopIteration):
+                    cells = line.split(delimiter)
+            columns = {i for i, cell in enumerate(cells) if _header_sensitive(cell)}
+            if columns:
+                if delimiter == "|":
+                    return _redact_pipe_table(lines, head, columns)
+                return _redact_csv(text, offset + len(lines[head]) + 1, delimiter, columns)
+        offset += len(lines[head]) + 1
+    return text
+
+
+# -- structures ----------------------------------------------------------------------------------------
+
+def _redact_string(value, max_string=None, values=True):
+    if max_string is not None and len(value) > max_string:
+        value = value[:max_string] + "…"
+    if "\n" in value and mentions_secret(value):
+        value = redact_table(value)
+    return redact_values(value) if values else value
+
+
+def _is_empty(value):
+    return value in (None, "", False)
+
+
+def redact(value, depth=0, max_string=None, values=True):
+    """Return a copy of ``value`` with secrets redacted at any depth: values under sensitive keys, the
+    cells of credential columns (``{"columns": [...], "rows": [...]}``), credential columns of tables
+    held in strings, and (``values``) secret-shaped strings. Strings longer than ``max_string`` are cut
+    first."""
     if depth > 50:
         return "[TOO DEEP]"
     if isinstance(value, dict):
         # {"key": "smtp_password", "value": "..."} (e.g. a system parameter): the value is a secret too
         pair_secret = any(is_sensitive(value.get(k)) for k in ("key", "name")) and "value" in value
-        return {
-            k: (REDACTED if (is_sensitive(k) or (pair_secret and k == "value")) and v not in (None, "", False)
-                else redact(v, depth + 1))
+        out = {
+            k: (REDACTED if (is_sensitive(k) or (pair_secret and k == "value")) and not _is_empty(v)
+                else redact(v, depth + 1, max_string, values))
             for k, v in value.items()
         }
+        columns = value.get("columns")
+        rows = out.get("rows")
+        if isinstance(columns, list) and isinstance(rows, list):
+            secret = {i for i, c in enumerate(columns) if is_sensitive(c)}
+            if secret:
+                out["rows"] = [
+                    [REDACTED if i in secret and not _is_empty(cell) else cell for i, cell in enumerate(row)]
+                    if isinstance(row, list) else row
+                    for row in rows
+                ]
+        return out
     if isinstance(value, list | tuple):
-        return [redact(v, depth + 1) for v in value]
+        return [redact(v, depth + 1, max_string, values) for v in value]
+    if isinstance(value, str):
+        return _redact_string(value, max_string, values)
     return value
+
+
+def _json_or_none(text):
+    try:
+        return json.loads(text)
+    except ValueError:  # not JSON (a text starting with a bracket): redacted as text below
+        return None
+
+
+def _cut(text, limit):
+    return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
+
+
+def redact_text(text, limit=None):
+    """A tool's result or error text as the audit log keeps it: redacted, then cut to ``limit`` characters.
+
+    A JSON text that names a credential somewhere is parsed and redacted as a structure (columns of SQL
+    results, keys at any depth, tables inside strings). Only the kept part (plus a margin, so that a
+    secret cut by the limit is still recognised whole) goes through the text patterns: the cost does not
+    grow with the size of the result."""
+    if not text:
+        return text
+    if not isinstance(text, str):
+        text = str(text)
+    if text[:1] in "{[" and len(text) <= JSON_MAX and mentions_secret(text):
+        data = _json_or_none(text)
+        if data is not None:
+            window = None if limit is None else limit + MARGIN
+            # structure only: the text patterns run once below, on the kept part
+            text = json.dumps(redact(data, max_string=window, values=False), ensure_ascii=False, default=str,
+                              separators=(",", ":"))
+    head = text if limit is None else text[: limit + MARGIN]
+    if "\n" in head and mentions_secret(head):
+        head = redact_table(head)
+    return _cut(redact_values(head), limit)

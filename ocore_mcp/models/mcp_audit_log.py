@@ -1,4 +1,5 @@
-from odoo import api, fields, models
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
 
 
 class McpAuditLog(models.Model):
@@ -21,6 +22,7 @@ class McpAuditLog(models.Model):
             ("session_start", "Session started"),
             ("session_end", "Session ended"),
             ("denied", "Refused"),
+            ("prompt", "Prompt"),
         ],
         required=True,
         default="call",
@@ -48,6 +50,30 @@ class McpAuditLog(models.Model):
     protocol_version = fields.Char()
     transport = fields.Char()
     dry_run = fields.Boolean()
+    admin_only_tool = fields.Boolean(
+        string="Administrators' tool", compute="_compute_admin_only_tool", search="_search_admin_only_tool",
+        help="A call of a tool offered to system administrators only (SQL, shell, files, modules, system): "
+             "the row may hold what only they may read, it is shown to system administrators only.",
+    )
+
+    @api.model
+    def _ocore_admin_tools(self):
+        specs = self.env["ocore.mcp.toolset"]._ocore_tool_specs()
+        return sorted(name for name, spec in specs.items() if spec.meta.admin_only)
+
+    @api.depends("tool")
+    def _compute_admin_only_tool(self):
+        names = set(self._ocore_admin_tools())
+        for row in self:
+            row.admin_only_tool = row.tool in names
+
+    def _search_admin_only_tool(self, operator, value):
+        if operator not in ("=", "!=") or not isinstance(value, bool):
+            raise UserError(_("Search on 'Administrators' tool' with = True or = False only."))
+        names = self._ocore_admin_tools()
+        if (operator == "=") == value:
+            return [("tool", "in", names)]
+        return ["|", ("tool", "=", False), ("tool", "not in", names)]
 
     @api.autovacuum
     def _gc_interrupted(self):

@@ -8,10 +8,11 @@ or rolled back, so the row survives a failed call.
 
 import json
 
-from ..lib.redact import redact
-from ..lib.shaping import summary
+from ..lib.redact import redact, redact_text
 
 PARAMS_MAX = 10000
+RESULT_MAX = 500  # characters of a result kept (lib.shaping.summary's default)
+ERROR_MAX = 2000
 
 _COLUMNS = (
     "event", "tool_name", "tool", "category", "params", "result_summary", "status", "success",
@@ -21,8 +22,20 @@ _COLUMNS = (
 
 
 def _params(arguments):
-    text = json.dumps(redact(arguments or {}), ensure_ascii=False, default=str)
+    text = json.dumps(redact(arguments or {}, max_string=PARAMS_MAX), ensure_ascii=False, default=str)
     return text if len(text) <= PARAMS_MAX else text[:PARAMS_MAX] + "…"
+
+
+def _redacted(values):
+    """Secrets out of every free text of a row, by name and by value (lib/redact.py), each cut to its size."""
+    if "params" in values and values["params"] is not None:
+        params = values["params"]
+        values["params"] = _params(params) if not isinstance(params, str) else redact_text(params, PARAMS_MAX + 1)
+    if values.get("result_summary"):
+        values["result_summary"] = redact_text(values["result_summary"], RESULT_MAX)
+    if values.get("error_message"):
+        values["error_message"] = redact_text(values["error_message"], ERROR_MAX)
+    return values
 
 
 def base_values(conn):
@@ -46,11 +59,7 @@ def _clean(values):
 
 
 def insert(cr, values):
-    values = _clean(values)
-    if "params" in values and not isinstance(values["params"], str):
-        values["params"] = _params(values["params"])
-    if values.get("result_summary"):
-        values["result_summary"] = summary(values["result_summary"])
+    values = _redacted(_clean(values))
     if values.get("request_id") is not None:
         values["request_id"] = str(values["request_id"])
     cols = list(values)
@@ -66,11 +75,7 @@ def insert(cr, values):
 
 
 def update(cr, audit_id, values):
-    values = _clean(values)
-    if values.get("result_summary"):
-        values["result_summary"] = summary(values["result_summary"])
-    if values.get("error_message"):
-        values["error_message"] = summary(values["error_message"], 2000)
+    values = _redacted(_clean(values))
     sets = ", ".join(f"{c} = %s" for c in values)
     cr.execute(
         f"UPDATE mcp_audit_log SET {sets}, write_date = now() at time zone 'UTC' WHERE id = %s",  # noqa: S608

@@ -13,3 +13,4 @@ from . import test_tools_attachments
 from . import test_tools_reports
 from . import test_notify
 from . import test_posthog
+from . import test_audit_security

@@ -4,6 +4,12 @@ Each prompt is filled with real data of the instance, read as the key owner
 (the same environment as a tool) and limited by the key's model allowlist: a
 model outside it is refused when named as an argument and left out (with a
 note) when it only appears in a traceback or a table list.
+
+A prompt shows nothing its caller could not read with the tools: record counts
+come from ``search_count`` (access rights and record rules apply). Table-wide
+statistics (PostgreSQL's row estimates, sizes, scans of every table), the
+database's size and connections and the server's configuration are what the
+system tools show: only to system administrators.
 """
 
 import difflib
@@ -57,6 +63,10 @@ class McpPromptTemplates(models.AbstractModel):
         settings = call.connection.settings if call else self.env["ocore.mcp.server"]._ocore_settings()
         return (f"Odoo {release.version} ({meta._ocore_edition()}), instance '{settings['slug']}', "
                 f"environment {settings['environment']}")
+
+    def _ocore_is_admin(self):
+        """Whether the caller may see what only system tools show (table-wide statistics, the server)."""
+        return self.env.user._is_system()
 
     def _ocore_record_count(self, records):
         if records._abstract or not records._auto:
@@ -310,7 +320,7 @@ class McpPromptTemplates(models.AbstractModel):
         ("model", "Technical name of the model involved (optional)", False),
     ])
     def _prompt_debug_performance(self, symptoms, model=None):
-        cr = self.env.cr
+        admin = self._ocore_is_admin()
         parts = [
             (f"Diagnose this Odoo performance problem on the instance ({self._ocore_instance_line()}) and "
             "suggest concrete, safe steps (indexes, ORM patterns, cron schedules, worker and database "
@@ -318,6 +328,32 @@ class McpPromptTemplates(models.AbstractModel):
             "",
             f"**Symptoms:** {symptoms}",
             "",
+        ]
+        parts += self._ocore_server_facts() if admin else [
+            "### Server",
+            "- (The server's configuration, the database's statistics and the tables' statistics are shown to "
+            "system administrators only.)",
+        ]
+        if model:
+            records = self._ocore_prompt_model(model)
+            parts += ["", f"### Model `{records._name}` ({records._description})",
+                      f"- Records: {self._ocore_record_count(records)}"]
+            if records._auto and not records._abstract and admin:
+                lines, missing = self._ocore_table_facts(records)
+                parts += lines
+                parts.append(
+                    "- many2one columns without an index (searching / grouping by them scans the table): "
+                    + (", ".join(missing) if missing else "none")
+                )
+        elif admin:
+            parts += ["", "### Largest tables", self._ocore_largest_tables()]
+        parts += ["", "### Scheduled actions (ir.cron)", self._ocore_cron_facts()]
+        return "\n".join(parts)
+
+    def _ocore_server_facts(self):
+        """Server configuration, database size and connections (system administrators only)."""
+        cr = self.env.cr
+        lines = [
             "### Server",
             (f"- Workers: {config.get('workers') or 0} ({'prefork' if config.get('workers') else 'threaded'}), "
             f"cron threads: {config.get('max_cron_threads')}, db_maxconn: {config.get('db_maxconn')}"),
@@ -332,39 +368,30 @@ class McpPromptTemplates(models.AbstractModel):
         )
         activity = ", ".join(f"{state or 'other'}: {count} (longest {longest or 0} s)"
                              for state, count, longest in cr.fetchall())
-        parts += [
+        return lines + [
             f"- PostgreSQL {pg_version}; database size {size // (1024 * 1024)} MB",
             f"- Database connections: {activity or 'none'}",
         ]
-        if model:
-            records = self._ocore_prompt_model(model)
-            parts += ["", f"### Model `{records._name}` ({records._description})",
-                      f"- Records: {self._ocore_record_count(records)}"]
-            if records._auto and not records._abstract:
-                lines, missing = self._ocore_table_facts(records)
-                parts += lines
-                parts.append(
-                    "- many2one columns without an index (searching / grouping by them scans the table): "
-                    + (", ".join(missing) if missing else "none")
-                )
-        else:
-            tables = {m._table: name for name, m in ((n, self.env[n]) for n in self.env.registry.models)
-                      if m._auto and not m._abstract and self._ocore_allowed(name)}
-            cr.execute(
-                """SELECT relname, n_live_tup, pg_total_relation_size(relid), seq_scan, idx_scan, n_dead_tup
-                     FROM pg_stat_user_tables WHERE relname = ANY(%s)
-                    ORDER BY pg_total_relation_size(relid) DESC LIMIT 12""",
-                (list(tables),),
-            )
-            rows = [
-                {"model": tables[r[0]], "table": r[0], "rows": r[1], "size kB": r[2] // 1024,
-                 "seq scans": r[3], "index scans": r[4], "dead rows": r[5]}
-                for r in cr.fetchall()
-            ]
-            parts += ["", "### Largest tables", fieldlib.markdown_table(
-                rows, ["model", "table", "rows", "size kB", "seq scans", "index scans", "dead rows"])]
-        parts += ["", "### Scheduled actions (ir.cron)", self._ocore_cron_facts()]
-        return "\n".join(parts)
+
+    def _ocore_largest_tables(self):
+        """The largest tables of the models in the key's allowlist (system administrators only: table-wide
+        statistics, record rules do not apply)."""
+        cr = self.env.cr
+        tables = {m._table: name for name, m in ((n, self.env[n]) for n in self.env.registry.models)
+                  if m._auto and not m._abstract and self._ocore_allowed(name)}
+        cr.execute(
+            """SELECT relname, n_live_tup, pg_total_relation_size(relid), seq_scan, idx_scan, n_dead_tup
+                 FROM pg_stat_user_tables WHERE relname = ANY(%s)
+                ORDER BY pg_total_relation_size(relid) DESC LIMIT 12""",
+            (list(tables),),
+        )
+        rows = [
+            {"model": tables[r[0]], "table": r[0], "rows": r[1], "size kB": r[2] // 1024,
+             "seq scans": r[3], "index scans": r[4], "dead rows": r[5]}
+            for r in cr.fetchall()
+        ]
+        return fieldlib.markdown_table(rows, ["model", "table", "rows", "size kB", "seq scans", "index scans",
+                                              "dead rows"])
 
     def _ocore_cron_facts(self):
         if not self._ocore_allowed("ir.cron"):
