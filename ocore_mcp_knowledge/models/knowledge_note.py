@@ -44,6 +44,8 @@ class KnowledgeNote(models.Model):
     _inherit = ["ocore.mcp.knowledge.mixin"]
     _description = "MCP Knowledge Note"
     _order = "is_summary desc, write_date desc, id desc"
+    _ocore_model_field = "target_model"
+    _ocore_text_fields = ("title", "body")
 
     title = fields.Char(required=True, help=f"Up to {TITLE_MAX} characters.")
     body = fields.Text(help=f"Up to {BODY_MAX} characters.")

@@ -1,5 +1,8 @@
 from odoo import _, api, fields, models
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
+from odoo.tools import SQL
+
+from odoo.addons.ocore_mcp.lib.redact import redact_text
 
 TAG_MAX = 50  # characters of one tag
 TAGS_MAX = 20  # tags of one note or bookmark
@@ -59,15 +62,23 @@ class KnowledgeTag(models.Model):
 
 
 class KnowledgeMixin(models.AbstractModel):
-    """Company scope and soft delete of the knowledge records (notes, saved filters, bookmarks).
+    """Company scope, visibility and soft delete of the knowledge records (notes, saved filters, bookmarks).
 
     A record belongs to the company its author acted in (for an MCP call: the API key's company);
     a record rule shows it to every user of that company, so every key of the company shares it.
+    Another record rule (on ``ocore_visible``) hides what the user could not have read themselves: a
+    record about a model the user may not read (a note on ``hr.employee``, a saved filter of
+    ``account.move``, a bookmark of a call on such a model) and, for bookmarks, the calls of tools
+    offered to system administrators only. Free texts are stored with their secrets redacted (by name
+    and by value, lib/redact.py): a note pasted from a tool's output does not carry a password hash.
     Deleting through MCP archives the record and stamps ``deleted_at``: it leaves every query.
     """
 
     _name = "ocore.mcp.knowledge.mixin"
-    _description = "MCP Knowledge: company scope and soft delete"
+    _description = "MCP Knowledge: company scope, visibility and soft delete"
+    # the Char field holding the model(s) the record is about (comma-separated), and the free texts
+    _ocore_model_field = None
+    _ocore_text_fields = ()
 
     company_id = fields.Many2one(
         "res.company", required=True, index=True, default=lambda self: self.env.company, ondelete="cascade"
@@ -79,6 +90,69 @@ class KnowledgeMixin(models.AbstractModel):
         "ocore.mcp.key", string="Created with key", readonly=True, copy=False, ondelete="set null",
         help="The MCP API key of the call that created the record (empty when created in the backend).",
     )
+    ocore_visible = fields.Boolean(
+        string="Visible to me", compute="_compute_ocore_visible", search="_search_ocore_visible",
+        help="Whether the current user may see this record: they may read the model it is about (and, for a "
+             "bookmark, call its tool). A record rule hides the others.",
+    )
+
+    # -- visibility ---------------------------------------------------------------------------
+
+    @api.model
+    def _ocore_readable(self, models_text):
+        """Whether the current user (never sudo) may read every model of ``models_text``. A model that is
+        not installed holds no data: it does not hide the record."""
+        env = self.env(su=False)
+        access = env["ir.model.access"]
+        return all(access.check(name, "read", raise_exception=False)
+                   for name in (models_text or "").replace(" ", "").split(",") if name and name in env)
+
+    def _ocore_visible_record(self):
+        """Extension point: whether the current user may see this record (beyond the model check)."""
+        self.ensure_one()
+        return True
+
+    @api.model
+    def _ocore_visible_terms(self):
+        """Extension point: expressions (each a domain leaf or a normalized prefix domain), all of which
+        a record the current user may see satisfies, beyond the model check."""
+        return []
+
+    @api.depends_context("uid")
+    def _compute_ocore_visible(self):
+        field = self._ocore_model_field
+        for rec in self:
+            rec.ocore_visible = (not field or self._ocore_readable(rec.sudo()[field])) and rec._ocore_visible_record()
+
+    def _search_ocore_visible(self, operator, value):
+        if operator not in ("=", "!=") or not isinstance(value, bool):
+            raise UserError(_("Search on 'Visible to me' with = True or = False only."))
+        field = self._ocore_model_field
+        terms = list(self._ocore_visible_terms())
+        if field:
+            self.flush_model([field])
+            column = SQL.identifier(field)
+            self.env.cr.execute(SQL("SELECT DISTINCT %s FROM %s WHERE %s IS NOT NULL", column,
+                                    SQL.identifier(self._table), column))
+            hidden = [name for (name,) in self.env.cr.fetchall() if not self._ocore_readable(name)]
+            if hidden:
+                terms.append(["|", (field, "=", False), (field, "not in", hidden)])
+        domain = ["&"] * (len(terms) - 1)
+        for term in terms:
+            domain += term if isinstance(term, list) else [term]
+        domain = domain or [(1, "=", 1)]
+        return domain if (operator == "=") == value else ["!", *domain]
+
+    # -- secrets out of the free texts --------------------------------------------------------------
+
+    def _ocore_redact_vals(self, vals):
+        texts = {name: redact_text(vals[name]) for name in self._ocore_text_fields
+                 if isinstance(vals.get(name), str) and vals[name]}
+        return {**vals, **texts} if texts else vals
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        return super().create([self._ocore_redact_vals(vals) for vals in vals_list])
 
     def _ocore_soft_delete(self):
         self.write({"active": False, "deleted_at": fields.Datetime.now(), "deleted_by": self.env.uid})
@@ -86,4 +160,4 @@ class KnowledgeMixin(models.AbstractModel):
     def write(self, vals):
         if vals.get("active"):  # restored from the archive
             vals = {**vals, "deleted_at": False, "deleted_by": False}
-        return super().write(vals)
+        return super().write(self._ocore_redact_vals(vals))

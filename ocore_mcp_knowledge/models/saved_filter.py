@@ -39,6 +39,8 @@ class SavedFilter(models.Model):
     _inherit = ["ocore.mcp.knowledge.mixin"]
     _description = "MCP Saved Filter"
     _order = "use_count desc, name, id"
+    _ocore_model_field = "model"
+    _ocore_text_fields = ("description",)
 
     name = fields.Char(required=True, help="Unique per company among live filters, e.g. large_orders.")
     description = fields.Text()

@@ -1,1 +1,2 @@
 from . import test_knowledge
+from . import test_knowledge_security

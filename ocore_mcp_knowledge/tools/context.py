@@ -383,6 +383,11 @@ class ContextTools(models.AbstractModel):
         }
         Filter = self.env["ocore.mcp.saved.filter"]
         existing = Filter.search([("name", "=", name), *self._ocore_company_domain()], limit=1)
+        if not existing and Filter.sudo().search_count([("name", "=", name), *self._ocore_company_domain()]):
+            raise Refusal(
+                "invalid_input",
+                f"a saved filter named {name!r} already exists (of a model you may not read); choose another name",
+            )
         if existing and not replace:
             raise Refusal(
                 "invalid_input",
