@@ -1,8 +1,9 @@
 """The files sandbox: every path a file tool (or ``scaffold_module``) touches is resolved here.
 
 Paths are relative to the configured custom-addons root (``ocore_mcp.files_root``). Refused:
-absolute paths, ``..``, NUL bytes, backslashes, anything inside a ``.git`` directory, symlinks
-whose target leaves the root, and, whatever the root is, Odoo's own source tree and its data
+absolute paths, ``..``, NUL bytes, backslashes, anything inside a ``.git`` directory (as written or
+once symlinks are resolved: a link to ``.git``, into it or to a parent of it), symlinks whose target
+leaves the root, and, whatever the root is, Odoo's own source tree and its data
 directory (filestore, sessions).
 """
 
@@ -98,8 +99,14 @@ class Sandbox:
         return parts
 
     def check_real(self, real, shown):
+        """Refuse a resolved path outside the root, inside a hidden directory (``.git``: a symlink to it, to a
+        file in it or to a parent of it is no way in) or in Odoo's own trees."""
         if not _inside(real, self.root):
             raise Refusal("path_denied", f"path {shown!r} resolves outside the custom addons root (symlink)")
+        hidden = [p for p in os.path.relpath(real, self.root).split(os.sep) if p in HIDDEN_DIRS]
+        if hidden:
+            raise Refusal("path_denied", f"path {shown!r} resolves inside a {hidden[0]} directory, which file tools "
+                          "do not touch")
         for base in self.protected:
             if _inside(real, base):
                 raise Refusal("path_denied", f"path {shown!r} reaches Odoo's own source tree or data directory")
@@ -148,6 +155,8 @@ class Sandbox:
         real = os.path.realpath(absolute)
         if not _inside(real, self.root):
             return False
+        if any(p in HIDDEN_DIRS for p in os.path.relpath(real, self.root).split(os.sep)):
+            return False  # a symlink into .git
         return not any(_inside(real, base) for base in self.protected)
 
     # -- reading and writing -------------------------------------------------------------

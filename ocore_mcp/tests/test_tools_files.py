@@ -217,6 +217,64 @@ class TestFilesTools(McpToolCase):
         self.assertEqual(directory["changed"], [{"path": "my_addon/new.py", "code": "??"}])
         self.fails("file_info", {"path": ".git"}, "inside a .git directory")
 
+    def test_symlinks_into_git_are_refused(self):
+        """The .git guard checks the resolved path: a link to .git, into it, to a parent of it, or a path
+        through a linked directory never reaches .git/config or a hook."""
+        self.write_file(".git/config", "[core]\n\tbare = false\n")
+        self.write_file(".git/hooks/pre-commit", "#!/bin/sh\nexit 0\n")
+        self.write_file("repo/.git/config", "[core]\n")
+        links = {
+            "gitdir": ".git",  # the directory itself
+            "cfg": ".git/config",  # a file in it
+            "hooks": ".git/hooks",  # a directory in it
+            "my_addon/cfg.py": "../.git/config",  # relative, from a subdirectory
+            "my_addon/dotdot": "..",  # a parent directory of .git
+            "repo_link": "repo/.git",  # a nested repository
+            "absolute_cfg": os.path.join(self.root, ".git", "config"),
+            "chain": "gitdir",  # a link to a link
+            "dangling_hook": ".git/hooks/post-checkout",  # not there yet: create would write a hook
+        }
+        for name, target in links.items():
+            os.symlink(target, os.path.join(self.root, name))
+        before = {p: self.disk(p) for p in (".git/config", ".git/hooks/pre-commit", "repo/.git/config")}
+        reads = ["gitdir/config", "cfg", "hooks/pre-commit", "my_addon/cfg.py", "repo_link/config", "absolute_cfg",
+                 "chain/config", "chain/hooks/pre-commit"]
+        for path in reads:
+            with self.subTest(path=path):
+                self.fails("file_read", {"path": path}, ".git directory")
+                self.fails("file_info", {"path": path}, ".git directory")
+                self.fails("file_write", {"path": path, "content": "[core]\n\tfsmonitor = /tmp/x\n"}, ".git directory")
+                self.fails("file_write", {"path": path, "mode": "insert_at_line", "line": 1, "content": "x\n"},
+                           ".git directory")
+                self.fails("file_delete", {"path": path, "confirm": True}, ".git directory")
+                self.fails("file_move", {"source": path, "destination": "stolen.txt"}, ".git directory")
+                self.fails("file_move", {"source": "notes.txt", "destination": path, "overwrite": True},
+                           ".git directory")
+        for path in ("gitdir/hooks/post-merge", "hooks/post-merge", "chain/hooks/x", "dangling_hook",
+                     "repo_link/hooks/pre-push", "my_addon/dotdot/.git/hooks/x"):
+            with self.subTest(path=path):
+                self.fails("file_create", {"path": path, "content": "#!/bin/sh\nid\n"}, ".git")
+                self.fails("file_move", {"source": "notes.txt", "destination": path}, ".git")
+        for path in ("gitdir", "hooks", "chain", "repo_link"):
+            with self.subTest(path=path):
+                self.fails("file_browse", {"path": path}, ".git directory")
+                self.fails("file_tree", {"path": path}, ".git directory")
+                self.fails("search_in_code", {"pattern": "core", "addon": path}, ".git directory")
+        # the links are not listed, .git content is never searched
+        names = {e["name"] for e in self.ok("file_browse", {})["entries"]}
+        self.assertFalse(names & {"gitdir", "cfg", "hooks", "repo_link", "absolute_cfg", "chain", "dangling_hook"})
+        self.assertIn("my_addon", names)
+        tree = {e["path"] for e in self.ok("file_tree", {})["entries"]}
+        self.assertFalse(any(p.split("/")[0] in links for p in tree), tree)
+        found = self.ok("search_in_code", {"pattern": "bare = false"})
+        self.assertEqual(found["matches"], [])
+        # the files are unchanged, no hook appeared
+        self.assertEqual({p: self.disk(p) for p in before}, before)
+        self.assertFalse(os.path.lexists(os.path.join(self.root, ".git/hooks/post-merge")))
+        self.assertFalse(os.path.exists(os.path.join(self.root, ".git/hooks/post-checkout")))
+        # an ordinary link inside the root still works
+        self.assertIn("line 1", self.ok("file_read", {"path": "inside_link.py"})["content"])
+
     def test_tree(self):
         full = self.ok("file_tree", {})
         paths = {e["path"] for e in full["entries"]}

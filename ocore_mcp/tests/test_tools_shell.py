@@ -8,8 +8,7 @@ import time
 from odoo.tests import BaseCase, tagged
 from odoo.tools import mute_logger
 
-from ..lib import pyexec
-from ..tools.shell import _refuse_transaction_control
+from ..lib import pyexec, shellguard
 from .test_tools_sql import McpSqlCase
 
 
@@ -72,13 +71,98 @@ class TestShellTools(McpSqlCase):
         self.assertIn("SyntaxError", result["structuredContent"]["stderr"])
 
     def test_commit_is_refused(self):
+        before = {name: vars(self.env.cr).get(name) for name in ("commit", "rollback", "close")}
         result = self.fails("execute_shell", {"code": (
             "env['res.partner'].create({'name': 'Shell Commit'})\nenv.cr.commit()")}, "exit code 1")
-        self.assertIn("env.cr.commit()/rollback() are not available", result["structuredContent"]["stderr"])
+        self.assertIn("env.cr.commit() is not available in MCP shell tools", result["structuredContent"]["stderr"])
         self.assertFalse(self.partner_named("Shell Commit"))
         # the cursor is restored after the call
-        self.assertIsNot(self.env.cr.commit, _refuse_transaction_control)
-        self.assertIsNot(self.env.cr.rollback, _refuse_transaction_control)
+        self.assertEqual({name: vars(self.env.cr).get(name) for name in before}, before)
+
+    # every door to a committed write of a failed call: the cursor, its connection, raw statements, new cursors
+    COMMIT_ROUTES = [
+        ("env.cr.commit()", "env.cr.commit() is not available"),
+        ("env.cr.rollback()", "env.cr.rollback() is not available"),
+        ("env.cr.close()", "env.cr.close() is not available"),
+        ("env.cr._cnx.commit()", "connection.commit() is not available"),
+        ("env.cr._cnx.rollback()", "connection.rollback() is not available"),
+        ("env.cr._cnx.close()", "connection.close() is not available"),
+        ("env.cr._cnx.reset()", "connection.reset() is not available"),
+        ("env.cr.connection.commit()", "connection.commit() is not available"),
+        ("env.cr.connection.rollback()", "connection.rollback() is not available"),
+        ("env.cr._obj.connection.commit()", "connection.commit() is not available"),
+        ("env.cr._cnx.set_isolation_level(0)", "connection.set_isolation_level() is not available"),
+        ("env.cr._cnx.set_session(autocommit=True)", "connection.set_session() is not available"),
+        ("env.cr._cnx.tpc_begin(env.cr._cnx.xid(1, 'a', 'b'))", "connection.tpc_begin() is not available"),
+        ("env.cr._cnx.autocommit = True", "set_session cannot be used inside a transaction"),
+        ("env.cr.execute('COMMIT')", "COMMIT/ROLLBACK is not available"),
+        ("env.cr.execute('commit')", "COMMIT/ROLLBACK is not available"),
+        ("env.cr.execute('/* x */ COMMIT WORK')", "COMMIT/ROLLBACK is not available"),
+        ("env.cr.execute('SELECT 1; COMMIT')", "COMMIT/ROLLBACK is not available"),
+        ("env.cr.execute('END')", "COMMIT/ROLLBACK is not available"),
+        ("env.cr.execute('ROLLBACK')", "COMMIT/ROLLBACK is not available"),
+        ("env.cr.execute('ABORT')", "COMMIT/ROLLBACK is not available"),
+        ("env.cr.execute(\"PREPARE TRANSACTION 'ocore'\")", "COMMIT/ROLLBACK is not available"),
+        ("env.cr.execute(tools.SQL('COMMIT'))", "COMMIT/ROLLBACK is not available"),
+        ("env.cr.execute('COMMIT -- %s', ['x'])", "COMMIT/ROLLBACK is not available"),
+        ("env.cr._obj.execute('COMMIT')", "COMMIT/ROLLBACK is not available"),
+        ("env.cr._obj.executemany('COMMIT', [()])", "COMMIT/ROLLBACK is not available"),
+        ("env.cr._cnx.cursor().execute('COMMIT')", "COMMIT/ROLLBACK is not available"),
+        ("env.cr.connection.cursor().execute('ROLLBACK')", "COMMIT/ROLLBACK is not available"),
+        ("import psycopg2.extras\nenv.cr._cnx.cursor(cursor_factory=psycopg2.extras.DictCursor).execute('END')",
+         "COMMIT/ROLLBACK is not available"),
+        ("import psycopg2.extras\npsycopg2.extras.execute_batch(env.cr._obj, 'COMMIT', [()])",
+         "COMMIT/ROLLBACK is not available"),
+        ("env.registry.cursor()", "a new database cursor"),
+        ("with env.registry.cursor() as cr2:\n    cr2.execute('SELECT 1')", "a new database cursor"),
+        ("odoo.sql_db.db_connect(env.cr.dbname).cursor()", "a new database cursor"),
+        ("import odoo.modules.registry\nodoo.modules.registry.Registry(env.cr.dbname).cursor()",
+         "a new database cursor"),
+        ("import psycopg2\npsycopg2.connect(env.cr._cnx.dsn)", "a new database connection"),
+        # the fence: a deferred constraint trigger fails any COMMIT while the code runs (here made immediate)
+        ("env.cr.execute('SET CONSTRAINTS ALL IMMEDIATE')", "the code cannot commit it"),
+    ]
+
+    def test_no_route_commits_a_failed_call(self):
+        cr = self.env.cr
+        before = {name: vars(cr).get(name) for name in ("commit", "rollback", "close")}
+        for index, (route, expected) in enumerate(self.COMMIT_ROUTES):
+            name = f"Shell Route {index}"
+            with self.subTest(route=route), mute_logger("odoo.sql_db"):
+                code = f"env['res.partner'].create({{'name': {name!r}}})\nenv.flush_all()\n{route}\n"
+                result = self.fails("execute_shell", {"code": code}, "exit code 1")
+                self.assertIn(expected, result["structuredContent"]["stderr"])
+                self.assertFalse(self.partner_named(name))
+                self.assertEqual(self.last_audit("execute_shell"), ("error", None))
+        # everything is back in place after the calls
+        self.assertEqual({name: vars(cr).get(name) for name in before}, before)
+        self.assertFalse({"commit", "rollback", "cursor", "close", "set_session"} & set(vars(cr._cnx)))
+        self.assertIs(type(cr._obj), shellguard.psycopg2.extensions.cursor)
+        with self.registry.cursor() as other:
+            other.execute("SELECT 1")
+            self.assertEqual(other.fetchone(), (1,))
+
+    def test_guards_leave_ordinary_database_work_alone(self):
+        data = self.shell(
+            "import psycopg2.extras\n"
+            "with env.cr.savepoint():\n    env['res.partner'].create({'name': 'Shell Savepoint'})\n"
+            "try:\n    with env.cr.savepoint():\n        env['res.partner'].create({'name': 'Shell Undone'})\n"
+            "        raise ValueError('undo')\nexcept ValueError:\n    pass\n"
+            "env.cr.execute(\"SELECT CASE WHEN true THEN 'end' END, 'commit', 'rollback'\")\n"
+            "row = env.cr.fetchone()\n"
+            "values = psycopg2.extras.execute_values(env.cr._obj, 'SELECT * FROM (VALUES %s) v', [(1,), (2,)], "
+            "fetch=True)\n"
+            "env.cr.execute('SAVEPOINT mine; RELEASE SAVEPOINT mine')\n"
+            "(row, values)")
+        self.assertEqual(data["result"], repr((("end", "commit", "rollback"), [(1,), (2,)])))
+        self.assertTrue(self.partner_named("Shell Savepoint"))
+        self.assertFalse(self.partner_named("Shell Undone"))
+        # the fence row of the call is gone once the call succeeded: the transaction may be committed
+        self.env.cr.execute(f"SELECT count(*) FROM {shellguard.FENCE_TABLE}")  # noqa: S608 - a constant
+        self.assertEqual(self.env.cr.fetchone()[0], 0)
+        multi = self.ok("execute_shell_multi", {"commands": ["x = 2", "env.cr.execute('SELECT %s', [x])",
+                                                             "env.cr.fetchone()[0]"]})
+        self.assertEqual(multi["commands"][-1]["result"], "2")
 
     def test_system_exit(self):
         data = self.shell("print('bye')\nraise SystemExit(0)")

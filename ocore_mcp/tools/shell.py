@@ -4,39 +4,39 @@ Offered only to keys whose owner is a system administrator (``admin_only``);
 they are write tools, so read-only keys and ``mcp_write_enabled`` off refuse
 them. The code runs in the call's savepoint under the call's deadline: when it
 raises, the pipeline rolls everything back (``ToolFailed``) and the client
-still gets stdout, stderr and the traceback. ``env.cr.commit()`` and
-``env.cr.rollback()`` are refused during the call (the call commits on
-success). This is a shell, not a sandbox: anything Python can do, the code can.
+still gets stdout, stderr and the traceback. The code cannot end the call's
+transaction nor open another one (lib/shellguard.py: ``env.cr.commit()``,
+``env.cr._cnx.commit()``, ``env.cr.execute("COMMIT")``, ``env.registry.cursor()``
+... are refused, and a fence row makes any COMMIT of the transaction fail while
+the code runs). This is a shell, not a sandbox: anything Python can do, the code can.
 """
 
 import builtins
-import functools
+import contextlib
+import logging
 
 import psycopg2.extensions
 
-from odoo import _, models
+from odoo import models
 from odoo.exceptions import UserError
 
-from ..lib import pyexec
+from ..lib import pyexec, shellguard
 from ..lib.tooling import mcp_tool
 from ..service.policy import Refusal, ToolFailed
 
 MAX_COMMANDS = 50
 
-
-def _refuse_transaction_control(self, *_args, **_kwargs):
-    """Stands in for env.cr.commit()/rollback() while shell code runs (bound to the toolset, whose
-    ``self.env`` gives the message its language)."""
-    raise UserError(_(
-        "env.cr.commit()/rollback() are not available in MCP shell tools: the call's changes are committed "
-        "when it succeeds and rolled back when it fails"
-    ))
+_logger = logging.getLogger(__name__)
 
 
 class ShellTools(models.AbstractModel):
     _name = "ocore.mcp.tools.shell"
     _inherit = "ocore.mcp.toolset"
     _description = "MCP tools: shell"
+
+    def init(self):
+        """The fence table of the shell calls (see lib/shellguard.py), at install and upgrade."""
+        shellguard.ensure_fence(self.env.cr)
 
     def _shell_namespace(self):
         """Bindings of every shell tool: like ``odoo-bin shell`` (env, self = env.user, odoo) plus the usual
@@ -64,44 +64,59 @@ class ShellTools(models.AbstractModel):
             "AccessError": AccessError,
         }
 
-    def _shell_run(self, code, namespace, mode):
-        """Run one piece of code; return its output dict (stdout, stderr, exit_code[, result])."""
+    @contextlib.contextmanager
+    def _shell_guarded(self):
+        """The guards of lib/shellguard.py around a whole tool call (all commands of execute_shell_multi: a
+        cursor's results stay there from one command to the next); yield the fence row's id, deleted when
+        the block ends without an exception."""
+        cr = self.env.cr
+        fence = shellguard.set_fence(cr)
+        with shellguard.guard(cr):
+            yield fence
+        shellguard.release_fence(cr, fence)
+
+    def _shell_run(self, code, namespace, mode, fence):
+        """Run one piece of code (inside :meth:`_shell_guarded`); return its output dict (stdout, stderr,
+        exit_code[, result])."""
         if not isinstance(code, str) or not code.strip():
             raise Refusal("invalid_input", "code is empty")
         if "\x00" in code:
             raise Refusal("invalid_input", "code contains a NUL byte")
         cr = self.env.cr
-        saved = {name: vars(cr)[name] for name in ("commit", "rollback") if name in vars(cr)}
-        refuse = functools.partial(_refuse_transaction_control, self)
-        for name in ("commit", "rollback"):
-            setattr(cr, name, refuse)
-        try:
-            with pyexec.capture() as out:
-                outcome = pyexec.run(code, namespace, mode)
-            if outcome["exit_code"] == 0:
-                try:
-                    self.env.flush_all()  # a pending write fails now, with the code's output
-                except Exception as exc:  # noqa: BLE001 - reported like an exception of the code
-                    error = f"{type(exc).__name__} while saving the changes: {exc}"
-                    out["stderr"].write(error + "\n")
-                    outcome.update(exit_code=1, error=error[:2000])
-        finally:
-            for name in ("commit", "rollback"):
-                if name in saved:
-                    setattr(cr, name, saved[name])
-                else:
-                    vars(cr).pop(name, None)
+        with pyexec.capture() as out:
+            outcome = pyexec.run(code, namespace, mode)
+        if outcome["exit_code"] == 0:
+            try:
+                self.env.flush_all()  # a pending write fails now, with the code's output
+            except Exception as exc:  # noqa: BLE001 - reported like an exception of the code
+                error = f"{type(exc).__name__} while saving the changes: {exc}"
+                out["stderr"].write(error + "\n")
+                outcome.update(exit_code=1, error=error[:2000])
         result = {"stdout": out["stdout"].getvalue(), "stderr": out["stderr"].getvalue(),
                   "exit_code": outcome["exit_code"]}
         if outcome["result"] is not None:
             result["result"] = outcome["result"]
         if outcome["error"]:
             result["error"] = outcome["error"]
-        status = cr.connection.get_transaction_status()
-        if status == psycopg2.extensions.TRANSACTION_STATUS_INERROR and result["exit_code"] == 0:
-            result.update(exit_code=1, error="the code left the database transaction in an error state "
-                          "(a failed query whose exception was caught)")
+        status = cr._cnx.get_transaction_status()
+        if status == psycopg2.extensions.TRANSACTION_STATUS_INERROR:
+            if result["exit_code"] == 0:
+                result.update(exit_code=1, error="the code left the database transaction in an error state "
+                              "(a failed query whose exception was caught)")
+        elif status != psycopg2.extensions.TRANSACTION_STATUS_INTRANS or not shellguard.fence_intact(cr, fence):
+            self._shell_transaction_lost(result)
         return result
+
+    def _shell_transaction_lost(self, result):
+        """The code ended the call's transaction around the guards (a COMMIT refused by the fence, a ROLLBACK
+        through a raw connection object). What it wrote since is in no savepoint of the call: the connection
+        is closed, which rolls it back, and the pipeline completes the audit row through a new one."""
+        _logger.warning("MCP shell code ended the call's database transaction around the guards; closing the "
+                        "connection to roll back what it wrote since")
+        psycopg2.extensions.connection.close(self.env.cr._cnx)  # its close() is refused while the guards hold
+        result.update(exit_code=1, error="the code ended the call's database transaction (COMMIT or ROLLBACK "
+                      "through the connection); the connection was closed to roll back what it wrote since")
+        self._shell_fail(result)
 
     def _shell_fail(self, result, what="the code"):
         raise ToolFailed(
@@ -118,9 +133,10 @@ class ShellTools(models.AbstractModel):
         Args:
             code: Python source.
         """
-        result = self._shell_run(code, self._shell_namespace(), "shell")
-        if result["exit_code"]:
-            self._shell_fail(result)
+        with self._shell_guarded() as fence:
+            result = self._shell_run(code, self._shell_namespace(), "shell", fence)
+            if result["exit_code"]:
+                self._shell_fail(result)
         return result
 
     @mcp_tool("shell", kind="write", admin_only=True, model_args=())
@@ -137,15 +153,16 @@ class ShellTools(models.AbstractModel):
             raise Refusal("invalid_input", f"at most {MAX_COMMANDS} commands per call")
         namespace = self._shell_namespace()
         results = []
-        for index, code in enumerate(commands, 1):
-            result = dict(index=index, **self._shell_run(code, namespace, "shell"))
-            results.append(result)
-            if result["exit_code"]:
-                self._shell_fail(
-                    {"commands": results, "failed_command": index, "exit_code": result["exit_code"],
-                     "error": result.get("error")},
-                    what=f"command {index} of {len(commands)}",
-                )
+        with self._shell_guarded() as fence:
+            for index, code in enumerate(commands, 1):
+                result = dict(index=index, **self._shell_run(code, namespace, "shell", fence))
+                results.append(result)
+                if result["exit_code"]:
+                    self._shell_fail(
+                        {"commands": results, "failed_command": index, "exit_code": result["exit_code"],
+                         "error": result.get("error")},
+                        what=f"command {index} of {len(commands)}",
+                    )
         return {"commands": results, "exit_code": 0}
 
     @mcp_tool("shell", kind="write", admin_only=True, model_args=())
@@ -156,7 +173,8 @@ class ShellTools(models.AbstractModel):
         Args:
             code: Python source with all imports.
         """
-        result = self._shell_run(code, self._shell_namespace(), "repl")
-        if result["exit_code"]:
-            self._shell_fail(result)
+        with self._shell_guarded() as fence:
+            result = self._shell_run(code, self._shell_namespace(), "repl", fence)
+            if result["exit_code"]:
+                self._shell_fail(result)
         return result
