@@ -179,6 +179,24 @@ ALTER ROLE odoo WITH LOGIN CREATEDB NOSUPERUSER PASSWORD '$sql_pw';
 SQL
             die "could not create the PostgreSQL role odoo"
     fi
+    # The SQL tools' read-only role (ocore_mcp/lib/sqlrole.py; README "Read-only role"): created here as the
+    # superuser, so that odoo needs no CREATEROLE (before PostgreSQL 16 that attribute is nearly superuser).
+    if [[ $(psql -d postgres -Atqc "SELECT pg_has_role('ocore_mcp_sql_odoo', 'MEMBER')" 2>/dev/null) != t ]]; then
+        if ((EUID == 0)); then
+            log "PostgreSQL: creating role ocore_mcp_sql_odoo (NOLOGIN: the SQL tools read as it) for odoo"
+            env -u PGHOST -u PGUSER -u PGPASSWORD -u PGDATABASE runuser -u postgres -- psql -p "$port" -d postgres \
+                -qv ON_ERROR_STOP=1 >/dev/null <<'SQL' || warn "could not create the role ocore_mcp_sql_odoo"
+SET client_min_messages = warning;
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ocore_mcp_sql_odoo') THEN CREATE ROLE ocore_mcp_sql_odoo NOLOGIN; END IF;
+END $$;
+GRANT ocore_mcp_sql_odoo TO odoo;
+SQL
+        else
+            warn "the role ocore_mcp_sql_odoo is missing: the SQL tools refuse queries on tables holding credentials" \
+                "until a superuser runs: CREATE ROLE ocore_mcp_sql_odoo NOLOGIN; GRANT ocore_mcp_sql_odoo TO odoo;"
+        fi
+    fi
     log "PostgreSQL $ver/$cluster on 127.0.0.1:$port, role odoo"
 }
 
