@@ -17,13 +17,14 @@ call.
 
 import csv
 import io
+import itertools
 import json
 import re
 
 REDACTED = "[REDACTED]"
 SENSITIVE_KEY = re.compile(
-    r"pass(word|wd|phrase)?|secret|token|credential|api[_-]?key|apikey|private[_-]?key|authorization|cookie"
-    r"|session[_-]?key|key[_-]?hash|hash(ed)?[_-]?(password|key)|totp|otp[_-]?secret|pwd|(^|[_-])hash$",
+    r"pass(word|wd|phrase)?|secret|token|credential|api[ _-]?key|apikey|private[ _-]?key|authorization|cookie"
+    r"|session[ _-]?key|key[ _-]?hash|hash(ed)?[ _-]?(password|key)|totp|otp[ _-]?secret|pwd|(^|[ _-])hash$",
     re.I,
 )
 # JSON texts larger than this are not parsed for structure (by-value redaction still applies)
@@ -54,21 +55,21 @@ _VALUE_RE = re.compile(
         r"(?i:\bbearer[ \t]+)[A-Za-z0-9._~+/=-]{8,4000}",
         r"(?P<basic>\b(?:Basic|BASIC|basic|Digest)[ \t]+[A-Za-z0-9+/]{6,4000}={0,2})",
         # credentials in a URL: scheme://user:password@host
-        r"(?<=://)[^/\s:@\"']{1,200}:[^/\s@\"']{1,200}(?=@)",
+        r"(?<=://)[^/\s:@\"']{0,200}:[^/\s@\"']{1,200}(?=@)",
         # provider tokens: GitHub, Slack, OpenAI-style, AWS access key ids, Google API keys
         r"\b(?:gh[pousr]_[A-Za-z0-9]{20,255}|xox[abposr]-[A-Za-z0-9-]{10,255}|sk-[A-Za-z0-9_-]{20,255}"
         r"|AKIA[0-9A-Z]{16}|AIza[0-9A-Za-z_-]{35})",
         # Odoo API keys (40 hex digits) and SHA-256 digests (64): key hashes
         r"(?<![0-9A-Za-z_-])(?:" + _HEX + "{64}|" + _HEX + "{40})(?![0-9A-Za-z_-])",
         # long random-looking tokens (token_urlsafe, base64): checked by _looks_random
-        r"(?P<generic>(?<![A-Za-z0-9_+=-])[A-Za-z0-9_+-]{32,8000}={0,2})",
+        r"(?P<generic>(?<![A-Za-z0-9_+/=-])[A-Za-z0-9_+-][A-Za-z0-9_+/-]{31,8000}={0,2})",
     ])
 )
 # name = value, name: value, "name": "value", 'name': 'value', \"name\":\"value\" (JSON inside a string).
 # The value is matched in a lookahead: a pair whose value holds other pairs (a JSON text in a string) is
 # looked into as well.
 _PAIR_RE = re.compile(
-    r"""(?<![\w.-])(?P<q>\\?["']?)(?P<name>[A-Za-z_][\w.-]{0,63})(?P=q)[ \t]{0,8}(?P<sep>[:=]|=>)[ \t]{0,8}"""
+    r"""(?<![\w.])(?P<q>\\?["']?)(?P<name>[A-Za-z_][\w.-]{0,63})(?P=q)[ \t]{0,8}(?P<sep>[:=]|=>)[ \t]{0,8}"""
     r"""(?=(?P<value>\\"(?:[^"\\\n]|\\[^"]){0,4000}\\"|"(?:[^"\\\n]|\\.){0,4000}"|'[^'\n]{0,4000}'"""
     r"""|[^\s,;&}\])"'<>]{1,4000}))"""
 )
@@ -77,10 +78,14 @@ _SQL_ALIAS_RE = re.compile(
     r"""'(?P<value>(?:[^'\n]|''){1,4000})'(?:::[A-Za-z ]{1,30})?[ \t]{1,8}(?i:as)[ \t]{1,8}"""
     r"""(?P<name>"[^"\n]{1,63}"|[A-Za-z_]\w{0,62})"""
 )
+# INSERT INTO t (login, password) VALUES ('x', 'hunter2'): the value at a credential column's position
+_SQL_INSERT_RE = re.compile(
+    r"""\((?P<columns>[^()'\n]{1,2000})\)[ \t\n]{0,8}(?i:values)[ \t\n]{0,8}\((?P<values>[^()]{1,4000})\)"""
+)
 # literal words, one of which any sensitive name contains: a fast test before the regular expressions
-_NEEDLES = ("pass", "secret", "token", "credential", "api_key", "api-key", "apikey", "private_key", "private-key",
-            "privatekey", "authorization", "cookie", "session_key", "session-key", "sessionkey", "hash", "totp",
-            "pwd")
+_NEEDLES = ("pass", "secret", "token", "credential", "api_key", "api-key", "api key", "apikey", "private_key",
+            "private-key", "private key", "privatekey", "authorization", "cookie", "session_key", "session-key",
+            "session key", "sessionkey", "hash", "totp", "pwd")
 _EMPTY_VALUES = frozenset(('""', "''", '\\"\\"', "null", "None", "false", "False", "true", "True", "NULL", REDACTED,
                            f'"{REDACTED}"'))
 
@@ -150,6 +155,26 @@ def _sql_alias_sub(match):
     return match.group(0)[: start - match.start(0)] + REDACTED + match.group(0)[end - match.start(0):]
 
 
+def _sql_insert_sub(match):
+    columns = [c.strip().strip('"').strip() for c in match.group("columns").split(",")]
+    secret = {i for i, c in enumerate(columns) if is_sensitive(c)}
+    if not secret:
+        return match.group(0)
+    try:
+        values = next(csv.reader([match.group("values")], quotechar="'", skipinitialspace=True))
+    except (csv.Error, StopIteration):
+        return match.group(0)
+    if len(values) != len(columns):
+        return match.group(0)
+    parts = [f"'{REDACTED}'" if i in secret and value.strip() not in ("", "NULL", "null") else
+             ("'" + value.replace("'", "''") + "'" if not value.strip().replace(".", "").isdigit()
+              and value.strip().upper() not in ("NULL", "TRUE", "FALSE", "DEFAULT") else value)
+             for i, value in enumerate(values)]
+    start = match.start("values") - match.start(0)
+    end = match.end("values") - match.start(0)
+    return match.group(0)[:start] + ", ".join(parts) + match.group(0)[end:]
+
+
 def redact_values(text):
     """``text`` with every secret-shaped value and every ``credential = value`` pair redacted."""
     if not text:
@@ -159,6 +184,7 @@ def redact_values(text):
         text = _redact_pairs(text)
         if "'" in text:
             text = _SQL_ALIAS_RE.sub(_sql_alias_sub, text)
+            text = _SQL_INSERT_RE.sub(_sql_insert_sub, text)
     return text
 
 
@@ -243,37 +269,57 @@ def _is_empty(value):
     return value in (None, "", False)
 
 
-def redact(value, depth=0, max_string=None, values=True):
+def redact(value, depth=0, max_string=None, values=True, budget=None):
     """Return a copy of ``value`` with secrets redacted at any depth: values under sensitive keys, the
     cells of credential columns (``{"columns": [...], "rows": [...]}``), credential columns of tables
     held in strings, and (``values``) secret-shaped strings. Strings longer than ``max_string`` are cut
-    first."""
+    first. ``budget`` (a one-item list: characters of JSON text still wanted) stops the copy where its
+    JSON text passes that many characters: what follows would not be kept."""
     if depth > 50:
         return "[TOO DEEP]"
     if isinstance(value, dict):
         # {"key": "smtp_password", "value": "..."} (e.g. a system parameter): the value is a secret too
         pair_secret = any(is_sensitive(value.get(k)) for k in ("key", "name")) and "value" in value
-        out = {
-            k: (REDACTED if (is_sensitive(k) or (pair_secret and k == "value")) and not _is_empty(v)
-                else redact(v, depth + 1, max_string, values))
-            for k, v in value.items()
-        }
         columns = value.get("columns")
-        rows = out.get("rows")
-        if isinstance(columns, list) and isinstance(rows, list):
-            secret = {i for i, c in enumerate(columns) if is_sensitive(c)}
-            if secret:
-                out["rows"] = [
-                    [REDACTED if i in secret and not _is_empty(cell) else cell for i, cell in enumerate(row)]
-                    if isinstance(row, list) else row
-                    for row in rows
-                ]
+        secret = ({i for i, c in enumerate(columns) if is_sensitive(c)}
+                  if isinstance(columns, list) and isinstance(value.get("rows"), list) else set())
+        out = {}
+        for k, v in value.items():
+            if budget is not None:
+                if budget[0] <= 0:
+                    break
+                budget[0] -= len(str(k)) + 4
+            if (is_sensitive(k) or (pair_secret and k == "value")) and not _is_empty(v):
+                out[k] = REDACTED
+                if budget is not None:
+                    budget[0] -= len(REDACTED)
+            elif k == "rows" and secret:
+                # credential columns redacted before the cells are copied (and counted)
+                rows = [[REDACTED if i in secret and not _is_empty(cell) else cell for i, cell in enumerate(row)]
+                        if isinstance(row, list) else row for row in itertools.islice(v, _rows_wanted(budget))]
+                out[k] = redact(rows, depth + 1, max_string, values, budget)
+            else:
+                out[k] = redact(v, depth + 1, max_string, values, budget)
         return out
     if isinstance(value, list | tuple):
-        return [redact(v, depth + 1, max_string, values) for v in value]
+        out = []
+        for v in value:
+            if budget is not None:
+                if budget[0] <= 0:
+                    break
+                budget[0] -= 1
+            out.append(redact(v, depth + 1, max_string, values, budget))
+        return out
+    if budget is not None:
+        budget[0] -= len(value) + 2 if isinstance(value, str) else len(str(value))
     if isinstance(value, str):
         return _redact_string(value, max_string, values)
     return value
+
+
+def _rows_wanted(budget):
+    """Rows that may show in what is kept (a row takes 3 characters at least)."""
+    return None if budget is None else max(0, budget[0]) // 3 + 1
 
 
 def _json_or_none(text):
@@ -290,21 +336,25 @@ def _cut(text, limit):
 def redact_text(text, limit=None):
     """A tool's result or error text as the audit log keeps it: redacted, then cut to ``limit`` characters.
 
-    A JSON text that names a credential somewhere is parsed and redacted as a structure (columns of SQL
-    results, keys at any depth, tables inside strings). Only the kept part (plus a margin, so that a
-    secret cut by the limit is still recognised whole) goes through the text patterns: the cost does not
-    grow with the size of the result."""
+    A JSON text that names a credential in its kept part is parsed and redacted as a structure (columns of
+    SQL results, keys at any depth, tables inside strings), copied only as far as it is kept. Only the kept
+    part (plus a margin, so that a secret cut by the limit is still recognised whole) goes through the text
+    patterns: apart from parsing such a JSON text, the cost does not grow with the size of the result."""
     if not text:
         return text
     if not isinstance(text, str):
         text = str(text)
-    if text[:1] in "{[" and len(text) <= JSON_MAX and mentions_secret(text):
+    window = None if limit is None else limit + MARGIN
+    # only what is kept matters: a credential key or column header there (column names come first in a
+    # SQL result; tables in strings have their header first), not one farther in a large result
+    probe = text if window is None else text[: 2 * window]
+    if text[:1] in "{[" and len(text) <= JSON_MAX and mentions_secret(probe):
         data = _json_or_none(text)
         if data is not None:
-            window = None if limit is None else limit + MARGIN
-            # structure only: the text patterns run once below, on the kept part
-            text = json.dumps(redact(data, max_string=window, values=False), ensure_ascii=False, default=str,
-                              separators=(",", ":"))
+            # structure only (the text patterns run once below, on the kept part), copied as far as it is kept
+            budget = None if window is None else [window]
+            text = json.dumps(redact(data, max_string=window, values=False, budget=budget), ensure_ascii=False,
+                              default=str, separators=(",", ":"))
     head = text if limit is None else text[: limit + MARGIN]
     if "\n" in head and mentions_secret(head):
         head = redact_table(head)
