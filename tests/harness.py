@@ -628,7 +628,7 @@ class Admin:
         action = self.call("ocore.mcp.key", "action_generate_secret", [key_id])
         if not isinstance(action, dict) or action.get("res_model") != "ocore.mcp.key.show":
             raise HarnessError(f"action_generate_secret returned {action!r}")
-        secret = self.search_read("ocore.mcp.key.show", [("id", "=", action["res_id"])], ["secret"])[0]["secret"]
+        secret = action["context"]["default_secret"]  # shown from the action only: stored nowhere
         if not active:
             self.write("ocore.mcp.key", [key_id], {"active": False})
         owner = self.search_read("ocore.mcp.key", [("id", "=", key_id), ("active", "in", [True, False])],

@@ -82,7 +82,7 @@ async def test_list_models(mcp_client, slug, transport, mode):
         assert all(result["models"] == data["models"] for result in again)
         every = data_of(await call(client, slug, "list_models", limit=5000))
         names = [row["model"] for row in every["models"]]
-        assert "ocore.mcp.key" in names and "ocore.mcp.key.show" not in names  # no transient models
+        assert "ocore.mcp.key" in names and "res.users.apikeys.description" not in names  # no transient models
         assert names == sorted(names)
 
 

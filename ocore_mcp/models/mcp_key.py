@@ -1,12 +1,29 @@
 import hashlib
 import hmac
 import ipaddress
+import logging
 import secrets
 
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
+
+from ..lib import compat
+
+_logger = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "ocore_"  # noqa: S105 - a name, not a secret
+
+
+def request_ip():
+    """The client address of the HTTP request being served, or ``n/a`` (as Odoo logs its API keys)."""
+    from odoo.http import request
+
+    try:
+        if not request:
+            return "n/a"
+        return request.httprequest.environ.get("REMOTE_ADDR") or "n/a"
+    except RuntimeError:  # no request bound to this thread
+        return "n/a"
 
 
 def hash_token(token):
@@ -47,7 +64,9 @@ class McpKey(models.Model):
     expiration_date = fields.Datetime(string="Expires on")
     last_used = fields.Datetime(readonly=True)
     key_prefix = fields.Char(readonly=True, index=True, copy=False)
-    key_hash = fields.Char(readonly=True, copy=False, groups="base.group_system")
+    # Readable by nobody through the ORM (not even a system administrator over RPC): the code that needs
+    # the hash reads it with SQL (_ocore_auth_query), the ORM only writes it (sudo).
+    key_hash = fields.Char(readonly=True, copy=False, groups=fields.NO_ACCESS)
     has_secret = fields.Boolean(compute="_compute_has_secret")
     state = fields.Selection(
         [("new", "No secret yet"), ("active", "Active"), ("expired", "Expired"), ("revoked", "Revoked")],
@@ -140,26 +159,114 @@ class McpKey(models.Model):
     def _check_names(self):
         for key in self:
             for item in split_list(key.tool_allowlist) + split_list(key.tool_denylist):
+    # -- who may give a key an owner or a secret ------------------------------------------------
+    #
+    # The rule: the acting user never produces a key whose effective rights exceed their own.
+    #  * A system administrator (Settings) may manage every key; so may the superuser (internal code,
+    #    which checks the real acting user itself, see _ocore_create_key).
+    #  * Anyone may manage their own keys (the tools run with their own rights).
+    #  * An MCP manager may give a key to another user only when that user's groups are a subset of the
+    #    manager's own groups, the user is not a system administrator, and the key's company is one of
+    #    the manager's companies.
+    #  * Only the key's owner or a system administrator generates (or regenerates) a key's secret: no one
+    #    else ever sees a secret that acts as another user.
+    #  * Changing a key's owner or un-archiving a revoked key always clears its secret.
+
+    @api.model
+    def _ocore_owner_problem(self, owner, company=None, acting=None):
+        """Why ``acting`` (default: the environment's user) may not give a key of ``owner`` (in
+        ``company``) its owner, or None when they may."""
+        acting = acting if acting is not None else self.env.user
+        owner = owner.sudo()
+        if acting._is_superuser() or acting._is_system() or owner == acting:
+            return None
+        if not acting.has_group("ocore_mcp.group_mcp_manager"):
+            return _("Only MCP managers can manage the keys of other users.")
+        if owner._is_superuser() or owner._is_system():
+            return _("Only a system administrator can manage the keys of %s, a system administrator.",
+                     owner.display_name)
+        missing = compat.user_all_groups(owner) - compat.user_all_groups(acting.sudo())
+        if missing:
+            return _(
+                "%(owner)s has access rights you do not have (%(groups)s): a key cannot grant more than "
+                "its author holds.",
+                owner=owner.display_name, groups=", ".join(missing.mapped("full_name")[:5]),
+            )
+        if company and company not in acting.sudo().company_ids:
+            return _("You are not a member of %s.", company.display_name)
+        return None
+
+    def _ocore_check_owner(self, acting=None):
+        for key in self:
+            problem = self._ocore_owner_problem(key.sudo().user_id, key.sudo().company_id, acting)
+            if problem:
+                raise AccessError(problem)
+
+    def _ocore_check_secret_generation(self, acting=None):
+        """Only the owner or a system administrator (or internal code) gives a key a secret."""
+        acting = acting if acting is not None else self.env.user
+        for key in self:
+            owner = key.sudo().user_id
+            if not (acting._is_superuser() or acting._is_system() or owner == acting):
+                raise AccessError(_(
+                    "Only %s or a system administrator can generate the secret of this key.", owner.display_name
+                ))
+
                 if not item.replace("_", "").isalnum():
                     raise ValidationError(_("%s is not a tool name.", item))
 
     @api.model_create_multi
     def create(self, vals_list):
         for vals in vals_list:
-            # a user can only create keys for themself, unless MCP manager
-            if vals.get("user_id", self.env.uid) != self.env.uid and not self.env.user.has_group(
-                "ocore_mcp.group_mcp_manager"
-            ):
-                raise UserError(_("Only MCP managers can create keys for other users."))
             for field in ("key_prefix", "key_hash", "last_used"):
                 vals.pop(field, None)
-        return super().create(vals_list)
+        keys = super().create(vals_list)
+        if not self.env.su:
+            keys._ocore_check_owner()
+        for key in keys:
+            key._ocore_log("created")
+        return keys
 
     def write(self, vals):
-        if "user_id" in vals and not self.env.user.has_group("ocore_mcp.group_mcp_manager"):
+        if "key_prefix" in vals or "key_hash" in vals:
+            # only _ocore_set_new_secret / _ocore_clear_secret give or take a secret (sudo)
+            if not self.env.su:
+        if not self.env.su and "user_id" in vals:
+            self._ocore_check_owner()  # the current owners too: nobody takes over a key they could not make
+        owner_changed = self.browse()
+        if "user_id" in vals:
+            owner_changed = self.filtered(lambda k: k.sudo().user_id.id != vals["user_id"])
+        revived = self.browse()
+        if vals.get("active"):
+            revived = self.with_context(active_test=False).filtered(lambda k: not k.active)
+        revoked = self.filtered("active") if "active" in vals and not vals["active"] else self.browse()
+                raise AccessError(_("The secret of a key is generated, never written."))
+        if not self.env.su and "user_id" in vals and not self.env.user.has_group("ocore_mcp.group_mcp_manager"):
             raise UserError(_("Only MCP managers can change a key's owner."))
         res = super().write(vals)
-        if "active" in vals and not vals["active"]:
+        if not self.env.su and ("user_id" in vals or "company_id" in vals or revived):
+            (self if ("user_id" in vals or "company_id" in vals) else revived)._ocore_check_owner()
+        # a key that changes hands or comes back from revocation never keeps its old secret
+        (owner_changed | revived)._ocore_clear_secret("owner changed" if owner_changed else "un-archived")
+        if revoked:
+            for key in revoked:
+                key._ocore_log("revoked")
+    def unlink(self):
+        for key in self:
+            key._ocore_log("deleted")
+        return super().unlink()
+
+    def _ocore_log(self, event, acting=None):
+        """Log an event of this key's life with the acting user and the client address (never a secret),
+        as Odoo does for its own API keys."""
+        self.ensure_one()
+        acting = acting if acting is not None else self.env.user
+        owner = self.sudo().user_id
+        _logger.info(
+            "MCP API key #%s %s: owner '%s' (#%s), by '%s' (#%s) from %s",
+            self.id, event, owner.login, owner.id, acting.login, acting.id, request_ip(),
+        )
+
             self._ocore_close_sessions("the API key has been revoked")
         return res
 
@@ -177,32 +284,59 @@ class McpKey(models.Model):
 
     # -- secrets ---------------------------------------------------------------
 
-    def _ocore_set_new_secret(self):
-        """Generate a new secret for this key, store its hash, return the secret."""
+        self._ocore_check_secret_generation(acting)
+    def _ocore_set_new_secret(self, acting=None):
+        """Generate a new secret for this key, store its hash, return the secret (seen once)."""
         self.ensure_one()
+        self._ocore_log("secret generated", acting)
         prefix = secrets.token_hex(5)
         token = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(30)}"
+    def _ocore_clear_secret(self, reason):
+        """Invalidate the secrets of these keys (they must be generated again) and end their sessions."""
+        with_secret = self.sudo().with_context(active_test=False).filtered("key_prefix")
+        if not with_secret:
+            return
+        with_secret.write({"key_prefix": False, "key_hash": False})
+        for key in with_secret:
+            key.with_env(self.env)._ocore_log(f"secret invalidated ({reason})")
+        with_secret._ocore_close_sessions(f"the API key's secret has been invalidated ({reason})")
+
         self.sudo().write({"key_prefix": prefix, "key_hash": hash_token(token)})
         return token
 
     @api.model
-    def _ocore_create_key(self, name, user, **vals):
-        """Create a key for ``user`` and return ``(record, secret)`` (the only time it is seen)."""
+    def _ocore_create_key(self, name, user, acting=None, **vals):
+        """Create a key for ``user`` and return ``(record, secret)`` (the only time it is seen).
+
+        ``acting``: the user on whose behalf it is done (default: the environment's user); the key is
+        created only if ``acting`` may give ``user`` a key with a secret (see _ocore_owner_problem and
+        _ocore_check_secret_generation): the OAuth consent and the invites pass the user who accepts.
+        company = self.env["res.company"].sudo().browse(vals["company_id"])
+        problem = self._ocore_owner_problem(user, company, acting)
+        if problem:
+            raise AccessError(problem)
+        """
+        acting = acting if acting is not None else self.env.user
         vals.setdefault("company_id", user.company_id.id)
         key = self.sudo().create({"name": name, "user_id": user.id, **vals})
-        return key, key._ocore_set_new_secret()
+        return key, key._ocore_set_new_secret(acting)
 
     def action_generate_secret(self):
-        """Button: (re)generate the secret and show it once."""
+        """Button (and RPC): (re)generate the secret and show it once, without storing it anywhere.
+
+        The secret travels in the returned action's context only (the display model has no table)."""
         self.ensure_one()
-        self.check_access("write")
+        compat.check_access(self, "write")
+        if not self.active:
+            raise UserError(_("This key has been revoked: restore it first."))
+        self._ocore_check_owner()
         secret = self._ocore_set_new_secret()
-        wizard = self.env["ocore.mcp.key.show"].create({"key_id": self.id, "secret": secret})
         return {
             "type": "ir.actions.act_window",
             "name": _("Your new MCP API key"),
             "res_model": "ocore.mcp.key.show",
-            "res_id": wizard.id,
+            "context": {"default_secret": secret},
+            "views": [[False, "form"]],
             "view_mode": "form",
             "target": "new",
         }

@@ -56,7 +56,7 @@ class TestMetadataTools(MetadataCase):
         everything = self.ok("list_models", {"limit": 5000})
         expected = sorted(n for n in self.env.registry.models if not self.env[n]._transient)
         self.assertEqual([row["model"] for row in everything["models"]], expected)
-        self.assertNotIn("ocore.mcp.key.show", [row["model"] for row in everything["models"]])  # transient
+        self.assertNotIn("res.users.apikeys.description", [row["model"] for row in everything["models"]])  # transient
         page = self.ok("list_models", {"limit": 3, "offset": 2})
         self.assertEqual([row["model"] for row in page["models"]], expected[2:5])
         self.assertTrue(page["has_more"])
@@ -149,11 +149,11 @@ class TestMetadataTools(MetadataCase):
         self.fails("get_field_metadata", {"model": "res.partner", "fields": ["nope"]}, "unknown field(s)")
         self.fails("get_field_metadata", {"model": "no.such.model"}, "unknown model 'no.such.model'")
         self.fails("get_field_metadata", {"model": "res.partner; drop"}, "invalid input")
-        # field groups apply as in fields_get: key_hash is for system administrators
+        # field groups apply as in fields_get: key_hash is readable by nobody (groups=fields.NO_ACCESS)
         admin_fields = self.ok("get_field_metadata", {"model": "ocore.mcp.key", "grouped": False})["fields"]
         user_fields = self.ok("get_field_metadata", {"model": "ocore.mcp.key", "grouped": False},
                               key=self.user_key)["fields"]
-        self.assertIn("key_hash", [f["name"] for f in admin_fields])
+        self.assertNotIn("key_hash", [f["name"] for f in admin_fields])
         self.assertNotIn("key_hash", [f["name"] for f in user_fields])
         self.assertIn("key_prefix", [f["name"] for f in user_fields])
 

@@ -123,7 +123,9 @@ class OAuthAuthorization(models.Model):
                 "auto_context": bool(decision.get("auto_context")),
                 "note": _("Created by the OAuth consent of %s.", client.name),
             })
-            key, _secret = Key._ocore_create_key(_("%s (OAuth)", client.name)[:200], user, **values)
+            # created on behalf of the consenting user (checked as them); the secret is never shown:
+            # the client gets OAuth tokens bound to the key
+            key, _secret = Key._ocore_create_key(_("%s (OAuth)", client.name)[:200], user, acting=user, **values)
             auto_created = True
         auth = self.sudo().with_context(active_test=False).search(
             [("user_id", "=", user.id), ("client_id", "=", client.id), ("key_id", "=", key.id)], limit=1

@@ -8,6 +8,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from odoo import _, api, fields, models
+from odoo.addons.ocore_mcp.lib import compat
 from odoo.addons.ocore_mcp.models.mcp_key import hash_token
 from odoo.exceptions import UserError, ValidationError
 
@@ -45,7 +46,7 @@ class OAuthClient(models.Model):
         string="Client ID", required=True, index=True, readonly=True, copy=False,
         default=lambda self: secrets.token_urlsafe(24),
     )
-    client_secret_hash = fields.Char(readonly=True, copy=False, groups="base.group_system")
+    client_secret_hash = fields.Char(readonly=True, copy=False, groups=fields.NO_ACCESS)
     has_secret = fields.Boolean(compute="_compute_has_secret")
     token_endpoint_auth_method = fields.Selection(
         AUTH_METHODS, string="Client authentication", required=True, default="none",
@@ -267,17 +268,19 @@ class OAuthClient(models.Model):
 
     def action_generate_secret(self):
         """Button: (re)generate the client secret of a confidential client and show it once."""
+        compat.check_access(self, "write")
         self.ensure_one()
         if self.token_endpoint_auth_method == "none":  # noqa: S105 - a name, not a secret
             raise UserError(_("A public client (authentication 'none') has no secret."))
         secret = self._ocore_set_secret()
-        wizard = self.env["ocore.mcp.oauth.secret.show"].create({"client_id": self.id, "secret": secret})
+        # the secret travels in the action's context only: the display model has no table
         return {
             "type": "ir.actions.act_window",
             "name": _("Client secret"),
             "res_model": "ocore.mcp.oauth.secret.show",
-            "res_id": wizard.id,
+            "views": [[False, "form"]],
             "view_mode": "form",
+            "context": {"default_secret": secret, "default_client_identifier": self.client_id},
             "target": "new",
         }
 

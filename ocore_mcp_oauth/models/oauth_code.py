@@ -12,7 +12,7 @@ class OAuthCode(models.Model):
     _description = "MCP OAuth Authorization Code"
     _order = "id desc"
 
-    code_hash = fields.Char(required=True, index=True, readonly=True, groups="base.group_system")
+    code_hash = fields.Char(required=True, index=True, readonly=True, groups=fields.NO_ACCESS)
     authorization_id = fields.Many2one("ocore.mcp.oauth.authorization", required=True, ondelete="cascade",
                                        readonly=True)
     client_id = fields.Many2one(related="authorization_id.client_id", store=True)

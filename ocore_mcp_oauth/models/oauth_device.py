@@ -30,7 +30,7 @@ class OAuthDeviceCode(models.Model):
     _order = "id desc"
     _rec_name = "user_code"
 
-    device_code_hash = fields.Char(required=True, index=True, readonly=True, groups="base.group_system")
+    device_code_hash = fields.Char(required=True, index=True, readonly=True, groups=fields.NO_ACCESS)
     user_code = fields.Char(required=True, index=True, readonly=True)
     client_id = fields.Many2one("ocore.mcp.oauth.client", required=True, ondelete="cascade", readonly=True)
     scope = fields.Char(readonly=True)

@@ -40,9 +40,10 @@ class OAuthToken(models.Model):
     _description = "MCP OAuth Token"
     _order = "id desc"
 
+    # hashes: readable by nobody through the ORM (found with sudo searches only)
     access_token_hash = fields.Char(required=True, index=True, readonly=True, copy=False,
-                                    groups="base.group_system")
-    refresh_token_hash = fields.Char(index=True, readonly=True, copy=False, groups="base.group_system")
+                                    groups=fields.NO_ACCESS)
+    refresh_token_hash = fields.Char(index=True, readonly=True, copy=False, groups=fields.NO_ACCESS)
     family = fields.Char(
         index=True, readonly=True,
         help="All tokens descending from one authorization code or device grant (revoked together).",

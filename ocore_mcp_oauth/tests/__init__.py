@@ -1,1 +1,1 @@
-from . import test_oauth_http, test_oauth_models
+from . import test_oauth_http, test_oauth_models, test_oauth_secrets
