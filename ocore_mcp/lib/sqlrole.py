@@ -48,6 +48,9 @@ CREDENTIAL_COLUMNS = (
 )
 # ir_config_parameter keys hidden from the role (PostgreSQL regex)
 HIDDEN_PARAMETER_KEYS = r"(secret|password|passwd|token|api_?key|private_?key)"
+# rows hidden from the SQL tools' roles (every role named ROLE_PREFIX...), whoever else reads the table
+POLICY_QUAL = (f"current_user NOT LIKE '{ROLE_PREFIX.replace('_', chr(92) + '_')}%' "
+               f"OR key !~* '{HIDDEN_PARAMETER_KEYS}'")
 PARAM_TABLE = "ir_config_parameter"
 PARAM_POLICY = "ocore_mcp_sql_hide_secrets"
 PARAM_POLICY_ALL = "ocore_mcp_sql_others"
@@ -197,12 +200,13 @@ def _param_policy_ok(cr, role):
     cr.execute("""
         SELECT c.relrowsecurity,
                EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = %(hide)s
-                          AND NOT p.polpermissive AND p.polroles = ARRAY[r.oid]),
+                          AND NOT p.polpermissive AND p.polroles = '{0}'
+                          AND position(%(keys)s IN pg_get_expr(p.polqual, p.polrelid)) > 0),
                EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = %(all)s)
           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = current_schema()
-          JOIN pg_roles r ON r.rolname = %(role)s
-         WHERE c.relname = %(table)s
-    """, {"hide": PARAM_POLICY, "all": PARAM_POLICY_ALL, "role": role, "table": PARAM_TABLE})
+         WHERE c.relname = %(table)s AND %(role)s IS NOT NULL
+    """, {"hide": PARAM_POLICY, "all": PARAM_POLICY_ALL, "role": role, "table": PARAM_TABLE,
+          "keys": HIDDEN_PARAMETER_KEYS})
     row = cr.fetchone()
     return row is None or all(row)
 
@@ -262,8 +266,9 @@ def synchronise(cr, role, extra_columns=()):
             f"DROP POLICY IF EXISTS {PARAM_POLICY_ALL} ON {table}",
             # every other role keeps reading every row (the table's owner is not subject to policies)
             f"CREATE POLICY {PARAM_POLICY_ALL} ON {table} USING (true)",
-            f"CREATE POLICY {PARAM_POLICY} ON {table} AS RESTRICTIVE FOR ALL TO {r} "
-            f"USING (key !~* '{HIDDEN_PARAMETER_KEYS}') WITH CHECK (key !~* '{HIDDEN_PARAMETER_KEYS}')",
+            # by role name, not role object: a dump of the database restores where the role does not exist
+            f"CREATE POLICY {PARAM_POLICY} ON {table} AS RESTRICTIVE FOR ALL USING ({POLICY_QUAL}) "
+            f"WITH CHECK ({POLICY_QUAL})",
             f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
         ]
     for statement in statements:
@@ -271,9 +276,33 @@ def synchronise(cr, role, extra_columns=()):
     _logger.info("oCore MCP: grants of the SQL tools' role %s synchronised (%d statements)", role, len(statements))
 
 
+# What the grants depend on, hashed: the relations of the schema (name, kind, columns, grants, row security),
+# their columns (name, grants) and the row-level policies. A table, a column, a rename or a grant since
+# changes it.
+_FINGERPRINT = """
+    SELECT current_database(), count(*),
+           sum(hashtext(concat_ws(':', c.relname, c.relkind, c.relnatts, c.relrowsecurity, c.relacl))),
+           (SELECT sum(hashtext(concat_ws(':', a.attrelid, a.attname, a.attacl))) FROM pg_attribute a
+             WHERE a.attnum > 0
+               AND a.attrelid IN (SELECT oid FROM pg_class WHERE relnamespace = current_schema()::regnamespace)),
+           (SELECT sum(hashtext(concat_ws(':', p.polrelid, p.polname, p.polpermissive, p.polroles,
+                                          pg_get_expr(p.polqual, p.polrelid))))
+              FROM pg_policy p)
+      FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace
+"""
+# (database, role, extra columns) -> catalog fingerprint when the grants were last found in line. A cache in
+# process memory: a miss (another worker, a rolled-back synchronisation) only costs the full check.
+_checked = {}
+
+
 def ensure(cr, extra_columns=()):
     """The role, its grants in line with the schema; raise :class:`RoleUnavailable` without it."""
     role = ensure_role(cr)
+    cr.execute(_FINGERPRINT)
+    fingerprint = cr.fetchone()
+    key = (fingerprint[0], role, tuple(extra_columns))
+    if _checked.get(key) == fingerprint:
+        return role
     leaks, missing = in_sync(cr, role, extra_columns)
     if leaks or missing:
         synchronise(cr, role, extra_columns)
@@ -281,6 +310,9 @@ def ensure(cr, extra_columns=()):
         if leaks:
             raise RoleUnavailable(f"the SQL tools' role {role} can still read {leaks} credential relation(s) "
                                   "whose grants the database user cannot change")
+        cr.execute(_FINGERPRINT)
+        fingerprint = cr.fetchone()
+    _checked[key] = fingerprint
     return role
 
 

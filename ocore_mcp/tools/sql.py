@@ -24,10 +24,8 @@ administrator). Layers, each on its own enough to stop a write from a read:
 
 import base64
 import contextlib
-import csv
 import datetime
 import decimal
-import io
 import json
 import logging
 import math
@@ -41,6 +39,7 @@ from odoo import _, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL
 
+from ..lib import fields as fieldlib
 from ..lib import sqlguard, sqlrole
 from ..lib.shaping import TextResult
 from ..lib.tooling import mcp_tool
@@ -124,15 +123,12 @@ def format_table(columns, rows):
 
 
 def format_csv(columns, rows):
-    out = io.StringIO()
-    # CRLF rows (RFC 4180): a cell holding a CR or LF is then always quoted (see tools/export.py)
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow(["" if v is None else v if isinstance(v, str) else
-                         json.dumps(v, ensure_ascii=False, default=str) if isinstance(v, dict | list) else v
-                         for v in row])
-    return out.getvalue()
+    """Result rows as CSV (the tools' one writer, RFC 4180); json and arrays as their JSON text."""
+    return fieldlib.csv_table(columns, (
+        ["" if v is None else v if isinstance(v, str) else
+         json.dumps(v, ensure_ascii=False, default=str) if isinstance(v, dict | list) else v
+         for v in row]
+        for row in rows))
 
 
 def _plan_rows(plan):
@@ -168,14 +164,19 @@ class SqlTools(models.AbstractModel):
     def _sql_credential_fields(self):
         """``table.column`` of the stored fields nobody may read through the ORM (``groups=NO_ACCESS``, e.g. key
         hashes): credentials for the SQL tools' role too, whatever their name."""
+        registry = self.env.registry
+        cached = getattr(registry, "_ocore_mcp_sql_credentials", None)  # the registry's code, not request state
+        if cached is not None:
+            return cached
         found = set()
-        for model in self.env.registry.values():
+        for model in registry.values():
             if model._abstract or not model._table or not model._auto:
                 continue
             for field in model._fields.values():
                 if field.store and field.column_type and field.groups == fields.NO_ACCESS:
                     found.add(f"{model._table}.{field.name}")
-        return sorted(found)
+        registry._ocore_mcp_sql_credentials = sorted(found)
+        return registry._ocore_mcp_sql_credentials
 
     @property
     def _sql_role(self):

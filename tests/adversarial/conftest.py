@@ -49,6 +49,12 @@ def adv(odoo, admin):
     (root / "e2e_addon" / "__manifest__.py").write_text("{'name': 'adv', 'license': 'LGPL-3'}\n")
     (root / ".git").mkdir()
     (root / ".git" / "config").write_text("[core]\n")
+    (root / ".git" / "hooks").mkdir()
+    # symlinks to .git, into it and to a parent of it (cases/files_symlink.jsonl)
+    for name, target in (("gitlink", ".git"), ("gitcfg", ".git/config"), ("githooks", ".git/hooks"),
+                         ("gitchain", "gitlink"), ("githook_dangling", ".git/hooks/post-checkout"),
+                         ("e2e_addon/gitcfg.py", "../.git/config"), ("e2e_addon/up", "..")):
+        os.symlink(target, root / name)
     outside.mkdir()
     (outside / "secret.txt").write_text("outside secret\n")
     os.symlink(outside, root / "escape")
