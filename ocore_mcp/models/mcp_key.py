@@ -159,6 +159,9 @@ class McpKey(models.Model):
     def _check_names(self):
         for key in self:
             for item in split_list(key.tool_allowlist) + split_list(key.tool_denylist):
+                if not item.replace("_", "").isalnum():
+                    raise ValidationError(_("%s is not a tool name.", item))
+
     # -- who may give a key an owner or a secret ------------------------------------------------
     #
     # The rule: the acting user never produces a key whose effective rights exceed their own.
@@ -212,9 +215,6 @@ class McpKey(models.Model):
                     "Only %s or a system administrator can generate the secret of this key.", owner.display_name
                 ))
 
-                if not item.replace("_", "").isalnum():
-                    raise ValidationError(_("%s is not a tool name.", item))
-
     @api.model_create_multi
     def create(self, vals_list):
         for vals in vals_list:
@@ -231,6 +231,9 @@ class McpKey(models.Model):
         if "key_prefix" in vals or "key_hash" in vals:
             # only _ocore_set_new_secret / _ocore_clear_secret give or take a secret (sudo)
             if not self.env.su:
+                raise AccessError(_("The secret of a key is generated, never written."))
+        if not self.env.su and "user_id" in vals and not self.env.user.has_group("ocore_mcp.group_mcp_manager"):
+            raise UserError(_("Only MCP managers can change a key's owner."))
         if not self.env.su and "user_id" in vals:
             self._ocore_check_owner()  # the current owners too: nobody takes over a key they could not make
         owner_changed = self.browse()
@@ -240,9 +243,6 @@ class McpKey(models.Model):
         if vals.get("active"):
             revived = self.with_context(active_test=False).filtered(lambda k: not k.active)
         revoked = self.filtered("active") if "active" in vals and not vals["active"] else self.browse()
-                raise AccessError(_("The secret of a key is generated, never written."))
-        if not self.env.su and "user_id" in vals and not self.env.user.has_group("ocore_mcp.group_mcp_manager"):
-            raise UserError(_("Only MCP managers can change a key's owner."))
         res = super().write(vals)
         if not self.env.su and ("user_id" in vals or "company_id" in vals or revived):
             (self if ("user_id" in vals or "company_id" in vals) else revived)._ocore_check_owner()
@@ -251,6 +251,9 @@ class McpKey(models.Model):
         if revoked:
             for key in revoked:
                 key._ocore_log("revoked")
+            self._ocore_close_sessions("the API key has been revoked")
+        return res
+
     def unlink(self):
         for key in self:
             key._ocore_log("deleted")
@@ -267,9 +270,6 @@ class McpKey(models.Model):
             self.id, event, owner.login, owner.id, acting.login, acting.id, request_ip(),
         )
 
-            self._ocore_close_sessions("the API key has been revoked")
-        return res
-
     def _ocore_close_sessions(self, reason):
         """End the open sessions of these keys and close their streams now."""
         self.env["ocore.mcp.session"].sudo().search(
@@ -284,13 +284,16 @@ class McpKey(models.Model):
 
     # -- secrets ---------------------------------------------------------------
 
-        self._ocore_check_secret_generation(acting)
     def _ocore_set_new_secret(self, acting=None):
         """Generate a new secret for this key, store its hash, return the secret (seen once)."""
         self.ensure_one()
-        self._ocore_log("secret generated", acting)
+        self._ocore_check_secret_generation(acting)
         prefix = secrets.token_hex(5)
         token = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(30)}"
+        self.sudo().write({"key_prefix": prefix, "key_hash": hash_token(token)})
+        self._ocore_log("secret generated", acting)
+        return token
+
     def _ocore_clear_secret(self, reason):
         """Invalidate the secrets of these keys (they must be generated again) and end their sessions."""
         with_secret = self.sudo().with_context(active_test=False).filtered("key_prefix")
@@ -301,9 +304,6 @@ class McpKey(models.Model):
             key.with_env(self.env)._ocore_log(f"secret invalidated ({reason})")
         with_secret._ocore_close_sessions(f"the API key's secret has been invalidated ({reason})")
 
-        self.sudo().write({"key_prefix": prefix, "key_hash": hash_token(token)})
-        return token
-
     @api.model
     def _ocore_create_key(self, name, user, acting=None, **vals):
         """Create a key for ``user`` and return ``(record, secret)`` (the only time it is seen).
@@ -311,13 +311,13 @@ class McpKey(models.Model):
         ``acting``: the user on whose behalf it is done (default: the environment's user); the key is
         created only if ``acting`` may give ``user`` a key with a secret (see _ocore_owner_problem and
         _ocore_check_secret_generation): the OAuth consent and the invites pass the user who accepts.
+        """
+        acting = acting if acting is not None else self.env.user
+        vals.setdefault("company_id", user.company_id.id)
         company = self.env["res.company"].sudo().browse(vals["company_id"])
         problem = self._ocore_owner_problem(user, company, acting)
         if problem:
             raise AccessError(problem)
-        """
-        acting = acting if acting is not None else self.env.user
-        vals.setdefault("company_id", user.company_id.id)
         key = self.sudo().create({"name": name, "user_id": user.id, **vals})
         return key, key._ocore_set_new_secret(acting)
 
@@ -335,10 +335,10 @@ class McpKey(models.Model):
             "type": "ir.actions.act_window",
             "name": _("Your new MCP API key"),
             "res_model": "ocore.mcp.key.show",
-            "context": {"default_secret": secret},
             "views": [[False, "form"]],
             "view_mode": "form",
             "target": "new",
+            "context": {"default_secret": secret},
         }
 
     def action_revoke(self):

@@ -268,8 +268,8 @@ class OAuthClient(models.Model):
 
     def action_generate_secret(self):
         """Button: (re)generate the client secret of a confidential client and show it once."""
-        compat.check_access(self, "write")
         self.ensure_one()
+        compat.check_access(self, "write")
         if self.token_endpoint_auth_method == "none":  # noqa: S105 - a name, not a secret
             raise UserError(_("A public client (authentication 'none') has no secret."))
         secret = self._ocore_set_secret()
@@ -280,8 +280,8 @@ class OAuthClient(models.Model):
             "res_model": "ocore.mcp.oauth.secret.show",
             "views": [[False, "form"]],
             "view_mode": "form",
-            "context": {"default_secret": secret, "default_client_identifier": self.client_id},
             "target": "new",
+            "context": {"default_secret": secret, "default_client_identifier": self.client_id},
         }
 
     def action_revoke_all(self):
