@@ -183,6 +183,12 @@ class TestSqlCredentials(McpSqlCase):
                 result = self.fails("execute_sql", {"query": query}, "permission denied")
                 self.assertNotIn("SECRET-", json.dumps(result))
         self.ok("execute_sql", {"query": "SELECT id, name FROM res_partner_category"})
+        # a column renamed into a credential, a grant made by hand: caught on the next call
+        cr.execute("ALTER TABLE ocore_sql_test_new RENAME COLUMN name TO old_password")
+        cr.execute(f'GRANT SELECT (api_token) ON ocore_sql_test_new TO "{self.role()}"')
+        for query in ("SELECT old_password FROM ocore_sql_test_new", "SELECT api_token FROM ocore_sql_test_new"):
+            with self.subTest(query=query):
+                self.fails("execute_sql", {"query": query}, "permission denied")
 
     def test_fallback_without_the_role(self):
         def unavailable(cr, extra_columns=()):
