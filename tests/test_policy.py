@@ -10,6 +10,7 @@ import xmlrpc.client
 
 import anyio
 import pytest
+from harness import pg_query
 from mcp_helpers import (
     MODERN,
     STREAM_PATH,
@@ -286,28 +287,42 @@ async def test_destructive_needs_confirm(mcp_client, admin, make_key, slug):
 
 
 async def test_rate_limit(mcp_client, admin, make_key, slug):
-    key = make_key(rate_limit=5)
+    # every request counts: the SDK's initialize and tools/list (before its first call), then 5 calls
+    key = make_key(rate_limit=7)
     async with mcp_client(key=key) as client:
         for i in range(5):
             assert data_of(await client.call_tool(f"{slug}_e2e_echo", {"text": str(i)}))["text"] == str(i)
         text = error_of(await client.call_tool(f"{slug}_e2e_echo", {"text": "6th"}))
-        assert text.startswith("rate limit exceeded") and "limit 5/min" in text
+        assert text.startswith("rate limit exceeded") and "limit 7/min" in text
         # the limit is per key: another key is not affected
-    async with mcp_client(key=make_key(rate_limit=5)) as other:
+    async with mcp_client(key=make_key(rate_limit=7)) as other:
         assert data_of(await other.call_tool(f"{slug}_e2e_echo", {"text": "other"}))["text"] == "other"
     rows = admin.audit([("key_id", "=", key.id), ("tool", "=", "e2e_echo")])
     assert len(rows) == 6
-    assert_refused_row(rows[0], "rate_limited", "limit 5/min")
+    assert_refused_row(rows[0], "rate_limited", "limit 7/min")
     assert all(r["status"] == "success" for r in rows[1:])
 
 
-async def test_rate_limit_counts_across_sessions_and_transports(mcp_client, make_key, slug):
-    key = make_key(rate_limit=3)
+async def test_rate_limit_counts_across_sessions_and_transports(odoo, mcp_client, make_key, slug):
+    # every request counts (initialize or server/discover, the SDK's tools/list, the calls), whatever the
+    # session or transport: the limit is reached in a 4th session, and exactly the admitted ones are counted
+    key = make_key(rate_limit=9)
     for transport, mode in (("stream", "legacy"), ("sse", "legacy"), ("stream", MODERN)):
         async with mcp_client(transport, mode, key=key) as client:
             assert data_of(await client.call_tool(f"{slug}_e2e_echo", {"text": transport}))
-    async with mcp_client("stream", MODERN, key=key) as client:
-        assert "rate limit exceeded" in error_of(await client.call_tool(f"{slug}_e2e_echo", {"text": "4th"}))
+    refusal = ""
+    try:
+        async with mcp_client("stream", MODERN, key=key) as client:
+            for i in range(5):
+                result = await client.call_tool(f"{slug}_e2e_echo", {"text": f"4th {i}"})
+                if result.is_error:
+                    refusal = error_of(result)
+                    break
+    except Exception as exc:  # noqa: BLE001 - the SDK's own tools/list may be the refused request
+        refusal = repr(getattr(exc, "exceptions", exc))  # an ExceptionGroup: its members
+    assert "rate limit exceeded" in refusal and "limit 9/min" in refusal, refusal
+    hits = pg_query(odoo.setup, odoo.db, "SELECT count(*) FROM ocore_mcp_rate_hit WHERE key_id = %s", (key.id,))
+    assert hits[0][0] == 9
 
 
 # -- timeouts, response size, context ------------------------------------------------------------

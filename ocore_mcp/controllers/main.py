@@ -20,6 +20,7 @@ from odoo import SUPERUSER_ID, api, http
 from odoo.http import request
 from odoo.modules.registry import Registry
 
+from ..lib import origins
 from ..lib import protocol as P
 from ..service import audit
 from ..service import policy as pol
@@ -60,9 +61,57 @@ class McpController(http.Controller):
     def _response(self, body=None, status=200, headers=None, content_type="application/json"):
         data = P.dumps(body) if body is not None and not isinstance(body, str | bytes) else (body or "")
         resp = WerkzeugResponse(data, status=status, content_type=content_type if body is not None else None)
-        for name, value in {**CORS_HEADERS, **(headers or {})}.items():
+        for name, value in {**self._cors_headers(), **(headers or {})}.items():
             resp.headers[name] = value
         return resp
+
+    def _cors_headers(self):
+        """CORS headers for this request: Access-Control-Allow-Origin only for an origin an administrator
+        allowed (never ``*`` unless configured so); the method and header lists answer preflights."""
+        httprequest = request.httprequest
+        header = httprequest.headers.get("Origin")
+        preflight = httprequest.method == "OPTIONS"
+        allow = None
+        if header is not None and request.db:
+            configured = api.Environment(request.env.cr, SUPERUSER_ID, {})["ocore.mcp.server"]._ocore_settings()
+            allow = origins.cors_origin(header, configured["origins"])
+        if allow is None:
+            return dict(CORS_HEADERS) if preflight else {}
+        headers = {**CORS_HEADERS, "Access-Control-Allow-Origin": allow}
+        if allow != origins.ANY:
+            headers["Vary"] = "Origin"
+        return headers
+
+    def _check_origin(self, settings):
+        """403 for a request whose Origin is not the server's own nor an allowed one (MCP 2025-11-25:
+        DNS rebinding protection). Requests without Origin (non-browser clients) pass."""
+        header = request.httprequest.headers.get("Origin")
+        if not origins.origin_allowed(header, settings["own_origin"], settings["origins"]):
+            raise HttpError(self._jsonrpc_error(
+                None, P.INVALID_REQUEST, f"Forbidden: Origin {header[:200]!r} is not allowed on this server "
+                "(setting 'Allowed browser origins')", status=403))
+
+    def _check_body_size(self, settings):
+        """Refuse a body with 413 before anything of it is read (before authentication too) when its
+        Content-Length is over the limit (setting ``ocore_mcp.max_body_kb``); a body of unknown length
+        (chunked) gets 411. ``request.httprequest.get_data()`` then reads at most the limit."""
+        httprequest = request.httprequest
+        limit = settings["max_body_kb"] * 1024
+        length = httprequest.content_length
+        if length is None and "chunked" in (httprequest.headers.get("Transfer-Encoding") or "").lower():
+            raise HttpError(self._jsonrpc_error(None, P.INVALID_REQUEST, "Length Required: send the body with a "
+                                                "Content-Length", status=411, headers={"Connection": "close"}))
+        if length is not None and length > limit:
+            # nothing of the body is read: the connection is closed after the answer
+            raise HttpError(self._jsonrpc_error(
+                None, P.INVALID_REQUEST, f"Payload Too Large: the body is {length} bytes, over this server's "
+                f"limit of {limit} bytes", status=413, headers={"Connection": "close"}))
+
+    def _check_batch(self, messages, settings):
+        if len(messages) > settings["max_batch"]:
+            raise HttpError(self._jsonrpc_error(
+                None, P.INVALID_REQUEST, f"Invalid Request: a batch of {len(messages)} messages, over this "
+                f"server's limit of {settings['max_batch']}"))
 
     def _jsonrpc_error(self, request_id, code, message, status=None, data=None, headers=None):
         return self._response(
@@ -72,8 +121,9 @@ class McpController(http.Controller):
     def _client_ip(self):
         return request.httprequest.remote_addr
 
-    def _base_url(self):
-        return request.httprequest.host_url.rstrip("/")
+    def _base_url(self, settings):
+        """The server's public URL (``web.base.url``), never the request's Host header."""
+        return settings["base_url"]
 
     def _env(self):
         if not request.db:
@@ -100,7 +150,8 @@ class McpController(http.Controller):
             headers = {}
             if status == 401:
                 error = "invalid_token" if token else "invalid_request"
-                headers["WWW-Authenticate"] = keys._ocore_www_authenticate(self._base_url(), error, str(exc))
+                headers["WWW-Authenticate"] = keys._ocore_www_authenticate(self._base_url(settings), error,
+                                                                           str(exc))
             raise HttpError(self._jsonrpc_error(None, P.UNAUTHORIZED, str(exc), status, headers=headers)) from None
         request.ocore_mcp_auth = auth  # read back by _connection (the controller instance is shared)
         return key, settings
@@ -123,7 +174,7 @@ class McpController(http.Controller):
             settings=settings,
             transport=transport,
             ip=ip if ip is not None else self._client_ip(),
-            base_url=base_url if base_url is not None else self._base_url(),
+            base_url=base_url if base_url is not None else self._base_url(settings),
             **kw,
         )
 
@@ -162,6 +213,22 @@ class McpController(http.Controller):
         meta = params.get("_meta") if isinstance(params, dict) else None
         return isinstance(meta, dict) and meta.get("progressToken") is not None
 
+    def _serve(self, work):
+        """Every MCP route: the database (404 without), the Origin check (403), a preflight's answer,
+        then ``work(env, settings)``; HTTP errors and a lost database connection become responses."""
+
+        def run():
+            env = self._env()
+            settings = env["ocore.mcp.server"]._ocore_settings()
+            self._check_origin(settings)
+            if request.httprequest.method == "OPTIONS":
+                return self._response(status=204)
+            if request.httprequest.method == "POST":
+                self._check_body_size(settings)
+            return work(env, settings)
+
+        return self._guard(run)
+
     def _guard(self, func):
         try:
             return func()
@@ -180,13 +247,10 @@ class McpController(http.Controller):
 
     @http.route(["/ocore/mcp/stream", "/api/mcp/stream"], methods=["GET", "POST", "DELETE", "OPTIONS"], **ROUTE)
     def mcp_stream(self, **query):
-        method = request.httprequest.method
-        if method == "OPTIONS":
-            return self._response(status=204)
-        return self._guard(lambda: self._stream_dispatch(method, query))
+        return self._serve(lambda env, settings: self._stream_dispatch(env, settings, request.httprequest.method,
+                                                                       query))
 
-    def _stream_dispatch(self, method, query):
-        env = self._env()
+    def _stream_dispatch(self, env, settings, method, query):
         key, settings = self._authenticate(env)
         headers = {k.lower(): v for k, v in request.httprequest.headers.items()}
         version_header = headers.get(P.HEADER_PROTOCOL_VERSION)
@@ -255,6 +319,7 @@ class McpController(http.Controller):
         messages = body if isinstance(body, list) else [body]
         if not messages:
             return self._jsonrpc_error(None, P.INVALID_REQUEST, "Invalid Request: empty batch")
+        self._check_batch(messages, settings)
         server = env["ocore.mcp.server"]
         init = next((m for m in messages if isinstance(m, dict) and m.get("method") == "initialize"), None)
         if init is not None:
@@ -356,7 +421,7 @@ class McpController(http.Controller):
     def _streamed_call(self, env, key_id, settings, msg, session_id=None, conn_kw=None):
         """Run a request in a helper thread with its own cursor; stream its notifications, then its reply."""
         dbname = env.cr.dbname
-        ip, base_url, auth = self._client_ip(), self._base_url(), self._request_auth()
+        ip, base_url, auth = self._client_ip(), self._base_url(settings), self._request_auth()
         events = queue.Queue()
 
         def work():
@@ -394,7 +459,7 @@ class McpController(http.Controller):
                     return
 
         resp = WerkzeugResponse(generate(), mimetype="text/event-stream", direct_passthrough=True)
-        for name, value in {**CORS_HEADERS, **SSE_HEADERS}.items():
+        for name, value in {**self._cors_headers(), **SSE_HEADERS}.items():
             resp.headers[name] = value
         if session_id:
             resp.headers["Mcp-Session-Id"] = session_id
@@ -404,12 +469,9 @@ class McpController(http.Controller):
 
     @http.route(["/ocore/mcp/sse", "/api/mcp/sse"], methods=["GET", "OPTIONS"], **ROUTE)
     def mcp_sse(self, **query):
-        if request.httprequest.method == "OPTIONS":
-            return self._response(status=204)
-        return self._guard(lambda: self._sse_open(query))
+        return self._serve(lambda env, settings: self._sse_open(env, query))
 
-    def _sse_open(self, query):
-        env = self._env()
+    def _sse_open(self, env, query):
         key, settings = self._authenticate(env)
         session = env["ocore.mcp.session"]._ocore_open(
             key.id,
@@ -432,12 +494,9 @@ class McpController(http.Controller):
         **ROUTE,
     )
     def mcp_sse_messages(self, session_id=None, **query):
-        if request.httprequest.method == "OPTIONS":
-            return self._response(status=204)
-        return self._guard(lambda: self._sse_post(session_id))
+        return self._serve(lambda env, settings: self._sse_post(env, session_id))
 
-    def _sse_post(self, session_id):
-        env = self._env()
+    def _sse_post(self, env, session_id):
         key, settings = self._authenticate(env)
         session = env["ocore.mcp.session"]._ocore_get(session_id)
         if not session or session.key_id != key or session.transport != "sse" or session.ended_at:
@@ -446,6 +505,8 @@ class McpController(http.Controller):
             msg = P.decode_body(request.httprequest.get_data())
         except P.ProtocolError as exc:
             return self._jsonrpc_error(None, exc.code, exc.message)
+        if isinstance(msg, list):
+            self._check_batch(msg, settings)
         if isinstance(msg, dict) and msg.get("method") == "initialize":
             params = msg.get("params") if isinstance(msg.get("params"), dict) else {}
             client = params.get("clientInfo") or {}
@@ -486,7 +547,7 @@ class McpController(http.Controller):
     def _sse_call_in_background(self, dbname, key_id, settings, session_pk, msg):
         """(thread, event): a thread (not started) that runs a request of a legacy SSE session with its own
         cursor, its reply going to the stream, and the event it sets once the reply is ready to publish."""
-        ip, base_url, auth = self._client_ip(), self._base_url(), self._request_auth()
+        ip, base_url, auth = self._client_ip(), self._base_url(settings), self._request_auth()
         answered = threading.Event()
 
         def work():
@@ -580,6 +641,6 @@ class McpController(http.Controller):
                 finish(reason)
 
         resp = WerkzeugResponse(generate(), mimetype="text/event-stream", direct_passthrough=True)
-        for name, value in {**CORS_HEADERS, **SSE_HEADERS}.items():
+        for name, value in {**self._cors_headers(), **SSE_HEADERS}.items():
             resp.headers[name] = value
         return resp

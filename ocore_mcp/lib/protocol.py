@@ -29,6 +29,7 @@ UNSUPPORTED_PROTOCOL_VERSION = types.UNSUPPORTED_PROTOCOL_VERSION
 # implementation-defined codes (-32000..-32019)
 UNAUTHORIZED = -32001 - 10  # -32011
 SESSION_NOT_FOUND = -32012
+RATE_LIMITED = -32013  # a request over the key's rate limit (a tools/call gets an isError result instead)
 
 PROTOCOL_VERSION_META_KEY = types.PROTOCOL_VERSION_META_KEY
 CLIENT_INFO_META_KEY = types.CLIENT_INFO_META_KEY

@@ -9,7 +9,7 @@ from psycopg2.extensions import ISOLATION_LEVEL_READ_COMMITTED, ISOLATION_LEVEL_
 from odoo import SUPERUSER_ID, api, fields, models, release, tools
 from odoo.exceptions import AccessDenied, AccessError, MissingError, UserError, ValidationError
 
-from ..lib import compat
+from ..lib import compat, origins
 from ..lib import protocol as P
 from ..lib.deadline import CallCancelled, CallInterrupted, CallTimeout, Deadline
 from ..lib.shaping import shape
@@ -25,6 +25,8 @@ SERVER_NAME = "ocore-mcp"
 SERVER_VERSION = "18.0.1.0.0"
 PLATFORM_PREFIX = "ocore"
 TOOLS_PAGE_SIZE = 200
+# requests whose handler counts them against the rate limit itself (with their audit row)
+SELF_COUNTED_METHODS = frozenset({"tools/call", "prompts/get"})
 AUDIT_RECONNECT_SECONDS = 10  # how long a call whose connection died tries to record its outcome
 INSTRUCTIONS = (
     "Odoo {version} instance '{slug}' ({environment}). Tools named {slug}_<tool> act on this instance as "
@@ -74,6 +76,22 @@ class McpServer(models.AbstractModel):
             "max_response_kb": int(get("max_response_kb") or DEFAULTS["max_response_kb"]),
             "files_root": get("files_root") or "",
             "tools_page_size": int(get("tools_page_size") or TOOLS_PAGE_SIZE),
+            **self._ocore_edge_settings(get),
+        }
+
+    @api.model
+    def _ocore_edge_settings(self, get):
+        """The protocol edge's settings: the public URL every URL given out is built from (web.base.url,
+        never the request's Host header), the browser origins allowed, the request size limits."""
+        base_url = (self.env["ir.config_parameter"].sudo().get_param("web.base.url") or "").strip().rstrip("/")
+        allowed = get("allowed_origins") or ""
+        return {
+            "base_url": base_url,
+            "own_origin": origins.serialize_origin(base_url),
+            "allowed_origins": allowed,
+            "origins": origins.parse_origins(allowed),
+            "max_body_kb": int(get("max_body_kb") or DEFAULTS["max_body_kb"]),
+            "max_batch": int(get("max_batch") or DEFAULTS["max_batch"]),
         }
 
     # -- dispatch ------------------------------------------------------------------
@@ -100,11 +118,18 @@ class McpServer(models.AbstractModel):
         return P.response(request_id, result)
 
     def _ocore_request(self, conn, request_id, method, params):
+        if method not in SELF_COUNTED_METHODS:
+            self._ocore_count_request(conn, request_id, method)
         version = conn.protocol_version
         if method == "initialize":
             # version negotiation happens in the transport before the session exists
             version = P.negotiate_version((params or {}).get("protocolVersion"))
-        request = P.parse_request(method, version, params)
+        try:
+            request = P.parse_request(method, version, params)
+        except P.ProtocolError:
+            if method in SELF_COUNTED_METHODS:  # malformed: never reaches its handler, counted all the same
+                self._ocore_count_request(conn, request_id, method)
+            raise
         handler = {
             "initialize": self._mcp_initialize,
             "server/discover": self._mcp_discover,
@@ -123,6 +148,31 @@ class McpServer(models.AbstractModel):
         if method == "tools/list":
             return P.serialize_tools_list(version, result)
         return P.serialize_result(method, version, result)
+
+    def _ocore_count_request(self, conn, request_id, method, audit_values=None):
+        """Count one request against the key's rate limit: every JSON-RPC request counts, whatever its
+        method (notifications and responses do not). Commits the hit in the bookkeeping transaction (and
+        ``audit_values``' row, the 'running' row of a prompts/get); a request over the limit is refused
+        with an audit row and a JSON-RPC error. Returns the audit row's id (when ``audit_values``)."""
+        if conn.auth is None:
+            return None
+        cr = self.env.cr
+        limit = pol.effective_rate_limit(conn.scope, conn.settings)
+        self._ocore_bookkeeping_transaction()
+        allowed, used = self.env["ocore.mcp.rate.limit"]._ocore_hit(conn.auth.id, limit)
+        audit_id = None
+        if not allowed:
+            refusal = pol.Refusal("rate_limited", f"{used} requests in the last minute for this API key "
+                                                  f"(limit {limit}/min); retry later")
+            audit.insert(cr, {**audit.base_values(conn), "event": "denied", "tool_name": method,
+                              "request_id": request_id, **(audit_values or {}), "status": "refused",
+                              "success": False, "refusal_reason": refusal.code, "error_message": str(refusal)})
+        elif audit_values:
+            audit_id = audit.insert(cr, {**audit.base_values(conn), "request_id": request_id, **audit_values})
+        self._ocore_commit_checkpoint()
+        if not allowed:
+            raise P.ProtocolError(P.RATE_LIMITED, str(refusal))
+        return audit_id
 
     def _ocore_notification(self, conn, method, params):
         if method == "notifications/cancelled" and conn.session:
@@ -591,12 +641,9 @@ class McpServer(models.AbstractModel):
             result.update(resultType="complete", ttlMs=0, cacheScope="private")
         return result
 
-    def _mcp_prompts_get(self, conn, request, request_id):
-        name = request.params.name
-        arguments = dict(request.params.arguments or {})
-        prompts = self.env["ocore.mcp.prompts"]
-        specs = prompts._ocore_prompt_specs()
-        spec = specs.get(name)
+    def _ocore_prompt_spec(self, name, arguments):
+        """The prompt's spec, or a ProtocolError for an unknown prompt or wrong arguments."""
+        spec = self.env["ocore.mcp.prompts"]._ocore_prompt_specs().get(name)
         if not spec:
             raise P.ProtocolError(P.INVALID_PARAMS, f"Unknown prompt: {name}")
         missing = [a[0] for a in spec["arguments"] if a[2] and not arguments.get(a[0])]
@@ -605,16 +652,45 @@ class McpServer(models.AbstractModel):
         unknown = set(arguments) - {a[0] for a in spec["arguments"]}
         if unknown:
             raise P.ProtocolError(P.INVALID_PARAMS, f"Unknown argument(s): {', '.join(sorted(unknown))}")
-        env = self._ocore_tool_env(conn, None)
-        token = set_current_call(CallContext(conn, None, name, arguments, 15, 50))
+        return spec
+
+    def _mcp_prompts_get(self, conn, request, request_id):
+        """Audited and rate-limited like tools/call: the rate-limit hit and a 'running' audit row are
+        committed before the prompt runs (with the key owner's rights); the row gets the outcome."""
+        name = request.params.name
+        arguments = dict(request.params.arguments or {})
+        started = time.monotonic()
+        audit_id = self._ocore_count_request(conn, request_id, "prompts/get", {
+            "event": "prompt", "tool_name": str(name)[:200], "tool": str(name)[:200], "category": "prompt",
+            "params": arguments, "status": "running"})
+        outcome = {"status": "error", "success": False}
+        token = None
         try:
+            spec = self._ocore_prompt_spec(name, arguments)
+            env = self._ocore_tool_env(conn, None)
+            token = set_current_call(CallContext(conn, None, name, arguments, 15, 50))
             output = getattr(env["ocore.mcp.prompts"], spec["method"])(**arguments)
+            if isinstance(output, str):
+                output = [("user", output)]
+            outcome = {"status": "success", "success": True,
+                       "result_summary": "\n".join(text for _role, text in output)}
+        except P.ProtocolError as exc:
+            outcome.update(status="refused", refusal_reason="invalid_input", error_message=exc.message)
+            raise
         except pol.Refusal as exc:
+            outcome.update(status="refused", refusal_reason=exc.code, error_message=str(exc))
             raise P.ProtocolError(P.INVALID_PARAMS, str(exc)) from None
+        except Exception as exc:
+            _logger.exception("MCP prompt %s failed", name)
+            text = f"prompt {name} failed: {type(exc).__name__}: {exc}"
+            outcome.update(error_message=text)
+            raise P.ProtocolError(P.INTERNAL_ERROR, text) from None
         finally:
-            reset_current_call(token)
-        if isinstance(output, str):
-            output = [("user", output)]
+            if token is not None:
+                reset_current_call(token)
+            if audit_id:
+                self._ocore_audit_outcome(audit_id, {**outcome,
+                                                     "latency_ms": int((time.monotonic() - started) * 1000)})
         result = {
             "description": spec["description"],
             "messages": [{"role": role, "content": {"type": "text", "text": text}} for role, text in output],

@@ -9,6 +9,9 @@ DEFAULTS = {
     "rate_limit": 100,
     "default_timeout": 15,
     "max_response_kb": 50,
+    # the largest request body read (KB): a 10 MB attachment upload is ~13.4 MB of base64 in its JSON
+    "max_body_kb": 16384,
+    "max_batch": 100,  # JSON-RPC requests in one batch (the legacy revisions' arrays)
 }
 
 
@@ -50,6 +53,14 @@ class ResConfigSettings(models.TransientModel):
     ocore_mcp_files_root = fields.Char(
         string="Custom addons root", help="Directory the file tools are sandboxed to."
     )
+    ocore_mcp_allowed_origins = fields.Char(
+        string="Allowed browser origins",
+        help="Origins of web pages allowed to call the MCP and OAuth endpoints (comma separated, or * for "
+        "any); they also get CORS headers. The server's own origin is always allowed, requests without "
+        "an Origin header (non-browser clients) too; any other Origin is refused with 403.",
+    )
+    ocore_mcp_max_body_kb = fields.Integer(string="Max request body (KB)")
+    ocore_mcp_max_batch = fields.Integer(string="Max JSON-RPC batch")
 
     @api.model
     def get_values(self):
@@ -64,6 +75,9 @@ class ResConfigSettings(models.TransientModel):
             ocore_mcp_default_timeout=settings["default_timeout"],
             ocore_mcp_max_response_kb=settings["max_response_kb"],
             ocore_mcp_files_root=settings["files_root"],
+            ocore_mcp_allowed_origins=settings["allowed_origins"],
+            ocore_mcp_max_body_kb=settings["max_body_kb"],
+            ocore_mcp_max_batch=settings["max_batch"],
         )
         return res
 
@@ -80,6 +94,9 @@ class ResConfigSettings(models.TransientModel):
         icp.set_param(PARAM + "default_timeout", min(120, max(1, self.ocore_mcp_default_timeout or 15)))
         icp.set_param(PARAM + "max_response_kb", max(1, self.ocore_mcp_max_response_kb or 50))
         icp.set_param(PARAM + "files_root", self.ocore_mcp_files_root or False)
+        icp.set_param(PARAM + "allowed_origins", (self.ocore_mcp_allowed_origins or "").strip() or False)
+        icp.set_param(PARAM + "max_body_kb", max(64, self.ocore_mcp_max_body_kb or DEFAULTS["max_body_kb"]))
+        icp.set_param(PARAM + "max_batch", max(1, self.ocore_mcp_max_batch or DEFAULTS["max_batch"]))
 
     @api.onchange("ocore_mcp_environment")
     def _onchange_ocore_mcp_environment(self):

@@ -1,4 +1,5 @@
 from . import test_core
+from . import test_edge
 from . import test_key_security
 from . import test_tools_orm
 from . import test_tools_search

@@ -15,6 +15,8 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.http import request
 from werkzeug.wrappers import Response
 
+from odoo.addons.ocore_mcp.lib import origins
+
 from ..lib.authserver import CORS_HEADERS, GrantUser, OdooAuthorizationServer, json_response, svg_qr
 from ..lib.resource import AS_WELL_KNOWN, ENDPOINT_RESOURCE, PRM_WELL_KNOWN, canonical_resource
 from ..models.oauth_authorization import PRESETS
@@ -31,8 +33,13 @@ DECISION_FIELDS = ("company_id", "key_mode", "key_id", "preset", "read_only", "i
                    "auto_context")
 
 
+def _settings():
+    return _sudo_env()["ocore.mcp.server"]._ocore_settings()
+
+
 def _issuer():
-    return request.httprequest.host_url.rstrip("/")
+    """The server's public URL (web.base.url): never the request's Host header."""
+    return _settings()["base_url"]
 
 
 def _sudo_env():
@@ -43,17 +50,44 @@ def _server():
     return OdooAuthorizationServer(_sudo_env(), _issuer())
 
 
-def _preflight():
-    resp = Response(status=204)
-    for name, value in CORS_HEADERS.items():
-        resp.headers[name] = value
-    return resp
-
-
 def _with_cors(resp):
-    for name, value in CORS_HEADERS.items():
-        resp.headers.setdefault(name, value)
+    """CORS headers for an origin an administrator allowed (setting "Allowed browser origins"); none for
+    others (the server's own pages need none). A preflight's answer lists the methods and headers."""
+    header = request.httprequest.headers.get("Origin")
+    allow = origins.cors_origin(header, _settings()["origins"]) if header is not None and request.db else None
+    if allow is not None:
+        for name, value in CORS_HEADERS.items():
+            resp.headers.setdefault(name, value)
+        resp.headers["Access-Control-Allow-Origin"] = allow
+        if allow != origins.ANY:
+            resp.headers.add("Vary", "Origin")
+    elif request.httprequest.method == "OPTIONS":
+        for name, value in CORS_HEADERS.items():
+            resp.headers.setdefault(name, value)
     return resp
+
+
+def _foreign_origin():
+    """The Origin header of this request when it names neither this server nor an allowed origin
+    (MCP 2025-11-25: Origin is validated), else None. Requests without Origin pass."""
+    header = request.httprequest.headers.get("Origin")
+    settings = _settings()
+    if origins.origin_allowed(header, settings["own_origin"], settings["origins"]):
+        return None
+    return header
+
+
+def _api(func):
+    """A machine endpoint: database, Origin (403), preflight, then ``func()`` with CORS headers."""
+    if not request.db:
+        return json_response({"error": "invalid_request", "error_description": "no database selected"}, 404)
+    foreign = _foreign_origin()
+    if foreign is not None:
+        return json_response({"error": "access_denied",
+                              "error_description": f"Origin {foreign[:200]!r} is not allowed on this server"}, 403)
+    if request.httprequest.method == "OPTIONS":
+        return _with_cors(Response(status=204))
+    return _with_cors(func())
 
 
 class OAuthController(http.Controller):
@@ -66,10 +100,9 @@ class OAuthController(http.Controller):
     def protected_resource_metadata(self, **kw):
         """RFC 9728: the root document describes the canonical resource, a path-suffixed one the resource
         of that MCP endpoint (the SDK requires it to be a prefix of the URL it connects to)."""
-        if request.httprequest.method == "OPTIONS":
-            return _preflight()
-        if not request.db:
-            return json_response({"error": "no database selected"}, 404)
+        return _api(self._protected_resource_metadata)
+
+    def _protected_resource_metadata(self):
         issuer = _issuer()
         suffix = request.httprequest.path[len(PRM_WELL_KNOWN):].rstrip("/")
         resource = f"{issuer}{ENDPOINT_RESOURCE[suffix]}" if suffix else canonical_resource(issuer)
@@ -86,23 +119,18 @@ class OAuthController(http.Controller):
     @http.route(AS_WELL_KNOWN, methods=["GET", "OPTIONS"], **API_ROUTE)
     def authorization_server_metadata(self, **kw):
         """RFC 8414 metadata of this database's authorization server (issuer = the server's origin)."""
-        if request.httprequest.method == "OPTIONS":
-            return _preflight()
-        if not request.db:
-            return json_response({"error": "no database selected"}, 404)
-        return json_response(dict(_server().metadata()))
+        return _api(lambda: json_response(dict(_server().metadata())))
 
     # -- machine endpoints ----------------------------------------------------------------------
 
     def _endpoint(self, func):
-        if request.httprequest.method == "OPTIONS":
-            return _preflight()
-        if not request.db:
-            return json_response({"error": "invalid_request", "error_description": "no database selected"}, 404)
-        try:
-            return _with_cors(func(_server()))
-        except InsecureTransportError as error:
-            return json_response({"error": error.error, "error_description": error.description}, 400)
+        def run():
+            try:
+                return func(_server())
+            except InsecureTransportError as error:
+                return json_response({"error": error.error, "error_description": error.description}, 400)
+
+        return _api(run)
 
     @http.route("/oauth/register", methods=["POST", "OPTIONS"], **API_ROUTE)
     def register(self, **kw):
@@ -137,6 +165,13 @@ class OAuthController(http.Controller):
 
     def _message(self, title, message, status=200, **values):
         return self._render("ocore_mcp_oauth.message", {"title": title, "message": message, **values}, status)
+
+    def _foreign_form(self):
+        """A refusal page for a form POSTed from another site's page (on top of Odoo's CSRF token: the
+        consent, device and invite forms are only ever sent from this server's own pages)."""
+        if request.httprequest.method == "POST" and _foreign_origin() is not None:
+            return self._message(_("Request refused"), _("This form was sent from another site."), 403)
+        return None
 
     def _login_redirect(self, path):
         return request.redirect_query("/web/login", query={"redirect": path}, code=303)
@@ -245,6 +280,9 @@ class OAuthController(http.Controller):
     @http.route("/oauth/authorize", methods=["POST"], **PAGE_ROUTE)
     def authorize_decision(self, **kw):
         """The consent form: approve (create or link the key, issue the code) or deny (access_denied)."""
+        refused = self._foreign_form()
+        if refused:
+            return refused
         server = _server()
         try:
             grant = server.get_consent_grant(end_user=request.env.user)
@@ -282,12 +320,23 @@ class OAuthController(http.Controller):
             return self._login_redirect(request.httprequest.full_path)
         return self._render_device(user_code)
 
-    def _render_device(self, user_code, error=None, form=None):
+    def _lookup_user_code(self, user_code):
+        """(device, locked seconds) of a typed user code; wrong codes count against the IP address and
+        the user (RFC 8628 §5.1), who are locked out for a while after too many."""
+        subjects = [f"ip:{request.httprequest.remote_addr}", f"user:{request.env.uid}"]
+        return _sudo_env()["ocore.mcp.oauth.device"]._ocore_lookup_user_code(user_code, subjects)
+
+    def _render_device(self, user_code, error=None, form=None, found=None):
+        """``found``: the (device, locked seconds) of ``user_code`` when already looked up."""
         env = _sudo_env()
         user = request.env.user
-        device = env["ocore.mcp.oauth.device"]._ocore_find_user_code(user_code) if user_code else None
+        device, locked = found or (self._lookup_user_code(user_code) if user_code else (None, 0))
         values = {"user_code": user_code or "", "device": device, "error": error, "user": user}
-        if user_code and not device and not error:
+        status = 200
+        if locked:
+            values["error"] = _("Too many wrong codes: try again in %s minutes.", max(1, round(locked / 60)))
+            status = 429
+        elif user_code and not device and not error:
             values["error"] = _("This code is unknown or has expired. Check the code shown on your device.")
         if device:
             values.update({
@@ -299,17 +348,21 @@ class OAuthController(http.Controller):
                 "qr_svg": Markup(svg_qr(f"{_issuer()}/oauth/device?user_code={device.user_code}")),  # noqa: S704 - SVG made by qrcode
                 **self._permission_values(env, user, form if form is not None else self._preselect(device.scope)),
             })
-        return self._render("ocore_mcp_oauth.device", values, status=400 if values.get("error") else 200)
+        return self._render("ocore_mcp_oauth.device", values,
+                            status=status if status != 200 else 400 if values.get("error") else 200)
 
     @http.route("/oauth/device", methods=["POST"], **PAGE_ROUTE)
     def device_decision(self, user_code=None, **kw):
+        refused = self._foreign_form()
+        if refused:
+            return refused
         if request.env.user._is_public():
             return self._login_redirect(f"/oauth/device?{urlencode({'user_code': user_code or ''})}")
         env = _sudo_env()
-        device = env["ocore.mcp.oauth.device"]._ocore_find_user_code(user_code)
+        device, locked = self._lookup_user_code(user_code)
         decision = request.httprequest.form.get("decision")
         if not device or decision not in ("approve", "deny"):
-            return self._render_device(user_code)
+            return self._render_device(user_code, found=(device, locked))
         user = request.env.user.sudo()
         if decision == "deny":
             device._ocore_decide(user, None)
@@ -322,7 +375,7 @@ class OAuthController(http.Controller):
                 )
                 device._ocore_decide(user, authorization)
         except (AccessError, UserError, ValidationError) as exc:
-            return self._render_device(user_code, error=str(exc), form=self._form_echo())
+            return self._render_device(user_code, error=str(exc), form=self._form_echo(), found=(device, 0))
         return self._message(
             _("Device connected"),
             _("%s is now connected to this database. You can close this page and return to your device.",
@@ -334,6 +387,9 @@ class OAuthController(http.Controller):
     @http.route("/oauth/invite/<string:token>", methods=["GET", "POST"], **PAGE_ROUTE)
     def invite(self, token, **kw):
         """Show an invite's permissions; accepting creates the key (and the membership when needed)."""
+        refused = self._foreign_form()
+        if refused:
+            return refused
         env = _sudo_env()
         invite = env["ocore.mcp.oauth.invite"]._ocore_find(token)
         if not invite:

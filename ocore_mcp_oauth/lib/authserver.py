@@ -46,8 +46,8 @@ from .resource import accepted_resources, canonical_resource, normalize_resource
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 BASE_SCOPES = ("mcp", "mcp:read", "offline_access")
+# with Access-Control-Allow-Origin naming an origin an administrator allowed (the controller adds them)
 CORS_HEADERS = {
-    "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
     "Access-Control-Allow-Headers": "Authorization, Content-Type, MCP-Protocol-Version",
 }
@@ -132,7 +132,7 @@ class OdooJsonRequest(JsonRequest):
 
 def json_response(body, status=200, headers=None):
     resp = Response(json.dumps(body), status=status, content_type="application/json")
-    for name, value in {**CORS_HEADERS, **(headers or {})}.items():
+    for name, value in (headers or {}).items():
         resp.headers[name] = value
     return resp
 
@@ -299,11 +299,23 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
         if record.expires_at <= fields.Datetime.now():
             return None
+        self.request.ocore_presented_code = record
         return AuthorizationCodeAdapter(record)
 
     def validate_token_request(self):
-        super().validate_token_request()
-        check_token_request_resource(self, self.request.authorization_code.record.resource)
+        """A valid code presented in a request that fails (wrong or missing PKCE verifier, another
+        redirect_uri or resource) is burnt: the code is single use, a guess of the verifier gets one try
+        (OAuth 2.1 §4.1.3, RFC 9700 §2.1.1)."""
+        try:
+            super().validate_token_request()
+            check_token_request_resource(self, self.request.authorization_code.record.resource)
+        except OAuth2Error:
+            presented = getattr(self.request, "ocore_presented_code", None)
+            if presented is not None and not presented.used_at:
+                from odoo import fields
+
+                presented.write({"used_at": fields.Datetime.now()})
+            raise
 
     def delete_authorization_code(self, authorization_code):
         from odoo import fields

@@ -25,11 +25,9 @@ class McpKey(models.Model):
 
     @api.model
     def _ocore_server_origins(self):
-        """The origins this server is reached at: the request's host (proxy-aware) and web.base.url."""
-        origins = {origin_of(self.env["ir.config_parameter"].sudo().get_param("web.base.url", ""))}
-        httprequest = current_httprequest()
-        if httprequest is not None:
-            origins.add(origin_of(httprequest.host_url))
+        """The origins this server is reached at: its public URL (web.base.url), never the request's Host
+        header (a forged Host must not make another resource acceptable)."""
+        origins = {origin_of(self.env["ocore.mcp.server"]._ocore_settings()["base_url"])}
         return {o for o in origins if o}
 
     @api.model

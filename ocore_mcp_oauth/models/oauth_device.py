@@ -8,6 +8,11 @@ from odoo.exceptions import UserError
 # RFC 8628 §6.1: no vowels (no words), no ambiguous characters; 20^8 combinations
 USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
 SLOW_DOWN_STEP = 5
+# RFC 8628 §5.1: wrong user codes typed from one IP address or by one user are limited (brute force of a
+# pending request's code): past MISS_LIMIT wrong codes within MISS_WINDOW seconds, every code is refused
+# until the oldest of them is older than the window. Kept in the database: every worker sees them.
+MISS_LIMIT = 10
+MISS_WINDOW = 15 * 60
 
 
 def new_user_code():
@@ -47,6 +52,44 @@ class OAuthDeviceCode(models.Model):
     user_id = fields.Many2one("res.users", readonly=True, string="Approved by")
     family = fields.Char(readonly=True, default=lambda self: secrets.token_hex(12))
     is_expired = fields.Boolean(compute="_compute_is_expired")
+
+    def init(self):
+        self.env.cr.execute(
+            """CREATE TABLE IF NOT EXISTS ocore_mcp_oauth_device_miss (
+                   subject varchar NOT NULL,
+                   missed_at timestamp without time zone NOT NULL DEFAULT (now() at time zone 'UTC'))"""
+        )
+        self.env.cr.execute("CREATE INDEX IF NOT EXISTS ocore_mcp_oauth_device_miss_subject_at "
+                            "ON ocore_mcp_oauth_device_miss (subject, missed_at)")
+
+    @api.model
+    def _ocore_locked_out(self, subjects):
+        """Seconds until one of ``subjects`` (e.g. ``ip:203.0.113.7``, ``user:7``) may type a user code
+        again, or 0 when none of them is locked out."""
+        self.env.cr.execute(
+            """SELECT subject, count(*), min(missed_at) FROM ocore_mcp_oauth_device_miss
+                WHERE subject = ANY(%s) AND missed_at > (now() at time zone 'UTC') - make_interval(secs => %s)
+                GROUP BY subject HAVING count(*) >= %s""",
+            (list(subjects), MISS_WINDOW, MISS_LIMIT),
+        )
+        rows = self.env.cr.fetchall()
+        if not rows:
+            return 0
+        oldest = min(row[2] for row in rows)
+        return max(1, int(MISS_WINDOW - (fields.Datetime.now() - oldest).total_seconds()))
+
+    @api.model
+    def _ocore_lookup_user_code(self, user_code, subjects):
+        """(device, locked_seconds): the pending request of a typed user code, counting a wrong code
+        against ``subjects``; while one of them is locked out, no code is looked up at all."""
+        locked = self._ocore_locked_out(subjects)
+        if locked:
+            return self.sudo().browse(), locked
+        device = self._ocore_find_user_code(user_code)
+        if not device:
+            self.env.cr.executemany("INSERT INTO ocore_mcp_oauth_device_miss (subject) VALUES (%s)",
+                                    [(subject,) for subject in subjects])
+        return device, 0
 
     def _compute_is_expired(self):
         now = fields.Datetime.now()
@@ -112,3 +155,5 @@ class OAuthDeviceCode(models.Model):
     def _gc_old_device_codes(self):
         limit = fields.Datetime.subtract(fields.Datetime.now(), days=1)
         self.sudo().search([("expires_at", "<", limit)]).unlink()
+        self.env.cr.execute("DELETE FROM ocore_mcp_oauth_device_miss WHERE missed_at < "
+                            "(now() at time zone 'UTC') - make_interval(secs => %s)", (MISS_WINDOW,))

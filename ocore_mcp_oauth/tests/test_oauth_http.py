@@ -232,15 +232,17 @@ class TestOAuthHttp(HttpCase):
     def test_token_request_refusals(self):
         client = self.register()
         cid = client["client_id"]
+        # each refused exchange burns its code: the right verifier then gets nothing either
+        for wrong, error in (({"verifier": "x" * 50}, "invalid_grant"), ({"verifier": None}, "invalid_request"),
+                             ({"redirect_uri": "http://127.0.0.1:9999/other"}, "invalid_grant"),
+                             ({"resource": "https://other.example.com/mcp"}, "invalid_target")):
+            code, verifier = self.get_code(cid)
+            args = {"verifier": verifier, **wrong}
+            refused = self.json_of(self.exchange(cid, code, args.pop("verifier"), **args))
+            self.assertEqual(refused["error"], error, wrong)
+            retry = self.exchange(cid, code, verifier)
+            self.assertEqual((retry.status_code, retry.json()["error"]), (400, "invalid_grant"), wrong)
         code, verifier = self.get_code(cid)
-        bad = self.json_of(self.exchange(cid, code, "x" * 50))
-        self.assertEqual(bad["error"], "invalid_grant")
-        missing = self.json_of(self.exchange(cid, code, None))
-        self.assertEqual(missing["error"], "invalid_request")
-        other_redirect = self.json_of(self.exchange(cid, code, verifier, redirect_uri="http://127.0.0.1:9999/other"))
-        self.assertEqual(other_redirect["error"], "invalid_grant")
-        wrong_target = self.json_of(self.exchange(cid, code, verifier, resource="https://other.example.com/mcp"))
-        self.assertEqual(wrong_target["error"], "invalid_target")
         first = self.exchange(cid, code, verifier)
         self.assertEqual(first.status_code, 200, first.text)
         access = first.json()["access_token"]
@@ -346,6 +348,89 @@ class TestOAuthHttp(HttpCase):
         web = self.register()
         refused = self.post_form("/oauth/device/code", {"client_id": web["client_id"]})
         self.assertEqual(refused.json()["error"], "unauthorized_client")
+
+    def test_device_user_code_lockout(self):
+        client = self.register(grant_types=[DEVICE_GRANT], redirect_uris=[])
+        start = self.json_of(self.post_form("/oauth/device/code", {"client_id": client["client_id"]}))
+        self.authenticate("oauth_http_alice", "oauth_http_alice")
+        wrong = "BBBB-BBBB" if start["user_code"] != "BBBB-BBBB" else "CCCC-CCCC"
+        page = self.url_open(f"/oauth/device?user_code={start['user_code']}")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        for _i in range(10):
+            self.assertEqual(self.url_open(f"/oauth/device?user_code={wrong}").status_code, 400)
+        # locked out: even the right code is not looked up, for this user and from this address
+        page = self.url_open(f"/oauth/device?user_code={start['user_code']}")
+        self.assertEqual(page.status_code, 429)
+        self.assertIn("Too many wrong codes", page.text)
+        self.assertNotIn(client["client_name"], page.text)
+        self.env.cr.execute("SELECT subject, count(*) FROM ocore_mcp_oauth_device_miss GROUP BY subject")
+        self.assertEqual(dict(self.env.cr.fetchall()), {"ip:127.0.0.1": 10, f"user:{self.alice.id}": 10})
+        resp = self.post_form("/oauth/device", {"csrf_token": csrf, "user_code": start["user_code"],
+                                                "decision": "approve", "company_id": self.env.company.id,
+                                                "key_mode": "new", "preset": "standard"})
+        self.assertEqual(resp.status_code, 429)
+        device = self.env["ocore.mcp.oauth.device"].search([("user_code", "=", start["user_code"])])
+        self.assertEqual(device.status, "pending")
+        # the lockout ends once the misses are older than the window
+        self.env.cr.execute("UPDATE ocore_mcp_oauth_device_miss SET missed_at = missed_at - interval '16 minutes'")
+        page = self.url_open(f"/oauth/device?user_code={start['user_code']}")
+        self.assertEqual(page.status_code, 200, page.text[:300])
+        self.env["ocore.mcp.oauth.device"]._gc_old_device_codes()
+        self.env.cr.execute("SELECT count(*) FROM ocore_mcp_oauth_device_miss")
+        self.assertEqual(self.env.cr.fetchone()[0], 0)
+
+    def test_origin_and_host(self):
+        """MCP 2025-11-25: a foreign Origin is refused on every endpoint; URLs come from web.base.url,
+        never from the Host header; CORS headers only for the origins an administrator allowed."""
+        base = self.base_url()
+        evil = {"Origin": "http://evil.example.com"}
+        for path in ("/.well-known/oauth-authorization-server", "/.well-known/oauth-protected-resource",
+                     "/.well-known/oauth-protected-resource/ocore/mcp/stream"):
+            self.assertEqual(self.url_open(path, headers=evil).status_code, 403, path)
+            own = self.url_open(path, headers={"Origin": base})
+            self.assertEqual(own.status_code, 200, path)
+            self.assertNotIn("Access-Control-Allow-Origin", own.headers)
+            forged = self.json_of(self.url_open(path, headers={"Host": "evil.example.com"}))
+            self.assertNotIn("evil", json.dumps(forged), path)
+            self.assertIn(base, json.dumps(forged))
+        for path in ("/oauth/token", "/oauth/register", "/oauth/revoke", "/oauth/device/code"):
+            resp = self.post_form(path, {"client_id": "x"}, headers=evil)
+            self.assertEqual(resp.status_code, 403, path)
+            self.assertEqual(resp.json()["error"], "access_denied")
+            self.assertEqual(self.opener.options(base + path, headers=evil).status_code, 403)
+        resp = self.url_open("/ocore/mcp/stream", data="{}", headers={"Content-Type": "application/json",
+                                                                      "Host": "evil.example.com"})
+        self.assertEqual(resp.status_code, 401)
+        self.assertIn(f'resource_metadata="{base}/.well-known/', resp.headers["WWW-Authenticate"])
+        self.assertNotIn("evil", resp.headers["WWW-Authenticate"])
+        # a device flow started through another Host name (a loopback one: Authlib refuses plain HTTP to
+        # others) still points the user at this server's public URL
+        client = self.register(grant_types=[DEVICE_GRANT], redirect_uris=[])
+        other_host = f"localhost:{urlsplit(base).port}"
+        start = self.json_of(self.post_form("/oauth/device/code", {"client_id": client["client_id"]},
+                                            headers={"Host": other_host}))
+        self.assertEqual(start["verification_uri"], f"{base}/oauth/device")
+        self.assertNotIn("localhost", json.dumps(start))
+        # an origin the administrator allowed gets CORS headers naming it
+        self.env["ir.config_parameter"].sudo().set_param("ocore_mcp.allowed_origins", "https://app.example.com")
+        allowed = {"Origin": "https://app.example.com"}
+        meta = self.url_open("/.well-known/oauth-authorization-server", headers=allowed)
+        self.assertEqual(meta.status_code, 200)
+        self.assertEqual(meta.headers["Access-Control-Allow-Origin"], "https://app.example.com")
+        preflight = self.opener.options(base + "/oauth/token", headers=allowed)
+        self.assertEqual(preflight.status_code, 204)
+        self.assertEqual(preflight.headers["Access-Control-Allow-Origin"], "https://app.example.com")
+        self.assertEqual(self.opener.options(base + "/oauth/token", headers=evil).status_code, 403)
+        # the consent form cannot be posted from another site (on top of the CSRF token)
+        self.authenticate("oauth_http_alice", "oauth_http_alice")
+        page = self.url_open(f"/oauth/device?user_code={start['user_code']}")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        resp = self.post_form("/oauth/device", {"csrf_token": csrf, "user_code": start["user_code"],
+                                                "decision": "approve", "company_id": self.env.company.id,
+                                                "key_mode": "new", "preset": "standard"}, headers=evil)
+        self.assertEqual(resp.status_code, 403)
+        device = self.env["ocore.mcp.oauth.device"].search([("user_code", "=", start["user_code"])])
+        self.assertEqual(device.status, "pending")
 
     def test_invite_page(self):
         admin = self.env.ref("base.user_admin")

@@ -73,6 +73,8 @@ def adv(odoo, admin):
     }
     values = {
         "SLUG": odoo.slug,
+        "HOST": odoo.url.split("://", 1)[1],  # host:port the suite reaches the server at (web.base.url)
+        "PORT": odoo.url.rsplit(":", 1)[1],
         "ROOT": str(root),
         "OUTSIDE": str(outside),
         "PARTNER_ID": partner,

@@ -12,7 +12,9 @@ It passes when the result is an error (``isError``) whose text matches ``expect`
 exactly one placeholder takes the value's type. Generated values: ``{"$repeat": v, "n": N}``,
 ``{"$range": N}``, ``{"$str": s, "n": N}``, ``{"$b64": bytes}``, ``{"$nest": depth}`` ...
 
-Raw HTTP cases (``"kind": "raw"`` / ``"modern"``) pass on a 4xx answer or a JSON-RPC error, never a 5xx.
+Raw HTTP cases (``"kind": "raw"`` / ``"modern"``) pass on a 4xx answer or a JSON-RPC error, never a 5xx;
+``"path"`` (default the Streamable HTTP endpoint) and ``"method"`` (default POST) choose the request, and
+``"status"`` requires that exact HTTP status (e.g. 403 for a foreign ``Origin``).
 CSV cases (``"kind": "csv_import"`` / ``"csv_export"``) pass when the formula cell is neutralised.
 """
 
@@ -316,7 +318,7 @@ def raw_session(raw, keys, kind):
     return sid
 
 
-@pytest.mark.parametrize("family", ["jsonrpc", "headers"])
+@pytest.mark.parametrize("family", ["jsonrpc", "headers", "origin", "limits"])
 def test_raw_family(odoo, adv, adv_tally, unchanged, family):
     cases = load(family)
     outcome = Outcome(adv_tally, family, len(cases))
@@ -340,7 +342,7 @@ def test_raw_family(odoo, adv, adv_tally, unchanged, family):
                         headers = {k: v for k, v in headers.items() if k.lower() != name.lower()}
                         if value is not None:
                             headers[name] = value
-                    resp = raw.post(STREAM_PATH, body, key=keys["admin"], headers=headers)
+                    resp = raw.post(case.get("path", STREAM_PATH), body, key=keys["admin"], headers=headers)
                 else:
                     kind = case["session"]
                     if kind not in sessions:
@@ -349,18 +351,23 @@ def test_raw_family(odoo, adv, adv_tally, unchanged, family):
                     headers = {"MCP-Protocol-Version": LATEST_HANDSHAKE}
                     if sid:
                         headers["Mcp-Session-Id"] = sid
-                    headers.update(case.get("headers") or {})
-                    if "deep" in case:  # arguments nested deeper than any JSON encoder goes
+                    headers.update(expand(case.get("headers") or {}, values))
+                    path = case.get("path", STREAM_PATH)
+                    if case.get("method", "POST") != "POST":
+                        resp = raw.request(case["method"], path, key=keys["admin"], headers=headers)
+                    elif "deep" in case:  # arguments nested deeper than any JSON encoder goes
                         depth = case["deep"]
                         text = ('{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "'
                                 + f'{odoo.slug}_{case["tool"]}", "arguments": {{"model": "res.partner", "{case["arg"]}": '
                                 + "[" * depth + "]" * depth + "}}}")
                         resp = raw.post(STREAM_PATH, key=keys["admin"], headers=headers, raw=text.encode())
                     elif "text" in case:
-                        resp = raw.post(STREAM_PATH, key=keys["admin"], headers=headers, raw=case["text"].encode())
+                        resp = raw.post(path, key=keys["admin"], headers=headers, raw=case["text"].encode())
                     else:
-                        resp = raw.post(STREAM_PATH, expand(case["body"], values), key=keys["admin"], headers=headers)
+                        resp = raw.post(path, expand(case["body"], values), key=keys["admin"], headers=headers)
                 why = refused_http(resp)
+                if not why and case.get("status") and resp.status_code != case["status"]:
+                    why = f"status {resp.status_code}, expected {case['status']}: {resp.text[:200]}"
                 if why:
                     outcome.fail(case, why)
     finally:
