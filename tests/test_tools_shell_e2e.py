@@ -130,3 +130,48 @@ async def test_policy(mcp_client, slug, admin):
     async with mcp_client(key=sql_only) as client:
         assert "permission denied" in error_of(await call(client, slug, "execute_shell_multi", commands=["1"]))
         assert not text_of(await call(client, slug, "execute_sql", query="SELECT 1")).startswith("permission")
+
+
+# Routes around the Python-level guards: the fence row's deferred trigger fails the COMMIT, the call notices
+# that its transaction ended, closes the connection (rolling back what was written since) and the audit row
+# is completed through a new connection.
+BYPASSES = {
+    "c-level-commit": "import psycopg2\n{create}\npsycopg2.extensions.connection.commit(env.cr._cnx)",
+    "c-level-commit-caught": ("import psycopg2\n{create}\ntry:\n    psycopg2.extensions.connection.commit(env.cr._cnx)\n"
+                              "except Exception as exc:\n    print('caught', type(exc).__name__)\n{create2}"),
+    "c-level-rollback-then-write": ("import psycopg2\npsycopg2.extensions.connection.rollback(env.cr._cnx)\n{create}\n"
+                                    "env.flush_all()\nraise RuntimeError('after the rollback')"),
+    "raw-cursor-commit": ("import psycopg2\n{create}\nenv.flush_all()\n"
+                          "psycopg2.extensions.cursor(env.cr._cnx).execute('COMMIT')"),
+}
+
+
+@pytest.mark.parametrize("route", sorted(BYPASSES))
+async def test_bypassing_the_guards_commits_nothing(mcp_client, slug, admin, route):
+    tag = secrets.token_hex(4)
+    name, name2 = f"Shell bypass {tag}", f"Shell bypass after {tag}"
+    code = BYPASSES[route].format(create=f"env['res.partner'].create({{'name': {name!r}}})\nenv.flush_all()",
+                                  create2=f"env['res.partner'].create({{'name': {name2!r}}})\nenv.flush_all()")
+    async with mcp_client() as client:
+        result = await call(client, slug, "execute_shell", code=code)
+        assert result.is_error, text_of(result)
+        # the worker and the connection pool serve the next call
+        assert data_of(await call(client, slug, "python_repl", code="1 + 1"))["stdout"] == "2\n"
+    assert partners_named(admin, name) == []
+    assert partners_named(admin, name2) == []
+    rows = admin.wait_audit([("tool", "=", "execute_shell")], predicate=lambda r: tag in str(r["params"]))
+    assert rows[0]["status"] == "error", rows[0]
+
+
+async def test_guarded_routes_are_refused_end_to_end(mcp_client, slug, admin):
+    tag = secrets.token_hex(4)
+    name = f"Shell guarded {tag}"
+    create = f"env['res.partner'].create({{'name': {name!r}}})\nenv.flush_all()\n"
+    async with mcp_client() as client:
+        for route in ("env.cr._cnx.commit()", "env.cr.connection.commit()", "env.cr.execute('COMMIT')",
+                      "env.cr._obj.execute('END')", "env.registry.cursor().execute('SELECT 1')",
+                      "odoo.sql_db.db_connect(env.cr.dbname).cursor()"):
+            result = await call(client, slug, "execute_shell", code=create + route + "\nraise RuntimeError('x')")
+            assert result.is_error
+            assert "not available in MCP shell tools" in result.structured_content["stderr"], route
+    assert partners_named(admin, name) == []

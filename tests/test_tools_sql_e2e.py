@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import secrets
+import time
 
 import pytest
+from harness import pg_query
 from mcp_helpers import TRANSPORT_IDS, TRANSPORTS, data_of, error_of, list_all_tools, text_of
 
 pytestmark = pytest.mark.anyio
@@ -205,3 +207,37 @@ async def test_list_tables(mcp_client, slug):
         raw = data_of(await call(client, slug, "list_tables", search="res_users", raw_pg=True))
         row = next(t for t in raw["tables"] if t["table"] == "res_users")
         assert "models" not in row and "dead_tuples" in row
+
+
+async def test_no_credential_comes_back(mcp_client, slug, odoo):
+    """The SQL tools read as their role: no spelling returns a password hash, a key hash or database.secret."""
+    secrets_seen = [row[0] for row in pg_query(odoo.setup, odoo.db,
+        "SELECT password FROM res_users WHERE password IS NOT NULL UNION ALL SELECT key_hash FROM ocore_mcp_key "
+        "WHERE key_hash IS NOT NULL UNION ALL SELECT value FROM ir_config_parameter WHERE key = 'database.secret'")]
+    assert secrets_seen
+    async with mcp_client() as client:
+        for query in ("SELECT password FROM res_users", "SELECT r.* FROM res_users r",
+                      "SELECT row_to_json(r) FROM res_users r", "SELECT res_users FROM res_users",
+                      "TABLE ocore_mcp_key", "SELECT * FROM ir_config_parameter",
+                      "WITH u AS (SELECT * FROM res_users) SELECT * FROM u"):
+            text = text_of(await call(client, slug, "execute_sql", query=query))
+            assert not any(secret in text for secret in secrets_seen), query
+        text = error_of(await call(client, slug, "execute_sql", query="SELECT * FROM res_users"))
+        assert "permission denied" in text and "res_users: password" in text
+        data = data_of(await call(client, slug, "execute_sql", query="SELECT current_user"))
+        assert data["rows"][0][0].startswith("ocore_mcp_sql_")
+
+
+async def test_the_statement_timeout_cannot_be_lifted(mcp_client, slug):
+    """UPDATE pg_settings (set_config in disguise) is refused; a long statement ends at the call's deadline
+    and the worker serves the next call."""
+    async with mcp_client() as client:
+        text = error_of(await call(client, slug, "execute_sql_script", confirm=True, timeout_seconds=2, script=(
+            "UPDATE pg_settings SET setting = '0' WHERE name = 'statement_timeout'; SELECT pg_sleep(30)")))
+        assert "SQL refused" in text and "pg_settings" in text
+        started = time.monotonic()
+        text = error_of(await call(client, slug, "execute_sql", query="SELECT pg_sleep(30)", timeout_seconds=2))
+        assert "timeout" in text
+        assert time.monotonic() - started < 2 + 2
+        data = data_of(await call(client, slug, "execute_sql", query="SELECT 1 AS one"))
+        assert data["rows"] == [[1]]
