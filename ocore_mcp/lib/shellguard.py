@@ -81,7 +81,7 @@ def _ends_transaction(cursor, query, params):
     try:
         sql = cursor.mogrify(query, params) if params is not None else text
         statements = parse_sql(sql.decode("utf-8", errors="replace"))
-    except (ParseError, psycopg2.Error, ValueError, TypeError):
+    except (ParseError, psycopg2.Error, ValueError, TypeError, IndexError, KeyError):
         return False  # PostgreSQL refuses it too, or the fence catches a COMMIT
     return any(isinstance(raw.stmt, ast.TransactionStmt) and raw.stmt.kind in ENDING for raw in statements)
 

@@ -39,7 +39,7 @@ CREDENTIAL_COLUMN = (
     r"(password|passwd|pwd|passphrase|secret|token|api_?key|private_?key|key_hash|code_hash|totp|smtp_pass)"
 )
 # ... unless they only point at one (a many2one to a payment token, a counter, a date)
-NOT_CREDENTIAL_COLUMN = r"(_id|_ids|_count|_date|_uid|_duration|_prefix|_expiration|_validity|_type)$"
+NOT_CREDENTIAL_COLUMN = r"(_id|_ids|_count|_date|_uid|_duration|_prefix|_expiration|_expires|_validity|_type|_set)$"
 CREDENTIAL_COLUMNS = (
     "res_users_apikeys.key",  # Odoo's API keys (hash), outside the ORM
     "auth_totp_device.key",  # "remember this device" keys (hash)
@@ -105,6 +105,8 @@ _STATE = f"""
     hidden(oid) AS (
         SELECT oid FROM rels WHERE secret
         UNION
+        -- any view reading such a table or a hidden view, whatever its columns: PostgreSQL does not record a
+        -- whole-row reference (row_to_json(u)) as a dependency when the view names a column of u too
         SELECT r.ev_class
           FROM pg_depend d
           JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
@@ -136,7 +138,7 @@ def credential_relations(cr, extra_columns=()):
     """{relation name: [credential columns]} of the current schema, views reading them included
     (with an empty list)."""
     cr.execute(_STATE.replace("has_column_privilege(%(role)s, c.oid, a.attnum, 'SELECT')", "false") + """
-        SELECT rels.relname, array_agg(cols.attname ORDER BY cols.attnum) FILTER (WHERE cols.secret)
+        SELECT rels.relname, array_agg(DISTINCT cols.attname) FILTER (WHERE cols.secret)
           FROM hidden h JOIN rels ON rels.oid = h.oid JOIN cols ON cols.oid = rels.oid
       GROUP BY rels.relname""", _params(cr, None, extra_columns))
     return {name: list(columns or []) for name, columns in cr.fetchall()}

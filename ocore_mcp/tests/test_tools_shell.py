@@ -4,10 +4,12 @@ per-context output capture of lib/pyexec.py."""
 import sys
 import threading
 import time
+import uuid
 
 from odoo.tests import BaseCase, tagged
 from odoo.tools import mute_logger
 
+from ..lib import compat
 from ..lib import pyexec, shellguard
 from .test_tools_sql import McpSqlCase
 
@@ -36,7 +38,7 @@ class TestShellTools(McpSqlCase):
     def test_env_is_the_key_owner(self):
         other = self.env["res.users"].with_context(no_reset_password=True).create({
             "name": "shell admin 2", "login": "ocore_shell_admin2",
-            "groups_id": [(6, 0, [self.env.ref("base.group_system").id, self.env.ref("ocore_mcp.group_mcp_user").id])],
+            compat.user_groups_field(self.env["res.users"]): [(6, 0, [self.env.ref("base.group_system").id, self.env.ref("ocore_mcp.group_mcp_user").id])],
         })
         key = self.keys._ocore_create_key("second admin", other)[0]
         data = self.ok("execute_shell", {"code": "env.uid, self.id, env.su"}, key=key)
@@ -127,7 +129,7 @@ class TestShellTools(McpSqlCase):
         cr = self.env.cr
         before = {name: vars(cr).get(name) for name in ("commit", "rollback", "close")}
         for index, (route, expected) in enumerate(self.COMMIT_ROUTES):
-            name = f"Shell Route {index}"
+            name = f"Shell Route {index} {uuid.uuid4().hex}"
             with self.subTest(route=route), mute_logger("odoo.sql_db"):
                 code = f"env['res.partner'].create({{'name': {name!r}}})\nenv.flush_all()\n{route}\n"
                 result = self.fails("execute_shell", {"code": code}, "exit code 1")

@@ -183,6 +183,19 @@ class TestSqlCredentials(McpSqlCase):
                 result = self.fails("execute_sql", {"query": query}, "permission denied")
                 self.assertNotIn("SECRET-", json.dumps(result))
         self.ok("execute_sql", {"query": "SELECT id, name FROM res_partner_category"})
+        # views run with their owner's rights: none reading a table that holds credentials is readable (a
+        # whole-row reference next to a named column leaves no trace in pg_depend), others are
+        cr.execute("CREATE VIEW ocore_sql_test_rows AS SELECT id, row_to_json(u)::text AS j FROM res_users u")
+        cr.execute("CREATE VIEW ocore_sql_test_hashes AS SELECT id, password AS innocent FROM res_users")
+        cr.execute("CREATE VIEW ocore_sql_test_nested AS SELECT id FROM ocore_sql_test_hashes")
+        cr.execute("CREATE VIEW ocore_sql_test_logins AS SELECT id, login FROM res_users")
+        cr.execute("CREATE VIEW ocore_sql_test_codes AS SELECT id, code FROM res_country")
+        data = self.ok("execute_sql", {"query": "SELECT code FROM ocore_sql_test_codes WHERE code = 'BE'"})
+        self.assertEqual(data["rows"], [["BE"]])
+        for view in ("ocore_sql_test_rows", "ocore_sql_test_hashes", "ocore_sql_test_nested", "ocore_sql_test_logins"):
+            with self.subTest(view=view):
+                result = self.fails("execute_sql", {"query": f"SELECT * FROM {view}"}, "permission denied")
+                self.assert_no_secret(result, view)
         # a column renamed into a credential, a grant made by hand: caught on the next call
         cr.execute("ALTER TABLE ocore_sql_test_new RENAME COLUMN name TO old_password")
         cr.execute(f'GRANT SELECT (api_token) ON ocore_sql_test_new TO "{self.role()}"')
