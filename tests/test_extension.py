@@ -70,3 +70,24 @@ async def test_override_keeps_category_and_description(mcp_client, make_key):
     assert "servers" in tools["ocore_list_servers"].description.lower(), tools["ocore_list_servers"].description
     async with mcp_client(key=make_key(categories=["orm"])) as client:
         assert "ocore_list_servers" not in {t.name for t in await list_all_tools(client)}
+
+
+async def test_new_category_is_one_record_and_decorated_methods(mcp_client, admin, make_key, slug):
+    """The fixture's category ``e2e_extension`` is one data record plus a decorated method: its tool is listed
+    and callable, a key may be scoped to it (and to it alone), and the categories holding no tool are not
+    offered."""
+    offered = {r["code"] for r in admin.search_read("ocore.mcp.category", [("has_tools", "=", True)], ["code"])}
+    every = {r["code"]: r["tool_count"] for r in admin.search_read("ocore.mcp.category", [], ["code", "tool_count"])}
+    assert "e2e_extension" in offered and every["e2e_extension"] == 1
+    assert offered == {code for code, count in every.items() if count}
+    assert "export" in set(every) - offered  # a record without a tool (CSV tools are orm's): kept, not offered
+    key = make_key(categories=["e2e_extension"])
+    async with mcp_client(key=key) as client:
+        tools = {t.name for t in await list_all_tools(client)}
+        assert tools == {f"{slug}_e2e_extension_ping"}
+        result = data_of(await client.call_tool(f"{slug}_e2e_extension_ping", {"text": "own category"}))
+    assert result == {"text": "own category", "category": "e2e_extension", "login": "admin"}
+    rows = admin.audit([("key_id", "=", key.id), ("event", "=", "call")], limit=1)
+    assert rows[0]["category"] == "e2e_extension" and rows[0]["status"] == "success"
+    async with mcp_client(key=make_key(categories=["orm"])) as client:
+        assert f"{slug}_e2e_extension_ping" not in {t.name for t in await list_all_tools(client)}

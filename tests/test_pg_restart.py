@@ -26,7 +26,7 @@ import httpx2
 import pytest
 from harness import (MAIN_ADDON, Admin, OdooServer, OdooSetup, create_database, drop_database, new_db_name,
                      pg_query)
-from mcp_helpers import STREAM_PATH, connect, modern_request, text_of
+from mcp_helpers import STREAM_PATH, SseReader, connect, modern_request, text_of
 from pgcluster import PgCluster, find_bindir
 
 pytestmark = pytest.mark.anyio
@@ -194,6 +194,35 @@ async def test_sessions_survive_a_restart(server, cluster, key):
         assert ok.count("count") >= 2 and ok.count("create") == 1, (name, by_session[name])
     assert not [r for r in rows if r[3] == "running"], rows
     assert len(after) == sum(len(v) for v in by_session.values()), (after, sids)
+
+
+LISTENERS = ("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+             "AND application_name = 'ocore_mcp_listener'")
+
+
+def test_close_published_while_the_listener_reconnects_is_replayed(server, key):
+    """The NOTIFY listener's backend is killed, then the key is revoked: the close event published before the
+    listener listens again (it waits a second before reconnecting) reaches nobody through NOTIFY; the
+    listener replays it from its row, and the stream ends within seconds, not at the next re-validation of
+    the key (every 25 s)."""
+    reader = SseReader(server.stream_url, key)
+    try:
+        reader.read_endpoint()
+        listeners = {row[0] for row in server.pg(LISTENERS)}
+        assert listeners, "no NOTIFY listener (application_name ocore_mcp_listener) holds the stream"
+        server.pg(f"SELECT pg_terminate_backend(pid) FROM ({LISTENERS}) AS l")
+        deadline = time.monotonic() + 10
+        while {row[0] for row in server.pg(LISTENERS)} & listeners:
+            assert time.monotonic() < deadline, "the listener's backend does not end"
+            time.sleep(0.05)
+        server.admin.revoke_key(key)  # its close event: NOTIFY while nothing listens
+        assert not server.pg(LISTENERS), "the listener reconnected before the close was published"
+        elapsed = reader.wait_closed(timeout=15)
+    finally:
+        reader.close()
+    print(f"\n{server.mode}: the stream closed {elapsed:.2f}s after the revocation, listener killed before it")
+    assert elapsed < 10, elapsed
+    assert server.pg(LISTENERS), "the listener did not reconnect"
 
 
 def post_call(server, key, tool, arguments, timeout=60, id=1):  # noqa: A002

@@ -30,7 +30,7 @@ from ..service.notify import hub
 _logger = logging.getLogger(__name__)
 
 KEEPALIVE_SECONDS = 15
-REVALIDATE_SECONDS = 25  # an open stream re-checks its key at least every 30 s
+REVALIDATE_SECONDS = 25  # an open stream re-checks its key every 25 s: a revoked key's stream ends within 30 s
 SSE_ACK_WAIT_SECONDS = 0.2  # a legacy SSE POST of a tools/call waits that long for the call before its 202
 # Sent with a preflight's answer, and with any answer to an origin an administrator allowed (setting
 # "Allowed browser origins"); Access-Control-Allow-Origin itself only names such an origin.

@@ -22,10 +22,12 @@ import re
 
 from markupsafe import Markup
 
-from ..service.policy import IDENTIFIER, Refusal
 from . import compat
+from .errors import Refusal
 from .redact import is_sensitive
 
+# a model, field or method name as the tools accept it
+IDENTIFIER = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_.]*$")
 SMART_FIELDS_LIMIT = 20
 SMART_X2MANY_LIMIT = 3
 
@@ -549,14 +551,26 @@ def markdown_table(rows, columns):
     return "\n".join(lines)
 
 
-def csv_text(rows, columns):
+def csv_writer(out):
+    """The one CSV writer of the tools, RFC 4180: comma separated, CRLF line ends, a cell holding a comma, a
+    double quote, a CR or a LF quoted (so no spreadsheet starts a new row inside it)."""
+    return csv.writer(out, lineterminator="\r\n")
+
+
+def csv_table(header, rows):
+    """CSV text of a header and rows of cells (see :func:`csv_writer`)."""
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        values = [row.get(c) for c in columns]
-        writer.writerow([cell(v, 10_000) if isinstance(v, list | dict) else ("" if v is None else v) for v in values])
+    writer = csv_writer(buf)
+    writer.writerow(header)
+    writer.writerows(rows)
     return buf.getvalue()
+
+
+def csv_text(rows, columns):
+    """CSV text of records as ``_ocore_read`` returns them: relational values as their names."""
+    return csv_table(columns, (
+        [cell(v, 10_000) if isinstance(v, list | dict) else ("" if v is None else v) for v in map(row.get, columns)]
+        for row in rows))
 
 
 def records_text(model, rows, columns, page):

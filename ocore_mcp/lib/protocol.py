@@ -18,6 +18,8 @@ from mcp_types.version import (
     MODERN_PROTOCOL_VERSIONS,
 )
 
+from .errors import ERROR_HTTP_STATUS, ProtocolError
+
 JSONRPC = "2.0"
 PARSE_ERROR = types.PARSE_ERROR
 INVALID_REQUEST = types.INVALID_REQUEST
@@ -27,7 +29,7 @@ INTERNAL_ERROR = types.INTERNAL_ERROR
 HEADER_MISMATCH = types.HEADER_MISMATCH
 UNSUPPORTED_PROTOCOL_VERSION = types.UNSUPPORTED_PROTOCOL_VERSION
 # implementation-defined codes (-32000..-32019)
-UNAUTHORIZED = -32001 - 10  # -32011
+UNAUTHORIZED = -32011
 SESSION_NOT_FOUND = -32012
 RATE_LIMITED = -32013  # a request over the key's rate limit (a tools/call gets an isError result instead)
 
@@ -43,35 +45,16 @@ HEADER_NAME = "mcp-name"
 HEADER_SESSION = "mcp-session-id"
 NAME_BEARING_METHODS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 
-ERROR_HTTP_STATUS = {
-    PARSE_ERROR: 400,
-    INVALID_REQUEST: 400,
-    INVALID_PARAMS: 400,
-    HEADER_MISMATCH: 400,
-    types.MISSING_REQUIRED_CLIENT_CAPABILITY: 400,
-    UNSUPPORTED_PROTOCOL_VERSION: 400,
-    METHOD_NOT_FOUND: 404,
-}
-
 LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 
 __all__ = [
+    "ERROR_HTTP_STATUS",
     "HANDSHAKE_PROTOCOL_VERSIONS",
     "KNOWN_PROTOCOL_VERSIONS",
     "LATEST_HANDSHAKE_VERSION",
     "MODERN_PROTOCOL_VERSIONS",
+    "ProtocolError",
 ]
-
-
-class ProtocolError(Exception):
-    """A JSON-RPC error to send back (not a tool failure)."""
-
-    def __init__(self, code, message, data=None, http_status=None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.data = data
-        self.http_status = http_status or ERROR_HTTP_STATUS.get(code, 200)
 
 
 def is_modern(version):

@@ -9,7 +9,7 @@ directory (filestore, sessions).
 
 import os
 
-from ..service.policy import Refusal
+from .errors import Refusal
 
 # never listed, searched or entered
 HIDDEN_DIRS = frozenset({".git"})

@@ -16,22 +16,10 @@ from pydantic import ConfigDict, Field, ValidationError, create_model
 
 KINDS = ("read", "write", "destructive")
 
-CATEGORIES = (
-    "orm",
-    "search",
-    "metadata",
-    "sql",
-    "shell",
-    "files",
-    "modules",
-    "system",
-    "context",
-    "monitoring",
-    "export",
-    "attachments",
-    "reports",
-    "platform",
-)
+# A tool's category is the code of an ``ocore.mcp.category`` record (the one list of categories: key
+# scopes, OAuth scopes and the key form read those records). An addon adds a category with one data
+# record and decorated methods; the decorator only checks the code's spelling.
+CATEGORY_CODE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 # Parameters the pipeline handles for every tool (spec "Common Parameters"). They are not repeated
 # in each tool's input schema (~100 bytes x ~100 tools of tools/list, in every client's context):
@@ -101,8 +89,8 @@ def mcp_tool(category, kind="read", **options):
     The method must be private (``_tool_<name>``) so that Odoo's own RPC can
     never reach it: the MCP pipeline is the only way in.
     """
-    if category not in CATEGORIES:
-        raise ValueError(f"unknown tool category {category!r}")
+    if not isinstance(category, str) or not CATEGORY_CODE.match(category):
+        raise ValueError(f"tool category {category!r} is not a category code (lower-case letters, digits, _)")
     if kind not in KINDS:
         raise ValueError(f"unknown tool kind {kind!r}")
     meta = ToolMeta(category=category, kind=kind, **options)

@@ -2,6 +2,7 @@ from . import (
     mcp_category,
     mcp_key,
     mcp_session,
+    mcp_message,
     mcp_audit_log,
     mcp_rate_limit,
     mcp_toolset,

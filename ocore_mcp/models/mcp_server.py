@@ -6,10 +6,10 @@ import time
 import psycopg2
 from psycopg2.extensions import ISOLATION_LEVEL_READ_COMMITTED, ISOLATION_LEVEL_REPEATABLE_READ
 
-from odoo import SUPERUSER_ID, api, fields, models, release, tools
-from odoo.exceptions import AccessDenied, AccessError, MissingError, UserError, ValidationError
+from odoo import api, fields, models, release, tools
+from odoo.modules.module import get_manifest
 
-from ..lib import compat, origins
+from ..lib import compat, errors, origins
 from ..lib import protocol as P
 from ..lib.deadline import CallCancelled, CallInterrupted, CallTimeout, Deadline
 from ..lib.shaping import shape
@@ -17,12 +17,13 @@ from ..lib.tooling import COMMON_PARAMS_HELP
 from ..service import audit
 from ..service import policy as pol
 from ..service.context import CallContext, reset_current_call, set_current_call
+from ..service.notify import hub
 from .res_config_settings import DEFAULTS, PARAM, _as_bool, default_slug
 
 _logger = logging.getLogger(__name__)
 
 SERVER_NAME = "ocore-mcp"
-SERVER_VERSION = "18.0.1.0.0"
+SERVER_VERSION = get_manifest("ocore_mcp")["version"]  # the addon's own version, e.g. 18.0.1.1.0
 PLATFORM_PREFIX = "ocore"
 TOOLS_PAGE_SIZE = 200
 # requests whose handler counts them against the rate limit itself (with their audit row)
@@ -178,8 +179,6 @@ class McpServer(models.AbstractModel):
         if method == "notifications/cancelled" and conn.session:
             request_id = (params or {}).get("requestId")
             if request_id is not None:
-                from ..service.notify import hub
-
                 hub.publish(self.env.cr, conn.session_id, {"t": "cancel", "r": request_id})
 
     # -- lifecycle ---------------------------------------------------------------
@@ -540,8 +539,6 @@ class McpServer(models.AbstractModel):
         toolset = tool_env[call.spec.model_name]
         method = getattr(toolset, call.spec.method_name)
         token = set_current_call(call)
-        from ..service.notify import hub
-
         inflight = None
         try:
             # A read tool's transaction writes nothing but its audit outcome: committed without waiting
@@ -592,34 +589,23 @@ class McpServer(models.AbstractModel):
         except psycopg2.errors.QueryCanceled:
             return {"ok": False, "error": f"timeout: a database statement exceeded timeout_seconds={call.timeout} "
                     "(statement_timeout); nothing was written.", "refusal": "timeout"}
-        except (AccessError, AccessDenied) as exc:
-            return {"ok": False, "error": f"permission denied (Odoo access rights of "
-                    f"{call.connection.auth.login}): {self._ocore_exc_text(exc)}"}
-        except MissingError as exc:
-            return {"ok": False, "error": f"not found: {self._ocore_exc_text(exc)}"}
-        except (UserError, ValidationError) as exc:
-            return {"ok": False, "error": f"error: {self._ocore_exc_text(exc)}"}
-        except (ValueError, TypeError, KeyError) as exc:
-            return {"ok": False, "error": f"invalid input: {exc}"}
         except psycopg2.Error as exc:
-            detail = str(exc).strip()[:1000]
             if cr.closed:  # the connection died under the call: PostgreSQL rolled its transaction back
                 return {"ok": False, "refusal": "database_unavailable",
-                        "error": f"database connection lost during the call ({detail}); nothing was written. "
-                        "Retry the call."}
-            return {"ok": False, "error": f"database error: {detail}"}
+                        "error": f"database connection lost during the call ({str(exc).strip()[:1000]}); "
+                        "nothing was written. Retry the call."}
+            return {"ok": False, "error": errors.error_text(exc)}
         except Exception as exc:  # noqa: BLE001 - a tool failure is a result, not a crash
-            _logger.exception("MCP tool %s failed", call.full_name)
-            return {"ok": False, "error": f"internal error in {call.spec.name}: {type(exc).__name__}: {exc}"}
+            if not isinstance(exc, errors.EXPECTED):
+                _logger.exception("MCP tool %s failed", call.full_name)
+            # the one exception -> text mapping (lib/errors.py), shared with the batch tools' items
+            return {"ok": False, "error": errors.error_text(exc, call.connection.auth.login, call.spec.name)}
         finally:
             # statement_timeout stays SET LOCAL until the end of this short transaction: it applies
             # per statement, so the audit update that follows gets its own full budget.
             if inflight:
                 hub.untrack_call(inflight)
             reset_current_call(token)
-
-    def _ocore_exc_text(self, exc):
-        return exc.args[0] if exc.args else str(exc)
 
     # -- prompts -------------------------------------------------------------------
 
@@ -698,9 +684,3 @@ class McpServer(models.AbstractModel):
         if P.is_modern(conn.protocol_version):
             result["resultType"] = "complete"
         return result
-
-    # -- used by transports -----------------------------------------------------------
-
-    @api.model
-    def _ocore_sudo_env(self):
-        return api.Environment(self.env.cr, SUPERUSER_ID, {})

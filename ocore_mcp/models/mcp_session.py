@@ -3,6 +3,10 @@ import secrets
 
 from odoo import api, fields, models
 
+from ..service import audit
+from ..service.context import Connection
+from ..service.notify import hub
+
 
 class McpSession(models.Model):
     """An MCP session (handshake revisions). Kept in the database, not in
@@ -33,11 +37,6 @@ class McpSession(models.Model):
     state = fields.Selection([("open", "Open"), ("ended", "Ended")], compute="_compute_state", store=True)
 
     _sql_constraints = [("session_id_unique", "unique(session_id)", "Session ids are unique.")]
-
-    def init(self):
-        from ..service.notify import ensure_table
-
-        ensure_table(self.env.cr)
 
     @api.depends("ended_at")
     def _compute_state(self):
@@ -95,10 +94,6 @@ class McpSession(models.Model):
     def _ocore_end_logged(self, reason, notify=True):
         """End the open ones of these sessions, log each end in the audit (the stream's own clean-up then
         finds its session already ended) and, with ``notify``, close their streams now (any worker)."""
-        from ..service import audit
-        from ..service.context import Connection
-        from ..service.notify import hub
-
         ended = self._ocore_end(reason)
         for session in ended:
             if notify:

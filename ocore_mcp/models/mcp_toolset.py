@@ -1,10 +1,16 @@
+import logging
+
 from odoo import api, models
 
 from ..lib import fields as fieldlib
+from ..lib.errors import Refusal
+from ..lib.fields import IDENTIFIER
 from ..lib.shaping import TextResult
 from ..lib.tooling import collect_tools
 from ..service.context import current_call
-from ..service.policy import IDENTIFIER, Refusal, check_model_allowed
+from ..service.policy import check_model_allowed
+
+_logger = logging.getLogger(__name__)
 
 # Models no generic data tool (ORM, search …) reaches, whatever the key owner's
 # rights: the MCP server's own models (keys, sessions, audit log) and the other
@@ -38,6 +44,13 @@ class McpToolset(models.AbstractModel):
             )
             cache = collect_tools(classes)
             registry._ocore_mcp_tool_specs = cache
+            categories = self.env["ocore.mcp.category"].sudo()
+            known = set(categories.search([]).mapped("code"))  # pylint: disable=no-search-all  # a few rows
+            for spec in cache.values():
+                if spec.category not in known:
+                    _logger.warning("MCP tool %s (%s) names the category %r, which has no ocore.mcp.category "
+                                    "record: keys cannot be scoped to it. Add the record in the tool's addon.",
+                                    spec.name, spec.model_name, spec.category)
         return cache
 
     # -- helpers for tools ---------------------------------------------------

@@ -4,6 +4,9 @@ import contextvars
 import functools
 from dataclasses import dataclass, field
 
+from ..lib.errors import Refusal
+from ..lib.protocol import LOG_LEVELS
+
 _current_call = contextvars.ContextVar("ocore_mcp_call", default=None)
 
 
@@ -91,8 +94,6 @@ class CallContext:
 
     def log(self, level, message, logger="ocore_mcp"):
         """Send a log message notification if the client's level lets it through."""
-        from ..lib.protocol import LOG_LEVELS
-
         wanted = self.connection.log_level
         emit = self.connection.emit
         if not wanted or emit is None or LOG_LEVELS.index(level) < LOG_LEVELS.index(wanted):
@@ -112,8 +113,6 @@ class CallContext:
 
     def require_confirm(self, what):
         """Refuse (with a warning of what would happen) unless confirm=true was given."""
-        from .policy import Refusal
-
         if not self.confirm:
             raise Refusal(
                 "confirm_required",

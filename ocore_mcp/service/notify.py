@@ -10,11 +10,21 @@ written to the stream as that text. Payloads over NOTIFY's 8 KB limit travel
 compressed when that fits (JSON compresses well: a page of records usually
 does), else through the ``ocore_mcp_message`` table. The same channel carries cancellation requests
 for in-flight calls.
+
+Nothing is lost while a listener reconnects (the bus's lesson): every payload that crosses processes is
+also a row of ``ocore_mcp_message``, written by the same statement as its NOTIFY, which carries the row's
+id. A NOTIFY committed while no connection listens (PostgreSQL restarting, the listening backend killed)
+reaches nobody; the listener, once listening again, reads the rows created since it was last known to
+listen and dispatches those it has not dispatched yet. Odoo's autovacuum deletes the rows after
+``RETENTION_SECONDS`` (``ocore.mcp.message``); a stored (too large) message's row goes as soon as its
+stream reads it. The listeners stop with the server (``CommonServer.on_stop``, as the bus's dispatcher):
+their streams get a close event.
 """
 
 import base64
 import json
 import logging
+import os
 import queue
 import select
 import threading
@@ -24,14 +34,22 @@ import zlib
 import psycopg2
 
 from odoo import sql_db
+from odoo.service.server import CommonServer
 from odoo.tools import SQL
 
-from ..lib import protocol as P
+from ..lib import protocol
 
 _logger = logging.getLogger(__name__)
 
 CHANNEL = "ocore_mcp"
 INLINE_MAX = 7000
+APPLICATION_NAME = "ocore_mcp_listener"  # the listening connections, as pg_stat_activity shows them
+KEEPALIVE_SECONDS = 30
+RETENTION_SECONDS = 3600  # rows older than this are deleted by the autovacuum
+# A reconnecting listener replays the rows created since it was last known to listen, minus this margin: a
+# row's create_date is the clock time of its INSERT, a little before its transaction commits (and notifies).
+REPLAY_MARGIN_SECONDS = 30
+SEEN_SECONDS = 180  # how long a listener remembers the rows it dispatched (> keepalive + margin)
 
 
 def ensure_table(cr):
@@ -40,7 +58,9 @@ def ensure_table(cr):
                id bigserial PRIMARY KEY,
                session_id varchar NOT NULL,
                payload text NOT NULL,
-               create_date timestamp without time zone NOT NULL DEFAULT (now() at time zone 'UTC'))"""
+               create_date timestamp without time zone NOT NULL DEFAULT (now() at time zone 'UTC'));
+           ALTER TABLE ocore_mcp_message ADD COLUMN IF NOT EXISTS kind varchar NOT NULL DEFAULT 'msg';
+           CREATE INDEX IF NOT EXISTS ocore_mcp_message_create_date_index ON ocore_mcp_message (create_date)"""
     )
 
 
@@ -50,11 +70,11 @@ def encode(session_id, payload):
 
     A message travels as its JSON text, serialised once by the sender and written as is to the stream:
     ``m<TAB>session<TAB>json`` inline, ``z<TAB>session<TAB>base64(zlib(json))`` compressed. Other payloads
-    (cancel, close, ref) are JSON objects.
+    (cancel, close, ref) are JSON objects. The publisher prefixes the text with ``<row id><TAB>``.
     """
     if payload.get("t", "msg") != "msg":
         return json.dumps(dict(payload, s=session_id), separators=(",", ":"), default=str), None
-    text = P.message_text(payload["m"])
+    text = protocol.message_text(payload["m"])
     if len(text) + len(session_id) + 2 <= INLINE_MAX:
         return f"m\t{session_id}\t{text}", None
     packed = base64.b64encode(zlib.compress(text.encode(), 1)).decode()
@@ -64,13 +84,29 @@ def encode(session_id, payload):
 
 
 def decode(note):
-    """The payload of a NOTIFY text (see :func:`encode`); a message's ``m`` is its JSON text."""
+    """The payload of a NOTIFY text (see :func:`encode`); a message's ``m`` is its JSON text, ``i`` the id of
+    its row when the text starts with one."""
+    message_id = None
+    if note[:1].isdigit():
+        head, note = note.split("\t", 1)
+        message_id = int(head)
     if note.startswith("{"):
-        return json.loads(note)
-    kind, session_id, data = note.split("\t", 2)
-    if kind == "z":
-        data = zlib.decompress(base64.b64decode(data)).decode()
-    return {"t": "msg", "s": session_id, "m": data}
+        payload = json.loads(note)
+    else:
+        kind, session_id, data = note.split("\t", 2)
+        if kind == "z":
+            data = zlib.decompress(base64.b64decode(data)).decode()
+        payload = {"t": "msg", "s": session_id, "m": data}
+    if message_id is not None:
+        payload["i"] = message_id
+    return payload
+
+
+def row_payload(message_id, session_id, kind, payload):
+    """The payload of a row of ``ocore_mcp_message`` (replayed), in :func:`decode`'s shape."""
+    if kind == "msg":
+        return {"t": "msg", "s": session_id, "m": payload, "i": message_id}
+    return {**json.loads(payload), "s": session_id, "i": message_id}
 
 
 class _DbListener:
@@ -78,32 +114,48 @@ class _DbListener:
         self.hub = hub
         self.dbname = dbname
         self.ready = threading.Event()
+        self.listening_at = None  # database time when the connection was last known to listen
         self.thread = threading.Thread(target=self._loop, name=f"ocore-mcp-listen-{dbname}", daemon=True)
         self.thread.start()
 
     def _loop(self):
-        while True:
+        while not self.hub.stopping.is_set():
             try:
                 self._listen()
             except Exception:  # noqa: BLE001 - reconnect on any failure (e.g. PostgreSQL restart)
-                _logger.warning("MCP listener for %s lost its connection; reconnecting", self.dbname, exc_info=True)
                 self.ready.clear()
-                time.sleep(1)
+                if self.hub.stopping.is_set():
+                    break
+                _logger.warning("MCP listener for %s lost its connection; reconnecting", self.dbname, exc_info=True)
+                self.hub.stopping.wait(1)
+        self.ready.clear()
+
+    def _checkpoint(self, cr):
+        """The database time (the connection listens now); the transaction ended: PostgreSQL delivers no
+        NOTIFY to a session while it is inside a transaction (the stream would go silent for good)."""
+        cr.execute("SELECT now() at time zone 'UTC'")
+        listening_at = cr.fetchone()[0]
+        cr.commit()  # pylint: disable=invalid-commit  # NOTIFY only arrives between transactions
+        return listening_at
 
     def _listen(self):
         with sql_db.db_connect(self.dbname).cursor() as cr:
             conn = cr._cnx
-            cr.execute(SQL("LISTEN %s", SQL.identifier(CHANNEL)))
+            cr.execute(SQL("SET application_name = %s; LISTEN %s", APPLICATION_NAME, SQL.identifier(CHANNEL)))
             cr.commit()  # pylint: disable=invalid-commit  # LISTEN takes effect on commit
+            missed_since, self.listening_at = self.listening_at, self._checkpoint(cr)
+            if missed_since is not None:  # a reconnection: what was published meanwhile reached nobody
+                self.hub._replay(cr, self.dbname, missed_since)
+                cr.commit()  # pylint: disable=invalid-commit  # back between transactions (NOTIFY)
             self.ready.set()
-            self.hub._on_reconnect(self.dbname)
-            while True:
-                if select.select([conn], [], [], 30) == ([], [], []):
-                    cr.execute("SELECT 1")  # keep the connection checked
-                    # ... and end that transaction: PostgreSQL delivers no NOTIFY to a session
-                    # while it is inside a transaction (the stream would go silent for good)
-                    cr.commit()  # pylint: disable=invalid-commit  # NOTIFY only arrives between transactions
+            wakeup = self.hub.wakeup_fd()
+            while not self.hub.stopping.is_set():
+                readable = select.select([conn, wakeup], [], [], KEEPALIVE_SECONDS)[0]
+                if not readable:
+                    self.listening_at = self._checkpoint(cr)  # keep the connection checked
                     continue
+                if conn not in readable:
+                    continue  # woken up: the server stops
                 conn.poll()
                 while conn.notifies:
                     note = conn.notifies.pop(0)
@@ -119,6 +171,28 @@ class Hub:
         self._listeners = {}
         self._queues = {}  # (dbname, session_id) -> set(queue)
         self._calls = {}  # (dbname, session_id, request_id) -> Deadline
+        self._seen = {}  # dbname -> {row id: monotonic time of its dispatch}
+        self.stopping = threading.Event()
+        self._wakeup = None  # a pipe whose read end the listeners watch: written to stop them now
+
+    def wakeup_fd(self):
+        with self._lock:
+            if self._wakeup is None:
+                self._wakeup = os.pipe()
+            return self._wakeup[0]
+
+    def stop(self):
+        """Stop the listeners and end the streams of this process (the server stops)."""
+        self.stopping.set()
+        self.wakeup_fd()
+        os.write(self._wakeup[1], b"x")  # the pipe stays readable: every listener wakes up
+        with self._lock:
+            queues = [q for qs in self._queues.values() for q in qs]
+            listeners = list(self._listeners.values())
+        for q in queues:
+            q.put(("close", "the server is stopping"))
+        for listener in listeners:
+            listener.thread.join(timeout=KEEPALIVE_SECONDS + 5)
 
     # -- listening side ------------------------------------------------------
 
@@ -160,10 +234,44 @@ class Hub:
         with self._lock:
             self._calls.pop(entry, None)
 
-    def _on_reconnect(self, dbname):
-        pass
+    def _replay(self, cr, dbname, since):
+        """Dispatch the rows created since ``since`` (minus the margin) for the streams and calls of this
+        process that it has not dispatched yet: their NOTIFY may have been sent while nothing listened."""
+        with self._lock:
+            sessions = {sid for (db, sid) in self._queues if db == dbname}
+            sessions |= {sid for (db, sid, _request) in self._calls if db == dbname}
+        if not sessions:
+            return 0
+        cr.execute(
+            """SELECT id, session_id, kind, payload FROM ocore_mcp_message
+                WHERE create_date >= %s - make_interval(secs => %s) AND session_id = ANY(%s) ORDER BY id""",
+            (since, REPLAY_MARGIN_SECONDS, sorted(sessions)),
+        )
+        replayed = sum(1 for row in cr.fetchall() if self._dispatch(dbname, row_payload(*row)))
+        if replayed:
+            _logger.info("MCP listener for %s: replayed %s message(s) published while it reconnected", dbname,
+                         replayed)
+        return replayed
+
+    def _first_dispatch(self, dbname, message_id):
+        """False when the row ``message_id`` was dispatched here already (a replay after its NOTIFY)."""
+        if message_id is None:
+            return True
+        now = time.monotonic()
+        with self._lock:
+            seen = self._seen.setdefault(dbname, {})
+            if message_id in seen:
+                return False
+            seen[message_id] = now
+            if len(seen) > 1000 and next(iter(seen.values())) < now - SEEN_SECONDS:
+                for key in [key for key, at in seen.items() if at < now - SEEN_SECONDS]:
+                    del seen[key]
+        return True
 
     def _dispatch(self, dbname, payload):
+        """Hand a payload to this process's streams (or cancel its call); False if it was dispatched already."""
+        if not self._first_dispatch(dbname, payload.get("i")):
+            return False
         session_id = payload.get("s")
         kind = payload.get("t")
         if kind == "cancel":
@@ -171,21 +279,22 @@ class Hub:
                 deadline = self._calls.get((dbname, session_id, json.dumps(payload.get("r"))))
             if deadline is not None:
                 deadline.cancel_now()
-            return
+            return True
         with self._lock:
             queues = list(self._queues.get((dbname, session_id), ()))
         if not queues:
-            return
+            return True
         if kind == "ref":
-            message = self._fetch(dbname, payload["id"])
+            message = self._fetch(dbname, payload.get("id") or payload["i"])
             if message is None:
-                return
+                return True
         elif kind == "close":
             message = None
         else:
             message = payload.get("m")
         for q in queues:
             q.put(("close", payload.get("why")) if kind == "close" else ("message", message))
+        return True
 
     def _fetch(self, dbname, message_id):
         with sql_db.db_connect(dbname).cursor() as cr:
@@ -201,23 +310,31 @@ class Hub:
 
         A message (``t`` "msg") goes to the stream of a legacy SSE session, which exactly one process
         holds: when it is this one (a threaded server; in prefork the gevent worker holds the streams and
-        the POSTs land on HTTP workers), the message is queued at commit, without the NOTIFY round trip.
+        the POSTs land on HTTP workers), the message is queued at commit, without the round trip through
+        PostgreSQL. Otherwise the payload becomes a row of ``ocore_mcp_message`` and a NOTIFY that
+        carries the row's id (and the payload itself when it fits), in one statement.
         """
-        if payload.get("t", "msg") == "msg":
+        kind = payload.get("t", "msg")
+        if kind == "msg":
             with self._lock:
                 queues = list(self._queues.get((cr.dbname, session_id), ()))
             if queues:
-                text = P.message_text(payload["m"])
+                text = protocol.message_text(payload["m"])
                 cr.postcommit.add(lambda: [q.put(("message", text)) for q in queues])
                 return
         text, stored = encode(session_id, payload)
-        if stored is not None:
-            cr.execute(
-                "INSERT INTO ocore_mcp_message (session_id, payload) VALUES (%s, %s) RETURNING id",
-                (session_id, stored),
-            )
-            text = json.dumps({"t": "ref", "s": session_id, "id": cr.fetchone()[0]})
-        cr.execute("SELECT pg_notify(%s, %s)", (CHANNEL, text))
+        if kind != "msg":
+            row = json.dumps({k: v for k, v in payload.items() if k != "s"}, separators=(",", ":"), default=str)
+        elif stored is not None:  # too large for NOTIFY even compressed: the listener reads the row
+            row, text = stored, json.dumps({"t": "ref", "s": session_id}, separators=(",", ":"))
+        else:
+            row = protocol.message_text(payload["m"])
+        cr.execute(
+            """WITH m AS (INSERT INTO ocore_mcp_message (session_id, kind, payload, create_date)
+                          VALUES (%s, %s, %s, clock_timestamp() at time zone 'UTC') RETURNING id)
+               SELECT pg_notify(%s, m.id || E'\\t' || %s) FROM m""",
+            (session_id, kind, row, CHANNEL, text),
+        )
 
     def publish_now(self, dbname, session_id, payload):
         """NOTIFY right away on a short-lived connection (progress during a call)."""
@@ -230,3 +347,4 @@ class Hub:
 
 
 hub = Hub()
+CommonServer.on_stop(hub.stop)  # as the bus's dispatcher: the listeners end with the server

@@ -6,63 +6,15 @@ the words of the product's Troubleshooting guide ("unauthorized",
 """
 
 import ipaddress
-import re
 
 from odoo import fields
 
-IDENTIFIER = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_.]*$")
+from ..lib.errors import EXPECTED, REASONS, Refusal, ToolFailed, error_text
+from ..lib.fields import IDENTIFIER
 
-# refusal codes -> prefix shown to the client
-REASONS = {
-    "unauthorized": "unauthorized",
-    "mcp_disabled": "unauthorized",
-    "ip_denied": "unauthorized",
-    "category_denied": "permission denied",
-    "tool_denied": "permission denied",
-    "model_denied": "permission denied",
-    "method_denied": "permission denied",
-    "admin_only": "permission denied",
-    "instance_denied": "permission denied",
-    "read_only_key": "write operations blocked",
-    "write_disabled": "write operations blocked",
-    "confirm_required": "confirmation required",
-    "rate_limited": "rate limit exceeded",
-    "invalid_input": "invalid input",
-    "unknown_tool": "unknown tool",
-    "path_denied": "permission denied",
-    "not_configured": "not configured",
-    "not_found": "not found",
-    "protected": "permission denied",
-    "cooldown": "rate limit exceeded",
-    "limit_exceeded": "limit exceeded",
-    "unavailable": "unavailable",
-    "sql_refused": "SQL refused",
-}
-
-
-class Refusal(Exception):  # noqa: N818 - a refusal is not an error of the server
-    def __init__(self, code, message):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    def __str__(self):
-        prefix = REASONS.get(self.code, self.code)
-        if self.message.lower().startswith(prefix):
-            return self.message
-        return f"{prefix}: {self.message}"
-
-
-class ToolFailed(Exception):  # noqa: N818 - the tool's own outcome, not a server error
-    """Raised by a tool whose work failed but whose output the client must still see (e.g. a
-    shell script's stdout/stderr). The pipeline rolls the call's savepoint back (nothing the
-    tool wrote is kept) and returns ``result`` as an ``isError`` result: ``message``, then the
-    shaped ``result`` (also as structuredContent)."""
-
-    def __init__(self, message, result=None):
-        super().__init__(message)
-        self.message = message
-        self.result = result
+# ``Refusal``, ``ToolFailed``, ``REASONS`` and ``error_text`` live in lib/errors.py (a leaf every layer may
+# import) and ``IDENTIFIER`` in lib/fields.py; they stay importable from here for existing addons.
+__all__ = ["EXPECTED", "IDENTIFIER", "REASONS", "Refusal", "ToolFailed", "error_text"]
 
 
 # -- connection level (every request) -----------------------------------------

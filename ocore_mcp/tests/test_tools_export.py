@@ -3,7 +3,7 @@ import io
 
 from odoo.tests import tagged
 
-from ..tools.export import is_formula
+from ..tools.orm_csv import is_formula
 from .common import McpToolCase
 
 

@@ -71,6 +71,8 @@ class TestSearchTools(McpToolCase):
         parsed = list(csv.reader(io.StringIO(result["content"][0]["text"])))
         self.assertEqual(parsed[0], ["type", "color:sum", "__count"])
         self.assertEqual(parsed[1], ["invoice", "5", "2"])
+        # the tools' one CSV writer (RFC 4180), as execute_sql's and export_csv's: CRLF line ends
+        self.assertTrue(result["content"][0]["text"].startswith("type,color:sum,__count\r\ninvoice,5,2\r\n"))
         self.assertEqual(len(result["structuredContent"]["rows"]), 3)
         # grand totals, many2one group values, pagination of groups
         data = self.ok("aggregation", {"model": "res.partner", "domain": self.domain, "fields": ["color:max"]})

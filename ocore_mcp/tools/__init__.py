@@ -1,5 +1,5 @@
-from . import platform, orm, search
+from . import platform, orm, orm_csv, search
 from . import metadata, prompts
 from . import files, modules
 from . import sql, shell
-from . import system, backup, export, attachments, reports
+from . import system, system_backup, attachments, reports

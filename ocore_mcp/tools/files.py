@@ -16,7 +16,7 @@ import shutil
 import stat
 import subprocess
 import time
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Annotated, Literal
 
 import regex as regex_lib
@@ -39,7 +39,7 @@ GIT_TIMEOUT = 10
 
 
 def _iso(timestamp):
-    return datetime.fromtimestamp(timestamp, UTC).replace(microsecond=0).isoformat()
+    return datetime.fromtimestamp(timestamp, timezone.utc).replace(microsecond=0).isoformat()
 
 
 def _kind(path):

@@ -34,12 +34,12 @@ import psycopg2
 from pydantic import Field
 
 from odoo import _, models
-from odoo.exceptions import AccessDenied, AccessError, MissingError, UserError, ValidationError
+from odoo.exceptions import MissingError
 
-from ..lib import compat
+from ..lib import compat, errors
 from ..lib import fields as fieldlib
+from ..lib.errors import Refusal
 from ..lib.tooling import mcp_tool
-from ..service.policy import Refusal
 
 _logger = logging.getLogger(__name__)
 
@@ -169,22 +169,10 @@ class _RollBack(Exception):  # noqa: N818 - control flow
 
 
 def error_text(exc):
-    """A per-item error message, with the same wording as the pipeline's."""
-    if isinstance(exc, Refusal):
-        return str(exc)
-    text = exc.args[0] if getattr(exc, "args", None) else str(exc)
-    if isinstance(exc, AccessError | AccessDenied):
-        return f"permission denied: {text}"
-    if isinstance(exc, MissingError):
-        return f"not found: {text}"
-    if isinstance(exc, UserError | ValidationError):
-        return f"error: {text}"
-    if isinstance(exc, ValueError | TypeError | KeyError):
-        return f"invalid input: {exc}"
-    if isinstance(exc, psycopg2.Error):
-        return f"database error: {(exc.pgerror or str(exc)).strip()[:1000]}"
-    _logger.warning("MCP batch item failed", exc_info=True)
-    return f"internal error: {type(exc).__name__}: {exc}"
+    """A per-item error message, with the same wording as the pipeline's (lib/errors.py)."""
+    if not isinstance(exc, errors.EXPECTED):
+        _logger.warning("MCP batch item failed", exc_info=exc)
+    return errors.error_text(exc)
 
 
 class OrmTools(models.AbstractModel):

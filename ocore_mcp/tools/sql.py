@@ -24,10 +24,8 @@ administrator). Layers, each on its own enough to stop a write from a read:
 
 import base64
 import contextlib
-import csv
 import datetime
 import decimal
-import io
 import json
 import logging
 import math
@@ -41,6 +39,7 @@ from odoo import _, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL
 
+from ..lib import fields as fieldlib
 from ..lib import sqlguard, sqlrole
 from ..lib.shaping import TextResult
 from ..lib.tooling import mcp_tool
@@ -124,15 +123,12 @@ def format_table(columns, rows):
 
 
 def format_csv(columns, rows):
-    out = io.StringIO()
-    # CRLF rows (RFC 4180): a cell holding a CR or LF is then always quoted (see tools/export.py)
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow(["" if v is None else v if isinstance(v, str) else
-                         json.dumps(v, ensure_ascii=False, default=str) if isinstance(v, dict | list) else v
-                         for v in row])
-    return out.getvalue()
+    """Result rows as CSV (the tools' one writer, RFC 4180); json and arrays as their JSON text."""
+    return fieldlib.csv_table(columns, (
+        ["" if v is None else v if isinstance(v, str) else
+         json.dumps(v, ensure_ascii=False, default=str) if isinstance(v, dict | list) else v
+         for v in row]
+        for row in rows))
 
 
 def _plan_rows(plan):

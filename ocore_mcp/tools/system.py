@@ -6,7 +6,7 @@ where a system-level operation needs it (creating an impersonation link, the
 log capture, files of the server). The superuser, the administrator, the
 public user and the user templates are protected from every user change; they
 are found by their XML ids, never by id numbers. The backup and restore tools
-of the family are in ``tools/backup.py``.
+of the family are in ``tools/system_backup.py``.
 """
 
 import contextlib

@@ -199,6 +199,9 @@ class ContextTools(models.AbstractModel):
         shared across all API keys of the company. Max 100 notes per target.
 
         Args:
+            target_type: What the note is about: instance, model, record, field or module.
+            title: Short title of the note.
+            body: The note's text.
             tags: e.g. ["workflow"].
             model: For model, record and field notes, e.g. sale.order.
             record_id: For record notes.

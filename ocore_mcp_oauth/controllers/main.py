@@ -193,7 +193,7 @@ class OAuthController(http.Controller):
         keys = env["ocore.mcp.key"].sudo().search([
             ("user_id", "=", user.id), ("company_id", "in", companies.ids), ("active", "=", True),
         ]).filtered(lambda k: k.state == "active")
-        categories = env["ocore.mcp.category"].sudo().search([])
+        categories = env["ocore.mcp.category"].sudo()._ocore_offered()
         settings = env["ocore.mcp.server"]._ocore_settings()
         return {
             "companies": companies,
@@ -216,7 +216,7 @@ class OAuthController(http.Controller):
         return decision
 
     def _scope_lines(self, env, scope):
-        names = {f"mcp:{c.code}": c.name for c in env["ocore.mcp.category"].sudo().search([])}
+        names = {f"mcp:{c.code}": c.name for c in env["ocore.mcp.category"].sudo()._ocore_offered()}
         lines = []
         for item in (scope or "mcp").split():
             if item == "mcp":

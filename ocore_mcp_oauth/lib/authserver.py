@@ -581,7 +581,7 @@ class OdooAuthorizationServer(AuthorizationServer):
 
     # scopes and resources
     def supported_scopes(self):
-        codes = self.env["ocore.mcp.category"].sudo().search([]).mapped("code")
+        codes = self.env["ocore.mcp.category"].sudo()._ocore_offered().mapped("code")
         return list(BASE_SCOPES) + [f"mcp:{code}" for code in codes]
 
     def validate_requested_scope(self, scope):

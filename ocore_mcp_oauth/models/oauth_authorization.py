@@ -68,7 +68,7 @@ class OAuthAuthorization(models.Model):
     @api.model
     def _ocore_preset_values(self, preset, category_codes=(), read_only=False):
         """Key values (categories, read-only) of a permission preset of the consent page."""
-        categories = self.env["ocore.mcp.category"].sudo().search([])  # pylint: disable=no-search-all  # a few rows
+        categories = self.env["ocore.mcp.category"].sudo()._ocore_offered()
         if preset == "read_only":
             return {"category_ids": [], "read_only": True}
         if preset == "standard":

@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from odoo import Command, fields
+from odoo.addons.ocore_mcp.lib import compat
 from odoo.addons.ocore_mcp.models.mcp_key import hash_token
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import TransactionCase, tagged
@@ -73,17 +74,17 @@ class OAuthCase(TransactionCase):
         group_user = cls.env.ref("ocore_mcp.group_mcp_user")
         cls.alice = cls.env["res.users"].create({
             "name": "Alice", "login": "oauth_alice",
-            "groups_id": [Command.set([cls.env.ref("base.group_user").id, group_user.id])],
+            compat.user_groups_field(cls.env["res.users"]): [Command.set([cls.env.ref("base.group_user").id, group_user.id])],
             "company_ids": [Command.set([cls.company.id])], "company_id": cls.company.id,
         })
         cls.viewer = cls.env["res.users"].create({
             "name": "Vera", "login": "oauth_viewer",
-            "groups_id": [Command.set([cls.env.ref("base.group_user").id,
+            compat.user_groups_field(cls.env["res.users"]): [Command.set([cls.env.ref("base.group_user").id,
                                        cls.env.ref("ocore_mcp.group_mcp_viewer").id])],
         })
         cls.nobody = cls.env["res.users"].create({
             "name": "Nobody", "login": "oauth_nobody",
-            "groups_id": [Command.set([cls.env.ref("base.group_user").id])],
+            compat.user_groups_field(cls.env["res.users"]): [Command.set([cls.env.ref("base.group_user").id])],
         })
         cls.client = cls.env["ocore.mcp.oauth.client"].create({
             "name": "Test client", "redirect_uris": "http://127.0.0.1:9999/callback",
@@ -104,6 +105,16 @@ class OAuthCase(TransactionCase):
 
 @tagged("post_install", "-at_install")
 class TestConsentGrant(OAuthCase):
+    def test_only_categories_holding_tools_are_offered(self):
+        """Categories are records; the consent offers (and a grant accepts) only those holding a tool."""
+        offered = set(self.env["ocore.mcp.category"]._ocore_offered().mapped("code"))
+        self.assertIn("orm", offered)
+        self.assertTrue(self.env.ref("ocore_mcp.category_export").exists())  # a record without a tool
+        self.assertNotIn("export", offered)
+        self.assertFalse(set(self.grant(preset="standard").key_id.category_ids.mapped("code")) - offered)
+        with self.assertRaisesRegex(ValidationError, "export"):
+            self.grant(preset="custom", categories=["export"])
+
     def test_new_key_from_presets(self):
         auth = self.grant(preset="standard", instance_scope="prod, test", tool_allowlist="search_read\ncount",
                           auto_context=True)
@@ -309,13 +320,13 @@ class TestInvites(OAuthCase):
         super().setUpClass()
         cls.manager = cls.env["res.users"].create({
             "name": "Manny", "login": "oauth_manager",
-            "groups_id": [Command.set([cls.env.ref("base.group_user").id,
+            compat.user_groups_field(cls.env["res.users"]): [Command.set([cls.env.ref("base.group_user").id,
                                        cls.env.ref("ocore_mcp.group_mcp_manager").id])],
         })
         cls.admin = cls.env.ref("base.user_admin")
         cls.newcomer = cls.env["res.users"].create({
             "name": "Newton", "login": "oauth_newcomer",
-            "groups_id": [Command.set([cls.env.ref("base.group_user").id])],
+            compat.user_groups_field(cls.env["res.users"]): [Command.set([cls.env.ref("base.group_user").id])],
             "company_ids": [Command.set([cls.other_company.id])], "company_id": cls.other_company.id,
         })
         specs = cls.env["ocore.mcp.toolset"]._ocore_tool_specs()
@@ -382,13 +393,13 @@ class TestInvites(OAuthCase):
     def test_acceptance_rechecks_the_ceiling_expiry_and_revocation(self):
         carol = self.env["res.users"].create({
             "name": "Carol", "login": "oauth_carol",
-            "groups_id": [Command.set([self.env.ref("base.group_system").id,
+            compat.user_groups_field(self.env["res.users"]): [Command.set([self.env.ref("base.group_system").id,
                                        self.env.ref("ocore_mcp.group_mcp_manager").id])],
         })
         invite = self.invite(carol, tool_allowlist=self.admin_tool)
         invite._ocore_new_token()
         self.assertIsNone(invite._ocore_acceptance_problem(self.alice))
-        carol.groups_id = [Command.unlink(self.env.ref("base.group_system").id)]
+        carol[compat.user_groups_field(carol)] = [Command.unlink(self.env.ref("base.group_system").id)]
         self.assertFalse(carol._is_system())
         problem = invite._ocore_acceptance_problem(self.alice)
         self.assertIn("reserved to system administrators", problem)

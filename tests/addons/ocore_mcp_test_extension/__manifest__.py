@@ -7,7 +7,7 @@
     "author": "oCore MCP contributors",
     "license": "LGPL-3",
     "depends": ["ocore_mcp"],
-    "data": [],
+    "data": ["data/ocore_mcp_category_data.xml"],
     "installable": True,
     "application": False,
 }

@@ -1,2 +1,3 @@
+from . import e2e_extension
 from . import e2e_tools
 from . import platform_override

@@ -50,7 +50,7 @@ from pydantic import Field
 from ..lib import compat
 from ..lib.tooling import mcp_tool
 from ..service import audit
-from ..service.policy import Refusal
+from ..lib.errors import Refusal
 
 _logger = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ ADMIN = {"admin_only": True, "model_args": ()}
 
 
 def _utc_stamp():
-    return datetime.datetime.now(datetime.UTC).strftime("%Y%m%d_%H%M%S")
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d_%H%M%S")
 
 
 def _pg_tool(name):
@@ -142,7 +142,7 @@ def _db_exists(dbname):
         return bool(cr.fetchone())
 
 
-class BackupTools(models.AbstractModel):
+class SystemBackupTools(models.AbstractModel):
     _inherit = "ocore.mcp.tools.system"
 
     # -- settings ------------------------------------------------------------
@@ -252,7 +252,7 @@ class BackupTools(models.AbstractModel):
     def _ocore_backup_row(self, path):
         stat = os.stat(path)
         name = os.path.basename(path)
-        modified = datetime.datetime.fromtimestamp(stat.st_mtime, datetime.UTC)
+        modified = datetime.datetime.fromtimestamp(stat.st_mtime, datetime.timezone.utc)
         return {
             "name": name,
             "size_bytes": stat.st_size,

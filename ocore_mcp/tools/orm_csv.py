@@ -1,12 +1,13 @@
-"""CSV import and export (``export_csv``, ``import_csv``).
+"""CSV import and export (``export_csv``, ``import_csv``) of the "orm" family.
 
 The product text files these tools under the ORM permission category ("CSV
 Import and Export … Category: orm (uses ORM permission category)"), so they are
-declared with category ``orm``: a key allowed the ORM tools may move the same
-data as CSV. They run as the key owner through Odoo's own engines:
-``export_data`` (which also enforces Odoo's "export" right) and ``load`` (the
-engine of Odoo's import screen: names for many2one, labels for selections,
-external ids in an ``id`` column).
+tools of the orm family (``ocore.mcp.tools.orm``, category ``orm``), in a file of
+their own: a key allowed the ORM tools may move the same data as CSV. They run
+as the key owner through Odoo's own engines: ``export_data`` (which also
+enforces Odoo's "export" right) and ``load`` (the engine of Odoo's import
+screen: names for many2one, labels for selections, external ids in an ``id``
+column).
 
 Spreadsheet formula injection: a text cell that starts with ``=``, ``@``, a tab or
 a carriage return, or with ``+``/``-`` followed by anything but a number, is
@@ -26,7 +27,8 @@ from odoo.exceptions import UserError
 from pydantic import Field
 
 from ..lib.tooling import mcp_tool
-from ..service.policy import Refusal
+from ..lib import fields as fieldlib
+from ..lib.errors import Refusal
 
 EXPORT_DEFAULT_ROWS = 500
 EXPORT_MAX_ROWS = 5000
@@ -53,10 +55,8 @@ def neutralise(value):
     return "'" + value if is_formula(value) else value
 
 
-class ExportTools(models.AbstractModel):
-    _name = "ocore.mcp.tools.export"
-    _inherit = "ocore.mcp.toolset"
-    _description = "MCP tools: CSV import and export"
+class OrmCsvTools(models.AbstractModel):
+    _inherit = "ocore.mcp.tools.orm"
 
     def _ocore_labels(self, records, names):
         labels = {}
@@ -107,9 +107,9 @@ class ExportTools(models.AbstractModel):
         call = self._call()
         budget = (call.max_response_kb if call else 50) * 1024
         buf = io.StringIO()
-        # CRLF rows (RFC 4180): a cell holding a CR or LF is then always quoted, so a spreadsheet cannot
-        # start a new row (and a formula) inside it
-        writer = csv.writer(buf, lineterminator="\r\n")
+        # the tools' one CSV writer (RFC 4180): a cell holding a CR or LF is always quoted, so a spreadsheet
+        # cannot start a new row (and a formula) inside it
+        writer = fieldlib.csv_writer(buf)
         writer.writerow([neutralise(headers[n]) for n in names])
         neutralised = 0
         written = 0
