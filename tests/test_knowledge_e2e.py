@@ -306,3 +306,94 @@ async def test_auto_context_on_and_off(know, slug, key, admin, mode):
     admin.write("ocore.mcp.key", [auto.id], {"auto_context": False})
     async with client_of(know, auto, mode=mode) as client:
         assert not any(t.description.startswith("[Auto-context]") for t in await list_all_tools(client))
+
+
+# -- security: nobody reads through the knowledge what they could not read or call themselves ------------
+
+PBKDF2 = "$pbkdf2-sha512$600000$c2FsdHNhbHRzYWx0$" + "Zm9vYmFy" * 10
+
+
+def _user_with_rpc(know, admin, groups, internal=True):
+    """A user of the given groups, a key of theirs, and an RPC client logged in as them (XML-RPC / JSON-RPC,
+    what the backend and scripts use)."""
+    login = f"know_sec_{secrets.token_hex(4)}"
+    password = secrets.token_urlsafe(16)
+    group_ids = ([admin.ref("base.group_user")] if internal else [admin.ref("base.group_portal")]) + [
+        admin.ref(g) for g in groups]
+    uid = admin.create("res.users", {"name": login, "login": login, "password": password,
+                                     "groups_id": [(6, 0, group_ids)]})
+    key = admin.create_key(name=f"{login} key", user_id=uid, read_only=not internal)
+    return key, Admin(know.url, know.db, login, password)
+
+
+@pytest.fixture(scope="module")
+def others(know, admin):
+    """(name, key, rpc) of a portal user with a viewer key, an internal user, an MCP manager who is not a
+    system administrator."""
+    return [
+        ("portal", *_user_with_rpc(know, admin, ["ocore_mcp.group_mcp_viewer"], internal=False)),
+        ("internal", *_user_with_rpc(know, admin, ["ocore_mcp.group_mcp_user"])),
+        ("manager", *_user_with_rpc(know, admin, ["ocore_mcp.group_mcp_manager"])),
+    ]
+
+
+async def test_admin_tool_results_stay_with_system_administrators(know, slug, key, admin, others):
+    marker = f"admin-only-{secrets.token_hex(4)}"
+    async with client_of(know, key) as client:
+        data_of(await call(client, slug, "execute_sql",
+                           query=f"SELECT 'admin' AS login, '{PBKDF2}' AS password, '{marker}' AS x"))
+        mark = data_of(await call(client, slug, "bookmark_call", label=f"hashes {marker}"))["bookmark"]
+        assert marker in mark["result_summary"] and "c2FsdHNhbHRz" not in mark["result_summary"]
+        assert mark["id"] in {b["id"] for b in data_of(await call(client, slug, "list_bookmarks"))["bookmarks"]}
+    audit = admin.audit([("tool", "=", "execute_sql")], limit=1)[0]
+    assert marker in audit["result_summary"] and "c2FsdHNhbHRz" not in audit["result_summary"]
+    for name, other_key, rpc in others:
+        async with client_of(know, other_key, mode=MODERN) as client:
+            listed = data_of(await call(client, slug, "list_bookmarks"))
+            context = data_of(await call(client, slug, "get_context"))
+            refused = error_of(await call(client, slug, "bookmark_call", label="steal", audit_log_id=audit["id"]))
+        assert marker not in repr(listed) and marker not in repr(context), name
+        # (the portal user's key is read-only: refused before looking)
+        assert "no tool call with audit log id" in refused or (name == "portal" and "read-only" in refused), name
+        # the backend's paths: JSON-RPC (the web client) and XML-RPC
+        assert not rpc.search_read("ocore.mcp.bookmark", [("id", "=", mark["id"])], ["result_summary"]), name
+        assert marker not in repr(rpc.xmlrpc("ocore.mcp.bookmark", "search_read", [], ["label", "result_summary"]))
+        # nor the audit log: rows of administrators' tools are for system administrators only
+        assert rpc.xmlrpc("ocore.mcp.audit.log", "search_read", [("tool", "=", "execute_sql")], ["result_summary"]) \
+            == [], name
+
+
+async def test_knowledge_of_models_the_user_may_not_read(know, slug, key, admin, others):
+    marker = f"cron-{secrets.token_hex(4)}"
+    admin.create("ocore.mcp.note", {"title": f"note {marker}", "target_type": "model", "target_model": "ir.cron",
+                                    "body": f"cron plan {marker}"})
+    admin.create("ocore.mcp.saved.filter", {"name": f"filter_{marker}", "model": "ir.cron"})
+    async with client_of(know, key) as client:
+        data_of(await call(client, slug, "set_model_summary", model="ir.cron", summary=f"summary {marker}"))
+        assert marker in repr(data_of(await call(client, slug, "get_context")))
+    for name, other_key, rpc in others:
+        admin.write("ocore.mcp.key", [other_key.id], {"auto_context": True})
+        async with client_of(know, other_key) as client:
+            context = data_of(await call(client, slug, "get_context"))
+            notes = data_of(await call(client, slug, "list_notes", search=marker))
+            filters = data_of(await call(client, slug, "list_filters", model="ir.cron"))
+            descriptions = [t.description for t in await list_all_tools(client)]
+        assert marker not in repr(context) and notes["total"] == 0 and filters["total"] == 0, name
+        assert not any(marker in d for d in descriptions), name
+        assert not rpc.search_read("ocore.mcp.note", [("body", "ilike", marker)], ["body"]), name
+        assert not rpc.xmlrpc("ocore.mcp.saved.filter", "search_read", [("name", "=", f"filter_{marker}")], ["name"])
+
+
+async def test_prompts_read_with_the_callers_rights(know, key, others):
+    portal_key = others[0][1]
+    async with client_of(know, portal_key, mode=MODERN) as client:
+        got = await client.get_prompt("debug_performance", {"symptoms": "everything is slow"})
+        text = got.messages[0].content.text
+        model = (await client.get_prompt("debug_performance", {"symptoms": "slow", "model": "res.partner"}))
+        model_text = model.messages[0].content.text
+    for leak in ("mcp_audit_log", "ocore_mcp_oauth", "### Largest tables", "; database size", "Database connections:"):
+        assert leak not in text and leak not in model_text, leak
+    assert "shown to system administrators only" in text
+    async with client_of(know, key) as client:
+        admin_text = (await client.get_prompt("debug_performance", {"symptoms": "slow"})).messages[0].content.text
+    assert "### Largest tables" in admin_text and "; database size" in admin_text
