@@ -52,28 +52,30 @@ class McpAuditLog(models.Model):
     dry_run = fields.Boolean()
     admin_only_tool = fields.Boolean(
         string="Administrators' tool", compute="_compute_admin_only_tool", search="_search_admin_only_tool",
-        help="A call of a tool offered to system administrators only (SQL, shell, files, modules, system): "
-             "the row may hold what only they may read, it is shown to system administrators only.",
+        help="A call of a tool offered to system administrators only (SQL, shell, files, modules, system), or of "
+             "a tool no longer installed: the row may hold what only they may read, it is shown to system "
+             "administrators only.",
     )
 
     @api.model
-    def _ocore_admin_tools(self):
+    def _ocore_open_tools(self):
+        """Names of the installed tools every MCP user may be offered (not admin_only)."""
         specs = self.env["ocore.mcp.toolset"]._ocore_tool_specs()
-        return sorted(name for name, spec in specs.items() if spec.meta.admin_only)
+        return sorted(name for name, spec in specs.items() if not spec.meta.admin_only)
 
     @api.depends("tool")
     def _compute_admin_only_tool(self):
-        names = set(self._ocore_admin_tools())
+        names = set(self._ocore_open_tools())
         for row in self:
-            row.admin_only_tool = row.tool in names
+            row.admin_only_tool = bool(row.tool) and row.tool not in names
 
     def _search_admin_only_tool(self, operator, value):
         if operator not in ("=", "!=") or not isinstance(value, bool):
             raise UserError(_("Search on 'Administrators' tool' with = True or = False only."))
-        names = self._ocore_admin_tools()
-        if (operator == "=") == value:
-            return [("tool", "in", names)]
-        return ["|", ("tool", "=", False), ("tool", "not in", names)]
+        names = self._ocore_open_tools()
+        if (operator == "=") == value:  # fail closed: a tool unknown here counts as an administrators' tool
+            return [("tool", "!=", False), ("tool", "not in", names)]
+        return ["|", ("tool", "=", False), ("tool", "in", names)]
 
     @api.autovacuum
     def _gc_interrupted(self):

@@ -107,6 +107,19 @@ class TestAuditVisibility(AuditCase):
         groups = compat.read_group(as_manager, [("tool", "=", "execute_sql")], [], ["__count"])
         self.assertEqual(groups[0][0], 0)
 
+    def test_rows_of_a_tool_no_longer_installed_are_hidden(self):
+        self.ok("search_read", {"model": "res.partner", "limit": 1})
+        row = self.last_row("search_read")
+        self.env.cr.execute("UPDATE mcp_audit_log SET tool = 'removed_addon_tool' WHERE id = %s", (row.id,))
+        self.env.invalidate_all()
+        self.assertTrue(row.admin_only_tool)
+        self.assertFalse(self.Audit.with_user(self.manager).search([("id", "=", row.id)]))
+        self.assertEqual(self.Audit.with_user(self.admin).search([("id", "=", row.id)]), row)
+        # an event row (no tool) is not an administrators' tool row
+        self.env.cr.execute("UPDATE mcp_audit_log SET tool = NULL WHERE id = %s", (row.id,))
+        self.env.invalidate_all()
+        self.assertEqual(self.Audit.with_user(self.manager).search([("id", "=", row.id)]), row)
+
     def test_own_rows_of_an_administrators_tool_are_hidden_too(self):
         # a non-administrator refused an administrators' tool: the row is an administrators' tool row
         self.call("execute_sql", {"query": "SELECT 1"}, key=self.internal_key)
