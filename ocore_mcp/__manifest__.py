@@ -2,7 +2,7 @@
     "name": "oCore MCP Server",
     "summary": "Model Context Protocol server inside Odoo: AI assistants get typed, "
     "audited tools that run on the ORM under the API key owner's rights",
-    "version": "18.0.1.1.0",
+    "version": "1.1.0",
     "category": "Productivity/AI",
     "website": "https://github.com/ocore-mcp/ocore-mcp-odoo",
     "author": "oCore MCP contributors",

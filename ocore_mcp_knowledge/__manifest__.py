@@ -2,7 +2,7 @@
     "name": "oCore MCP Knowledge Layer",
     "summary": "Notes, model and instance summaries, saved filters and bookmarks that AI assistants keep "
     "across MCP sessions, shared by every API key of a company, with auto-context in tool descriptions",
-    "version": "18.0.1.0.0",
+    "version": "1.0.0",
     "category": "Productivity/AI",
     "website": "https://github.com/ocore-mcp/ocore-mcp-odoo",
     "author": "oCore MCP contributors",

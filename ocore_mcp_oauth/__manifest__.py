@@ -2,7 +2,7 @@
     "name": "oCore MCP OAuth",
     "summary": "OAuth 2.1 authorization server for the oCore MCP server: AI clients connect with only the URL, "
     "through Odoo's login and a consent page; device flow, invite links, authorization management",
-    "version": "18.0.1.0.0",
+    "version": "1.0.0",
     "category": "Productivity/AI",
     "website": "https://github.com/ocore-mcp/ocore-mcp-odoo",
     "author": "oCore MCP contributors",

@@ -4,6 +4,8 @@ Every version branch of the tool families lives here; the rest of the code
 calls these helpers.
 """
 
+import re
+
 # Aggregate functions offered by the aggregation tool; each exists in the
 # ``_read_group`` of 17.0, 18.0 and 19.0.
 READ_GROUP_AGGREGATES = ("sum", "avg", "min", "max", "count", "count_distinct", "bool_and", "bool_or")
@@ -35,7 +37,9 @@ def has_access(records, operation):
 
 def field_accessible(field, records):
     """Whether the field's ``groups`` let the environment's user read it."""
-    if hasattr(field, "is_accessible"):  # 18.0+
+    if hasattr(records, "_has_field_access"):  # 19.0 (Field.is_accessible is gone)
+        return records._has_field_access(field, "read")
+    if hasattr(field, "is_accessible"):  # 18.0
         return field.is_accessible(records.env)
     if not field.groups or records.env.su:
         return True
@@ -240,11 +244,28 @@ def session_max_inactivity(env):
 
 def check_attachment_access(attachments, operation):
     """Raise AccessError unless the user may ``operation`` these attachments: ir.attachment's own
-    check (access follows the attached record; ``check`` in 17.0/18.0) plus ACLs and record rules."""
-    custom = getattr(type(attachments), "check", None)
-    if custom is not None and callable(custom):
+    check (access follows the attached record; ``check`` in 17.0/18.0) plus ACLs and record rules.
+    19.0 folds its own check into ``check_access`` (``ir.attachment._check_access``; ``check`` is
+    deprecated there)."""
+    base = next((k for k in reversed(type(attachments).__mro__) if getattr(k, "_name", None) == "ir.attachment"), None)
+    own_rules = base is not None and "_check_access" in vars(base)  # base's own ir.attachment class, 19.0
+    if not own_rules and callable(getattr(type(attachments), "check", None)):  # 17.0, 18.0
         attachments.check(operation)
     check_access(attachments, operation)
+
+
+def checked_field_names(records, operation, names):
+    """``names`` once the user's access to each field is checked (AccessError otherwise):
+    ``check_field_access_rights`` in 17.0/18.0, ``_check_field_access`` per field in 19.0."""
+    if records.env.su:
+        return names
+    if hasattr(records, "_check_field_access"):  # 19.0
+        for name in names:
+            field = records._fields.get(name)
+            if field is not None:
+                records._check_field_access(field, operation)
+        return names
+    return records.check_field_access_rights(operation, names)
 
 
 def report_groups_field(reports):
@@ -269,10 +290,15 @@ def modules_on_disk():
 
 
 def in_odoo_test():
-    """Whether Odoo is running a test right now (its test cursors refuse commits)."""
+    """Whether Odoo is running a test right now (its test cursors refuse commits).
+
+    ``odoo.modules.module.current_test`` is set while the at_install suites run (17.0 - 19.0); 17.0
+    leaves it unset in post_install suites, where only the thread's ``testing`` flag tells."""
+    import threading
+
     from odoo.modules import module
 
-    return bool(getattr(module, "current_test", False))
+    return bool(getattr(module, "current_test", False) or getattr(threading.current_thread(), "testing", False))
 
 
 def kanban_card_to_box(arch):
@@ -294,3 +320,259 @@ def kanban_card_to_box(arch):
             box.text, card.text = card.text, None
             card.append(box)
     return arch
+
+
+# -- series differences of the server, its configuration and its data files -----------------
+
+
+def series():
+    """The running Odoo series, e.g. ``"18.0"``."""
+    from odoo import release
+
+    return release.major_version
+
+
+def module_version(name):
+    """The full version of module ``name`` as its manifest gives it to this series ("1.1.0" in the
+    manifest is "17.0.1.1.0", "18.0.1.1.0" or "19.0.1.1.0": Odoo prefixes the series)."""
+    from odoo.modules import module as odoo_module
+
+    try:
+        version = (odoo_module.get_manifest(name) or {}).get("version")
+    except Exception:  # noqa: BLE001 - addons path not initialised yet: read it from disk
+        version = None
+    if not version:
+        version = (read_manifest(name) or {}).get("version") or f"{series()}.1.0"
+    return version
+
+
+def config_list(name):
+    """A list option of the server configuration (``addons_path``, ``server_wide_modules``...) as a
+    list of strings: 17.0 and 18.0 keep comma-separated strings, 19.0 lists."""
+    from odoo.tools import config
+
+    value = config.get(name)
+    if not value:
+        return []
+    if isinstance(value, str):
+        value = value.split(",")
+    return [str(item).strip() for item in value if str(item).strip()]
+
+
+def odoo_root():
+    """Directory of the ``odoo`` package (19.0 makes it a namespace package: ``odoo.__file__`` is None)."""
+    import os
+
+    import odoo
+
+    path = getattr(odoo, "__file__", None)
+    if path:
+        return os.path.dirname(path)
+    return list(odoo.__path__)[0]
+
+
+def wkhtmltopdf_bin():
+    """Path of the wkhtmltopdf Odoo uses (``_get_wkhtmltopdf_bin`` in 17.0/18.0, ``_wkhtml().bin`` in 19.0)."""
+    from odoo.addons.base.models import ir_actions_report as report
+
+    getter = getattr(report, "_get_wkhtmltopdf_bin", None)
+    if getter is not None:
+        return getter()
+    info = getattr(report, "_wkhtml", None)
+    if info is not None:
+        return info().bin
+    from odoo.tools.misc import find_in_path
+
+    return find_in_path("wkhtmltopdf")
+
+
+def run_cron_now(job):
+    """Run the scheduled action ``job`` now, as its user, in the caller's transaction, raising its
+    errors: 17.0/18.0's ``method_direct_trigger``. 19.0's runs the job through the scheduler's path
+    instead (its own commits, failures logged, not raised), so the steps are written out here."""
+    import psycopg2
+
+    from odoo import fields
+    from odoo.exceptions import UserError
+
+    job.ensure_one()
+    check_access(job.browse(), "write")
+    try:  # the scheduler's lock: fail at once when the job is running elsewhere
+        with job.env.cr.savepoint(flush=False):
+            job.env.cr.execute(
+                f'SELECT id FROM "{job._table}" WHERE id = %s FOR NO KEY UPDATE NOWAIT', [job.id]  # noqa: S608
+            )
+    except psycopg2.OperationalError:
+        raise UserError(f"the scheduled action {job.name!r} is running right now") from None
+    run_as = job.with_user(job.user_id).with_context(lastcall=job.lastcall)
+    if hasattr(run_as, "_add_progress"):  # 18.0+: the job's progress record (what _commit_progress updates)
+        run_as, _progress = run_as._add_progress()
+    run_as.ir_actions_server_id.run()
+    job.lastcall = fields.Datetime.now()
+    job.env.flush_all()
+    return True
+
+
+def table_constraints(*constraints):
+    """Class decorator declaring SQL constraints ``(name, definition, message)`` the way the series
+    wants them: ``_sql_constraints`` in 17.0/18.0, ``models.Constraint`` attributes ``_<name>`` in 19.0
+    (which ignores ``_sql_constraints``). The database name is ``<table>_<name>`` in every series."""
+
+    def decorate(cls):
+        from odoo import models
+
+        constraint_class = getattr(models, "Constraint", None)
+        if constraint_class is None:  # 17.0, 18.0
+            cls._sql_constraints = [*getattr(cls, "_sql_constraints", []), *constraints]
+            return cls
+        for name, definition, message in constraints:  # 19.0
+            attr = f"_{name}"
+            obj = constraint_class(definition, message)
+            setattr(cls, attr, obj)
+            obj.__set_name__(cls, attr)  # what a class-body assignment does
+        return cls
+
+    return decorate
+
+
+def group_users_field(groups):
+    """Name of the field of a group's direct members: ``users`` (17.0, 18.0), ``user_ids`` (19.0)."""
+    return "user_ids" if "user_ids" in groups._fields else "users"
+
+
+def group_category(group):
+    """The application category (``ir.module.category``) a group belongs to: its ``category_id`` in
+    17.0/18.0, the category of its privilege (``res.groups.privilege``) in 19.0."""
+    if "category_id" in group._fields:
+        return group.category_id
+    return group.privilege_id.category_id
+
+
+def group_category_name(group):
+    """The name the user form shows above a group: its category (17.0/18.0) or privilege (19.0)."""
+    if "category_id" in group._fields:
+        return group.category_id.name or None
+    return group.privilege_id.name or None
+
+
+def set_groups_category(env, category_xmlid, group_xmlids):
+    """Put the groups under the category (data files call it through ``res.groups``): 17.0/18.0 set
+    ``category_id``; 19.0 groups go through a privilege, ``<module>.res_groups_privilege_<name>`` with
+    the category's name and sequence, created or updated here."""
+    category = env.ref(category_xmlid)
+    groups = env["res.groups"].browse([env.ref(xmlid).id for xmlid in group_xmlids])
+    if "privilege_id" not in groups._fields:  # 17.0, 18.0
+        groups.write({"category_id": category.id})
+        return
+    module, name = category_xmlid.split(".", 1)
+    privilege = env["res.groups.privilege"]._load_records([{
+        "xml_id": f"{module}.res_groups_privilege_{name}",
+        "values": {"name": category.name, "sequence": category.sequence, "category_id": category.id},
+        "noupdate": False,
+    }])
+    groups.write({"privilege_id": privilege.id})
+
+
+def add_group_users(group, users):
+    """Make ``users`` direct members of ``group`` (field ``users`` or ``user_ids``)."""
+    from odoo.fields import Command
+
+    group.write({group_users_field(group): [Command.link(user.id) for user in users]})
+
+
+def installed_dependencies_graph(env, module_names):
+    """``ir.module.module.dependency.all_dependencies`` (18.0+): {module: its dependency names,
+    transitively}, computed on 17.0 from the dependency records."""
+    Dependency = env["ir.module.module.dependency"]
+    if hasattr(Dependency, "all_dependencies"):
+        return Dependency.all_dependencies(module_names)
+    graph = {}
+    todo = list(module_names)
+    while todo:
+        name = todo.pop()
+        if name in graph:
+            continue
+        deps = Dependency.search([("module_id.name", "=", name)]).mapped("name")
+        graph[name] = deps
+        todo.extend(deps)
+    return graph
+
+
+# -- list views: 17.0 knows them as "tree" ---------------------------------------------------
+
+
+def lists_are_trees(env):
+    """Whether this series names list views ``tree`` (17.0): ``ir.ui.view.type`` offers no ``list``."""
+    return "list" not in dict(env["ir.ui.view"]._fields["type"].selection)
+
+
+# "list" as an element step of an xpath ("//list", "/list[1]"), not inside a name or a string
+_LIST_STEP = re.compile(r"(?<![\w.@$'\"-])list(?![\w.'\"(-])")
+
+
+def list_arch_to_tree(arch):
+    """A view arch written for 18.0+ (``<list>`` elements, ``//list`` in xpaths, ``mode="list"``) in
+    17.0's words (``tree``). Returns ``arch`` itself when there is nothing to change or it does not parse."""
+    from lxml import etree
+
+    if not arch or not isinstance(arch, str | bytes):
+        return arch
+    text = arch.decode() if isinstance(arch, bytes) else arch
+    if "list" not in text:
+        return arch
+    try:
+        root = etree.fromstring(text.encode() if text.lstrip().startswith("<?xml") else text)
+    except (etree.XMLSyntaxError, ValueError):
+        return arch
+    if root.tag in ("t", "templates"):
+        return arch
+    changed = False
+    for node in root.iter(tag=etree.Element):
+        if node.tag == "list":
+            node.tag = "tree"
+            changed = True
+        expr = node.get("expr")
+        if expr and "list" in expr:
+            new = _LIST_STEP.sub("tree", expr)
+            if new != expr:
+                node.set("expr", new)
+                changed = True
+        mode = node.get("mode")
+        if node.tag == "field" and mode and "list" in mode.split(","):
+            node.set("mode", ",".join("tree" if m == "list" else m for m in mode.split(",")))
+            changed = True
+    if not changed:
+        return arch
+    out = etree.tostring(root, encoding="unicode")
+    return out.encode() if isinstance(arch, bytes) else out
+
+
+def list_view_mode_to_tree(view_mode):
+    """``view_mode`` "list,form" of an action in 17.0's words ("tree,form")."""
+    if not view_mode or not isinstance(view_mode, str) or "list" not in view_mode:
+        return view_mode
+    return ",".join("tree" if mode.strip() == "list" else mode for mode in view_mode.split(","))
+
+
+def adapt_view_values(model, vals):
+    """17.0: the values of an ``ir.ui.view`` / ``ir.actions.act_window`` / ``...act_window.view``
+    being written, with 18.0+ list views turned into 17.0's tree views (changed in place). Other series:
+    unchanged. Data files and code can then write ``<list>`` and ``view_mode="list"`` for every series."""
+    env = model.env
+    if not lists_are_trees(env):
+        return vals
+    if model._name == "ir.ui.view":
+        if vals.get("type") == "qweb":
+            return vals
+        if vals.get("type") == "list":
+            vals["type"] = "tree"
+        for fname in ("arch", "arch_base", "arch_db"):
+            if fname in vals:
+                vals[fname] = list_arch_to_tree(vals[fname])
+    elif model._name == "ir.actions.act_window":
+        for fname in ("view_mode", "mobile_view_mode"):
+            if fname in vals:
+                vals[fname] = list_view_mode_to_tree(vals[fname])
+    elif model._name == "ir.actions.act_window.view" and vals.get("view_mode") == "list":
+        vals["view_mode"] = "tree"
+    return vals

@@ -234,9 +234,8 @@ def read_records(records, field_names, searched=False):
         return []
     fields = records._fields
     names = [f for f in field_names if f != "id"]
-    check_fields = getattr(records, "check_field_access_rights", None)  # 17.0, 18.0
-    if searched and check_fields is not None:
-        rows = records._read_format(fnames=check_fields("read", names))
+    if searched:
+        rows = records._read_format(fnames=compat.checked_field_names(records, "read", names))
     else:
         rows = records.read(names)
     out = []

@@ -15,3 +15,4 @@ from . import mcp_impersonation
 from . import ir_module_module, mcp_module_event
 from . import mcp_posthog
 from . import mcp_control_link
+from . import ir_ui_view, res_groups

@@ -1,6 +1,9 @@
 from odoo import api, fields, models
 
+from ..lib import compat
 
+
+@compat.table_constraints(("code_unique", "unique(code)", "A category code must be unique."))
 class McpCategory(models.Model):
     """A tool category: what a key's (and an OAuth grant's) category scope names.
 
@@ -22,8 +25,6 @@ class McpCategory(models.Model):
                                 help="Installed tools of this category.")
     has_tools = fields.Boolean(compute="_compute_tool_count", search="_search_has_tools",
                                help="Whether an installed tool belongs to this category (only those are offered).")
-
-    _sql_constraints = [("code_unique", "unique(code)", "A category code must be unique.")]
 
     @api.model
     def _ocore_tool_counts(self):

@@ -18,6 +18,7 @@ import jwt
 from odoo import SUPERUSER_ID, _, api, fields, models
 from odoo.exceptions import UserError
 
+from ..lib import compat
 from .mcp_key import hash_token
 
 _logger = logging.getLogger(__name__)
@@ -180,6 +181,7 @@ class McpControlLink(models.Model):
         return key
 
 
+@compat.table_constraints(("subject_unique", "UNIQUE(link_id, subject)", "A subject is mapped once per link."))
 class McpControlUserMap(models.Model):
     _name = "ocore.mcp.control.user.map"
     _description = "MCP control plane user mapping"
@@ -187,8 +189,6 @@ class McpControlUserMap(models.Model):
     link_id = fields.Many2one("ocore.mcp.control.link", required=True, ondelete="cascade", index=True)
     subject = fields.Char(required=True, help="The member's identity on the control plane (their login there).")
     user_id = fields.Many2one("res.users", required=True, ondelete="cascade", domain=[("share", "=", False)])
-
-    _sql_constraints = [("subject_unique", "UNIQUE(link_id, subject)", "A subject is mapped once per link.")]
 
 
 def intersect(mine, theirs):

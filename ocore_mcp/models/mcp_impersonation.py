@@ -4,6 +4,8 @@ from datetime import timedelta
 
 from odoo import api, fields, models
 
+from ..lib import compat
+
 IMPERSONATION_TTL_SECONDS = 300
 
 
@@ -11,6 +13,7 @@ def token_hash(token):
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+@compat.table_constraints(("token_hash_unique", "unique(token_hash)", "An impersonation token must be unique."))
 class McpImpersonation(models.Model):
     """A one-time login link made by the ``impersonate_user`` tool.
 
@@ -37,8 +40,6 @@ class McpImpersonation(models.Model):
     state = fields.Selection(
         [("pending", "Not used yet"), ("used", "Used"), ("expired", "Expired")], compute="_compute_state"
     )
-
-    _sql_constraints = [("token_hash_unique", "unique(token_hash)", "An impersonation token must be unique.")]  # noqa: RUF012
 
     @api.depends("used_at", "expires_at")
     def _compute_state(self):

@@ -39,6 +39,7 @@ def split_list(text):
     return [item.strip() for item in text.replace("\n", ",").split(",") if item.strip()]
 
 
+@compat.table_constraints(("rate_limit_positive", "CHECK(rate_limit >= 0)", "The rate limit cannot be negative."))
 class McpKey(models.Model):
     _name = "ocore.mcp.key"
     _description = "MCP API Key"
@@ -101,10 +102,6 @@ class McpKey(models.Model):
     )
     note = fields.Text()
     session_count = fields.Integer(compute="_compute_session_count")
-
-    _sql_constraints = [
-        ("rate_limit_positive", "CHECK(rate_limit >= 0)", "The rate limit cannot be negative."),
-    ]
 
     @api.depends("key_prefix")
     def _compute_has_secret(self):

@@ -3,11 +3,13 @@ import secrets
 
 from odoo import api, fields, models
 
+from ..lib import compat
 from ..service import audit
 from ..service.context import Connection
 from ..service.notify import hub
 
 
+@compat.table_constraints(("session_id_unique", "unique(session_id)", "Session ids are unique."))
 class McpSession(models.Model):
     """An MCP session (handshake revisions). Kept in the database, not in
     process memory, so that any Odoo worker can serve any request of it."""
@@ -35,8 +37,6 @@ class McpSession(models.Model):
     ended_at = fields.Datetime(readonly=True)
     end_reason = fields.Char(readonly=True)
     state = fields.Selection([("open", "Open"), ("ended", "Ended")], compute="_compute_state", store=True)
-
-    _sql_constraints = [("session_id_unique", "unique(session_id)", "Session ids are unique.")]
 
     @api.depends("ended_at")
     def _compute_state(self):

@@ -3,6 +3,7 @@
 from odoo import Command
 from odoo.tests import TransactionCase
 
+from ..lib import compat
 from ..service.context import Connection
 
 
@@ -48,5 +49,5 @@ class McpToolCase(TransactionCase):
         return (
             self.env["res.users"]
             .with_context(no_reset_password=True)
-            .create({"name": login, "login": login, "groups_id": [Command.set(groups)], **vals})
+            .create({"name": login, "login": login, compat.user_groups_field(self.env["res.users"]): [Command.set(groups)], **vals})
         )

@@ -6,6 +6,7 @@ from odoo import fields
 from odoo.exceptions import ValidationError
 from odoo.tests import TransactionCase, tagged
 
+from ..lib import compat
 from ..lib import protocol as P
 from ..lib.deadline import CallTimeout, Deadline
 from ..lib.redact import REDACTED, redact
@@ -219,7 +220,7 @@ class TestKeysAndPipeline(TransactionCase):
             self.env["ocore.mcp.key"]._ocore_create_key("bad ip", self.admin, ip_allowlist="not-an-ip")
         viewer = self.env["res.users"].create({
             "name": "Viewer", "login": "mcp_viewer_core",
-            "groups_id": [(6, 0, [self.env.ref("base.group_user").id, self.env.ref("ocore_mcp.group_mcp_viewer").id])],
+            compat.user_groups_field(self.env["res.users"]): [(6, 0, [self.env.ref("base.group_user").id, self.env.ref("ocore_mcp.group_mcp_viewer").id])],
         })
         with self.assertRaises(ValidationError):
             self.env["ocore.mcp.key"]._ocore_create_key("viewer rw", viewer)

@@ -15,6 +15,8 @@ from ..lib import compat
 from ..lib.deadline import CallTimeout, Deadline
 from .common import McpToolCase
 
+S = compat.series()  # the series prefixed to module versions, e.g. "18.0"
+
 
 @tagged("post_install", "-at_install")
 class TestModulesTools(McpToolCase):
@@ -76,21 +78,21 @@ class TestModulesTools(McpToolCase):
             [("state", "in", ("installed", "to upgrade", "to remove"))]))
         self.assertNotIn("ocore_mcp", [d["name"] for d in base["drift"]])
         disk = compat.read_manifest("ocore_mcp")["version"]
-        self.env.cr.execute("UPDATE ir_module_module SET latest_version = '18.0.0.0.1' WHERE name = 'ocore_mcp'")
-        self.env.cr.execute("UPDATE ir_module_module SET latest_version = '18.0.99.0' WHERE name = 'base_setup'")
+        self.env.cr.execute("UPDATE ir_module_module SET latest_version = %s WHERE name = 'ocore_mcp'", [f"{S}.0.0.1"])
+        self.env.cr.execute("UPDATE ir_module_module SET latest_version = %s WHERE name = 'base_setup'", [f"{S}.99.0"])
         self.Module.invalidate_model()
         drift = {d["name"]: d for d in self.ok("module_drift", {})["drift"]}
-        self.assertEqual(drift["ocore_mcp"], {"name": "ocore_mcp", "installed_version": "18.0.0.0.1",
+        self.assertEqual(drift["ocore_mcp"], {"name": "ocore_mcp", "installed_version": f"{S}.0.0.1",
                                               "disk_version": disk, "direction": "upgrade pending"})
         self.assertEqual(drift["base_setup"]["direction"], "disk older")
         # an installed module whose code is gone from the addons path
-        self.env.cr.execute("UPDATE ir_module_module SET state = 'installed', latest_version = '18.0.1.0' "
+        self.env.cr.execute("UPDATE ir_module_module SET state = 'installed', latest_version = %s "
                             "WHERE name = (SELECT name FROM ir_module_module WHERE state = 'uninstalled' LIMIT 1) "
-                            "RETURNING name")
+                            "RETURNING name", [f"{S}.1.0"])
         ghost = self.env.cr.fetchone()[0]
         with patch.object(compat, "read_manifest", side_effect=lambda n: None if n == ghost else {"version": "x"}):
             data = self.ok("module_drift", {})
-        self.assertEqual(data["missing_on_disk"], [{"name": ghost, "installed_version": "18.0.1.0"}])
+        self.assertEqual(data["missing_on_disk"], [{"name": ghost, "installed_version": f"{S}.1.0"}])
         # a module directory the module list does not know yet
         root = tempfile.mkdtemp(prefix="ocore_drift_")
         self.addCleanup(shutil.rmtree, root, True)
@@ -112,7 +114,7 @@ class TestModulesTools(McpToolCase):
         depth = {d["name"]: d["depth"] for d in deep["depends"]}
         self.assertEqual(depth["web"], 1)
         self.assertEqual(depth["base"], 1)
-        graph = self.env["ir.module.module.dependency"].all_dependencies(["base_setup"])
+        graph = compat.installed_dependencies_graph(self.env, ["base_setup"])
         expected_all = {name for deps in graph.values() for name in deps}
         self.assertEqual(set(depth), expected_all)
         self.fails("module_dependencies", {"addon": "no_such_module"}, "not found: no module named no_such_module")
@@ -197,17 +199,17 @@ class TestModulesTools(McpToolCase):
         installed = self.Module._get("base_setup")
         Module = self.Module.with_context(ocore_mcp_source="mcp", ocore_mcp_key_id=self.key.id)
         events = Module._ocore_record_module_events(
-            {"base_setup": ("to upgrade", "18.0.0.9"), "ocore_mcp": ("to install", False),
+            {"base_setup": ("to upgrade", f"{S}.0.9"), "ocore_mcp": ("to install", False),
              "crm": ("to install", False)},  # crm stayed uninstalled: not recorded
             {"base_setup"},
         )
         self.assertEqual(sorted(events.mapped("module")), ["base_setup", "ocore_mcp"])
         upgrade = events.filtered(lambda e: e.module == "base_setup")
         self.assertEqual((upgrade.action, upgrade.version_before, upgrade.version_after, upgrade.source,
-                          upgrade.key_id, upgrade.requested), ("upgrade", "18.0.0.9", installed.latest_version,
+                          upgrade.key_id, upgrade.requested), ("upgrade", f"{S}.0.9", installed.latest_version,
                                                                "mcp", self.key, True))
         self.assertFalse(events.filtered(lambda e: e.module == "ocore_mcp").requested)
-        odoo_event = self.Module._ocore_record_module_events({"web": ("to upgrade", "18.0.1.0")}, {"web"})
+        odoo_event = self.Module._ocore_record_module_events({"web": ("to upgrade", f"{S}.1.0")}, {"web"})
         self.assertEqual((odoo_event.source, odoo_event.key_id.id), ("odoo", False))
         # a failed MCP attempt is part of the history too
         self.fails("install_module", {"module": "no_such_module"}, "not found")
@@ -243,16 +245,16 @@ class TestModulesTools(McpToolCase):
         base_setup_version = self.Module._get("base_setup").latest_version
         web_tour_version = self.Module._get("web_tour").latest_version
         cr = self.env.cr
-        cr.execute("UPDATE ir_module_module SET state = 'installed', latest_version = '18.0.1.0' WHERE id = %s",
-                   [uninstalled.id])
-        cr.execute("UPDATE ir_module_module SET latest_version = '18.0.9.9' WHERE name = 'base_setup'")
+        cr.execute("UPDATE ir_module_module SET state = 'installed', latest_version = %s WHERE id = %s",
+                   [f"{S}.1.0", uninstalled.id])
+        cr.execute("UPDATE ir_module_module SET latest_version = %s WHERE name = 'base_setup'", [f"{S}.9.9"])
         cr.execute("UPDATE ir_module_module SET state = 'uninstalled' WHERE name = 'web_tour'")
         self.Module.invalidate_model()
         events = Event._ocore_sync_database()
         self.assertEqual(sorted((e.module, e.action, e.version_before or None, e.version_after or None)
                                 for e in events), sorted([
-            (uninstalled.name, "install", None, "18.0.1.0"),
-            ("base_setup", "upgrade", base_setup_version, "18.0.9.9"),
+            (uninstalled.name, "install", None, f"{S}.1.0"),
+            ("base_setup", "upgrade", base_setup_version, f"{S}.9.9"),
             ("web_tour", "uninstall", web_tour_version, None),
         ]))
         self.assertEqual(set(events.mapped("source")), {"database"})
@@ -262,11 +264,11 @@ class TestModulesTools(McpToolCase):
         self.assertEqual({e["module"] for e in history["entries"]}, {uninstalled.name, "base_setup", "web_tour"})
         # while an immediate operation runs, it records its own changes: the comparison waits
         Event._ocore_set_busy(True)
-        cr.execute("UPDATE ir_module_module SET latest_version = '18.0.9.10' WHERE name = 'base_setup'")
+        cr.execute("UPDATE ir_module_module SET latest_version = %s WHERE name = 'base_setup'", [f"{S}.9.10"])
         self.Module.invalidate_model()
         self.assertFalse(Event._ocore_sync_database())
         Event._ocore_set_busy(False)
-        self.assertEqual(Event._ocore_sync_database().mapped("version_after"), ["18.0.9.10"])
+        self.assertEqual(Event._ocore_sync_database().mapped("version_after"), [f"{S}.9.10"])
 
 
 @tagged("post_install", "-at_install")
@@ -305,7 +307,7 @@ class TestScaffoldModule(McpToolCase):
         with open(os.path.join(base, "__manifest__.py")) as fh:
             manifest = ast.literal_eval(fh.read())
         self.assertEqual(manifest["name"], "Library <Demo>")
-        self.assertEqual(manifest["version"], "18.0.1.0.0")
+        self.assertEqual(manifest["version"], f"{S}.1.0.0")
         self.assertEqual(manifest["depends"], ["base", "web"])
         self.assertEqual(manifest["data"], ["security/ir.model.access.csv", "views/library_book_views.xml"])
         with open(os.path.join(base, "models/library_book.py")) as fh:

@@ -1,4 +1,5 @@
 import base64
+import contextlib
 import io
 import os
 import shutil
@@ -11,6 +12,7 @@ from odoo.addons.base.models import ir_actions_report
 from odoo.tests import tagged
 from odoo.tools.pdf import PdfFileReader
 
+from ..lib import compat
 from ..tools import reports as reports_mod
 from .common import McpToolCase
 
@@ -57,6 +59,19 @@ class TestReportTools(McpToolCase):
         self.assertFalse(single["rendered_per_record"])
         self.assertLess(len(PdfFileReader(io.BytesIO(base64.b64decode(single["data_base64"]))).pages), pages + 1)
 
+    @contextlib.contextmanager
+    def wkhtmltopdf_from(self, directory, only=False):
+        """Odoo runs the wkhtmltopdf of ``directory`` (first on PATH, or alone with ``only``): 17.0 and 18.0
+        look it up on PATH at each run, 19.0 at start (``_wkhtml()``, cached): its cached path is moved."""
+        path = directory if only else directory + os.pathsep + os.environ.get("PATH", "")
+        with patch.dict(os.environ, {"PATH": path}), contextlib.ExitStack() as stack:
+            info = getattr(ir_actions_report, "_wkhtml", None)
+            if info is not None:  # 19.0
+                fake = os.path.join(directory, "wkhtmltopdf")
+                bin_path = fake if only or os.path.exists(fake) else info().bin
+                stack.enter_context(patch.object(ir_actions_report, "_wkhtml", lambda: info()._replace(bin=bin_path)))
+            yield
+
     def test_hung_wkhtmltopdf_is_killed_at_the_timeout(self):
         empty = tempfile.mkdtemp(prefix="ocore_sys_path_")
         self.addCleanup(shutil.rmtree, empty, True)
@@ -66,7 +81,7 @@ class TestReportTools(McpToolCase):
                      "    print('wkhtmltopdf 0.12.6')\n    sys.exit(0)\ntime.sleep(600)\n")
         os.chmod(fake, stat.S_IRWXU)
         started = time.monotonic()
-        with patch.dict(os.environ, {"PATH": empty + os.pathsep + os.environ.get("PATH", "")}):
+        with self.wkhtmltopdf_from(empty):
             self.fails("generate_report", {"report": REPORT, "record_ids": self.models.ids[:1], "timeout_seconds": 5},
                        "timeout")
         self.assertLess(time.monotonic() - started, 90)  # the report tools' minimum timeout is 60 s
@@ -103,26 +118,27 @@ class TestReportTools(McpToolCase):
                    "permission denied", key=emp_key)
         # a report restricted to groups the key owner lacks
         restricted = self.env["res.groups"].create({"name": "MCP report readers"})
-        self.assertNotIn(restricted, self.admin.groups_id)
-        self.env.ref(REPORT).groups_id = restricted
+        self.assertNotIn(restricted, compat.user_all_groups(self.admin))
+        report = self.env.ref(REPORT)
+        report[compat.report_groups_field(report)] = restricted
         self.fails("generate_report", {"report": REPORT, "record_ids": self.models.ids, "format": "html"},
                    "is restricted to the groups")
 
     def test_wkhtmltopdf_precheck(self):
         args = {"report": REPORT, "record_ids": self.models.ids[:1]}
-        with patch.object(ir_actions_report, "wkhtmltopdf_state", "install"):
+        with patch.object(type(self.env["ir.actions.report"]), "get_wkhtmltopdf_state", lambda self: "install"):
             text = self.fails("generate_report", args, "wkhtmltopdf is not installed")
             self.assertIn("format='html' still works", text)
             self.ok("generate_report", dict(args, format="html"))
         # the binary vanished after Odoo started: the live check sees it
         empty = tempfile.mkdtemp(prefix="ocore_sys_path_")
         self.addCleanup(shutil.rmtree, empty, True)
-        with patch.dict(os.environ, {"PATH": empty}):
+        with self.wkhtmltopdf_from(empty, only=True):
             self.fails("generate_report", args, "wkhtmltopdf does not run")
         # a binary that does not work
         fake = os.path.join(empty, "wkhtmltopdf")
         with open(fake, "w") as fh:
             fh.write("#!/bin/sh\nexit 3\n")
         os.chmod(fake, stat.S_IRWXU)
-        with patch.dict(os.environ, {"PATH": empty + os.pathsep + os.environ.get("PATH", "")}):
+        with self.wkhtmltopdf_from(empty):
             self.fails("generate_report", args, "wkhtmltopdf is broken")

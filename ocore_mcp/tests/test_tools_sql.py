@@ -3,6 +3,7 @@
 from odoo import Command
 from odoo.tests import tagged
 
+from ..lib import compat
 from .common import McpToolCase
 from .test_sqlguard import HOSTILE, LEGIT
 
@@ -21,7 +22,7 @@ class McpSqlCase(McpToolCase):
     def non_admin_key(self):
         user = self.env["res.users"].with_context(no_reset_password=True).create({
             "name": "sql non admin", "login": "ocore_sql_non_admin",
-            "groups_id": [Command.set([self.env.ref("base.group_user").id,
+            compat.user_groups_field(self.env["res.users"]): [Command.set([self.env.ref("base.group_user").id,
                                        self.env.ref("ocore_mcp.group_mcp_user").id])],
         })
         return self.keys._ocore_create_key("non admin", user)[0]

@@ -89,10 +89,8 @@ class ReportTools(models.AbstractModel):
         if state != "ok":
             raise Refusal("unavailable", f"cannot render PDF: {WKHTMLTOPDF_PROBLEMS.get(state, state)}. "
                           "format='html' still works.")
-        from odoo.addons.base.models.ir_actions_report import _get_wkhtmltopdf_bin
-
         try:
-            proc = subprocess.run([_get_wkhtmltopdf_bin(), "--version"], capture_output=True, timeout=10, check=False)
+            proc = subprocess.run([compat.wkhtmltopdf_bin(), "--version"], capture_output=True, timeout=10, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:  # not found on PATH, not executable, hanging
             raise Refusal("unavailable", f"cannot render PDF: wkhtmltopdf does not run ({exc}). format='html' still "
                           "works.") from None

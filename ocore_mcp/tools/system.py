@@ -179,7 +179,7 @@ class SystemTools(models.AbstractModel):
                 {
                     "id": group.id,
                     "full_name": group.full_name,
-                    "category": group.category_id.name or None,
+                    "category": compat.group_category_name(group),
                     "xml_id": xmlids.get(group.id) or None,
                 }
                 for group in groups
@@ -486,7 +486,7 @@ class SystemTools(models.AbstractModel):
                 if call is not None and call.deadline is not None and not compat.in_odoo_test():
                     env.cr.execute("SET LOCAL statement_timeout = %s", (f"{max(1, int(call.deadline.remaining()))}s",))
                 job = env["ir.cron"].browse(cron.id)
-                job.method_direct_trigger()
+                compat.run_cron_now(job)
         except Exception as exc:  # the action's own failure, reported to the client
             reason = exc.args[0] if isinstance(exc, UserError) and exc.args else f"{type(exc).__name__}: {exc}"
             raise UserError(_(
@@ -508,10 +508,10 @@ class SystemTools(models.AbstractModel):
         root = self.env["ocore.mcp.server"].sudo()._ocore_settings().get("files_root")
         if root:
             return [os.path.realpath(root)]
-        odoo_root = os.path.realpath(os.path.join(os.path.dirname(odoo.__file__), os.pardir))
+        odoo_root = os.path.realpath(os.path.join(compat.odoo_root(), os.pardir))
         dirs = []
-        for path in (config.get("addons_path") or "").split(","):
-            path = os.path.realpath(path.strip()) if path.strip() else ""
+        for path in compat.config_list("addons_path"):
+            path = os.path.realpath(path)
             if path and os.path.isdir(path) and not (path + os.sep).startswith(odoo_root + os.sep):
                 dirs.append(path)
         return dirs
@@ -600,7 +600,7 @@ class SystemTools(models.AbstractModel):
             "log_level", "log_db", "without_demo", "server_wide_modules", "unaccent", "smtp_server",
         )
         conf = {name: jsonable(config.get(name)) for name in conf_keys}
-        conf["addons_path"] = [p for p in (config.get("addons_path") or "").split(",") if p]
+        conf["addons_path"] = compat.config_list("addons_path")
         report = self.env["ir.actions.report"]
         process = psutil.Process()
         return {

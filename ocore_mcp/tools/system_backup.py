@@ -154,7 +154,7 @@ class SystemBackupTools(models.AbstractModel):
         path = icp.get_param(PARAM_DIR) or os.path.join(config["data_dir"], "ocore_backups", dbname)
         if not os.path.isabs(path):
             raise Refusal("not_configured", f"the system parameter {PARAM_DIR} must be an absolute path")
-        addons = [p.strip() for p in (config.get("addons_path") or "").split(",") if p.strip()]
+        addons = compat.config_list("addons_path")
         addons += list(getattr(odoo.addons, "__path__", []))
         data = [os.path.join(config["data_dir"], "filestore"), os.path.join(config["data_dir"], "sessions")]
         for root in addons + data:

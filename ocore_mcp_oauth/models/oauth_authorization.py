@@ -1,4 +1,5 @@
 from odoo import _, api, fields, models
+from odoo.addons.ocore_mcp.lib import compat
 from odoo.addons.ocore_mcp.models.mcp_key import split_list
 from odoo.exceptions import AccessError, ValidationError
 
@@ -13,6 +14,10 @@ PRESETS = [
 ]
 
 
+@compat.table_constraints(
+    ("user_client_key_unique", "unique(user_id, client_id, key_id)",
+     "There is one authorization per user, client and key."),
+)
 class OAuthAuthorization(models.Model):
     """One user's grant to one client, bound to one MCP API key ("OAuth Authorizations")."""
 
@@ -37,11 +42,6 @@ class OAuthAuthorization(models.Model):
                                 context={"active_test": False})
     active_token_count = fields.Integer(compute="_compute_active_token_count", string="Active tokens")
     state = fields.Selection([("active", "Active"), ("revoked", "Revoked")], compute="_compute_state")
-
-    _sql_constraints = [
-        ("user_client_key_unique", "unique(user_id, client_id, key_id)",
-         "There is one authorization per user, client and key."),
-    ]
 
     @api.depends("active")
     def _compute_state(self):

@@ -36,6 +36,7 @@ AUTH_METHODS = [
 ]
 
 
+@compat.table_constraints(("client_id_unique", "unique(client_id)", "A client ID must be unique."))
 class OAuthClient(models.Model):
     _name = "ocore.mcp.oauth.client"
     _description = "MCP OAuth Client"
@@ -77,8 +78,6 @@ class OAuthClient(models.Model):
     authorization_ids = fields.One2many("ocore.mcp.oauth.authorization", "client_id", string="Authorizations")
     authorization_count = fields.Integer(compute="_compute_counts")
     last_used = fields.Datetime(readonly=True, help="Last time a token was issued to this client.")
-
-    _sql_constraints = [("client_id_unique", "unique(client_id)", "A client ID must be unique.")]
 
     @api.depends("token_endpoint_auth_method")
     def _compute_has_secret(self):

@@ -12,6 +12,7 @@ _logger = logging.getLogger(__name__)
 INVITE_PREFIX = "ocinv_"
 
 
+@compat.table_constraints(("max_uses_positive", "CHECK(max_uses > 0)", "An invite allows at least one use."))
 class OAuthInvite(models.Model):
     """An MCP invite link: whoever opens it (logged in) gets an API key in the inviter's company with the
     invite's permissions, and becomes an MCP Viewer member of that company if they were not one."""
@@ -53,10 +54,6 @@ class OAuthInvite(models.Model):
          ("revoked", "Revoked")],
         compute="_compute_state",
     )
-
-    _sql_constraints = [
-        ("max_uses_positive", "CHECK(max_uses > 0)", "An invite allows at least one use."),
-    ]
 
     @api.depends("active", "token_prefix", "expiration_date", "use_count", "max_uses")
     def _compute_state(self):
@@ -124,7 +121,9 @@ class OAuthInvite(models.Model):
             in_category = [s for s in specs.values() if s.category == category.code]
             if in_category and all(s.meta.admin_only for s in in_category) and not is_admin:
                 problems.append(_("Category %s only has tools reserved to system administrators.", category.code))
-        for model in self.model_ids:
+        # the invite's models are read as such (19.0 checks ir.model access when a user reads the field),
+        # then each is checked with the inviter's rights
+        for model in self.sudo().model_ids:
             if model.model not in self.env or not compat.has_access(self.env[model.model].with_user(inviter), "read"):
                 problems.append(_("%(user)s cannot read %(model)s.", user=inviter.display_name, model=model.model))
         return problems

@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 from odoo import Command, fields
+from odoo.addons.ocore_mcp.lib import compat
 from odoo.tests import HttpCase, tagged
 
 REDIRECT = "http://127.0.0.1:9999/callback"
@@ -27,7 +28,7 @@ class TestOAuthHttp(HttpCase):
         super().setUpClass()
         cls.alice = cls.env["res.users"].create({
             "name": "Alice OAuth", "login": "oauth_http_alice", "password": "oauth_http_alice",
-            "groups_id": [Command.set([cls.env.ref("base.group_user").id,
+            compat.user_groups_field(cls.env["res.users"]): [Command.set([cls.env.ref("base.group_user").id,
                                        cls.env.ref("ocore_mcp.group_mcp_user").id])],
         })
 
@@ -441,7 +442,7 @@ class TestOAuthHttp(HttpCase):
         token = invite._ocore_new_token()
         newcomer = self.env["res.users"].create({
             "name": "Newcomer", "login": "oauth_http_new", "password": "oauth_http_new",
-            "groups_id": [Command.set([self.env.ref("base.group_user").id])],
+            compat.user_groups_field(self.env["res.users"]): [Command.set([self.env.ref("base.group_user").id])],
         })
         resp = self.url_open(f"/oauth/invite/{token}", allow_redirects=False)
         self.assertEqual(resp.status_code, 303)

@@ -5,6 +5,7 @@ import logging
 import time
 
 from odoo import Command
+from odoo.addons.ocore_mcp.lib import compat
 from odoo.addons.ocore_mcp.models.mcp_key import hash_token
 from odoo.addons.ocore_mcp.tests.test_key_security import KEY_LOGGER, secret_tables_holding
 from odoo.exceptions import AccessError
@@ -21,7 +22,7 @@ class TestOAuthKeyOwnership(OAuthCase):
         cls.admin = cls.env.ref("base.user_admin")
         cls.manager = cls.env["res.users"].create({
             "name": "Mona", "login": "oauth_sec_manager",
-            "groups_id": [Command.set([cls.env.ref("base.group_user").id,
+            compat.user_groups_field(cls.env["res.users"]): [Command.set([cls.env.ref("base.group_user").id,
                                        cls.env.ref("ocore_mcp.group_mcp_manager").id])],
         })
 
@@ -58,7 +59,7 @@ class TestOAuthSecretsAtRest(OAuthCase):
         cls.admin = cls.env.ref("base.user_admin")
         cls.manager = cls.env["res.users"].create({
             "name": "Mona", "login": "oauth_sec_manager2",
-            "groups_id": [Command.set([cls.env.ref("base.group_user").id,
+            compat.user_groups_field(cls.env["res.users"]): [Command.set([cls.env.ref("base.group_user").id,
                                        cls.env.ref("ocore_mcp.group_mcp_manager").id])],
         })
 
