@@ -576,3 +576,14 @@ def adapt_view_values(model, vals):
     elif model._name == "ir.actions.act_window.view" and vals.get("view_mode") == "list":
         vals["view_mode"] = "tree"
     return vals
+
+
+def boolean_search_values(operator, value):
+    """The truth values a search method of a Boolean field is asked for: ``= True`` / ``!= False`` (17.0,
+    18.0) and ``in [True]`` / ``not in [False]`` (19.0 normalises to these) alike; None for another operator."""
+    if operator in ("=", "!=") and isinstance(value, bool):
+        return {value} if operator == "=" else {not value}
+    if operator in ("in", "not in") and isinstance(value, list | tuple | set | frozenset) \
+            and all(isinstance(v, bool) for v in value):
+        return set(value) if operator == "in" else {True, False} - set(value)
+    return None

@@ -1,6 +1,8 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
+from ..lib import compat
+
 
 class McpAuditLog(models.Model):
     """One row per MCP tool call and per session event. Written by the audit
@@ -70,12 +72,15 @@ class McpAuditLog(models.Model):
             row.admin_only_tool = bool(row.tool) and row.tool not in names
 
     def _search_admin_only_tool(self, operator, value):
-        if operator not in ("=", "!=") or not isinstance(value, bool):
+        wanted = compat.boolean_search_values(operator, value)
+        if wanted is None:
             raise UserError(_("Search on 'Administrators' tool' with = True or = False only."))
         names = self._ocore_open_tools()
-        if (operator == "=") == value:  # fail closed: a tool unknown here counts as an administrators' tool
+        if wanted == {True}:  # fail closed: a tool unknown here counts as an administrators' tool
             return [("tool", "!=", False), ("tool", "not in", names)]
-        return ["|", ("tool", "=", False), ("tool", "in", names)]
+        if wanted == {False}:
+            return ["|", ("tool", "=", False), ("tool", "in", names)]
+        return [(1, "=", 1)] if wanted else [(0, "=", 1)]
 
     @api.autovacuum
     def _gc_interrupted(self):

@@ -2,6 +2,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL
 
+from odoo.addons.ocore_mcp.lib import compat
 from odoo.addons.ocore_mcp.lib.redact import redact_text
 
 TAG_MAX = 50  # characters of one tag
@@ -125,8 +126,11 @@ class KnowledgeMixin(models.AbstractModel):
             rec.ocore_visible = (not field or self._ocore_readable(rec.sudo()[field])) and rec._ocore_visible_record()
 
     def _search_ocore_visible(self, operator, value):
-        if operator not in ("=", "!=") or not isinstance(value, bool):
+        wanted = compat.boolean_search_values(operator, value)
+        if wanted is None:
             raise UserError(_("Search on 'Visible to me' with = True or = False only."))
+        if len(wanted) != 1:
+            return [(1, "=", 1)] if wanted else [(0, "=", 1)]
         field = self._ocore_model_field
         terms = list(self._ocore_visible_terms())
         if field:
@@ -141,7 +145,7 @@ class KnowledgeMixin(models.AbstractModel):
         for term in terms:
             domain += term if isinstance(term, list) else [term]
         domain = domain or [(1, "=", 1)]
-        return domain if (operator == "=") == value else ["!", *domain]
+        return domain if wanted == {True} else ["!", *domain]
 
     # -- secrets out of the free texts --------------------------------------------------------------
 
