@@ -64,8 +64,9 @@ class ControlServer(models.Model):
 
     # -- calls to the agent ------------------------------------------------------------------
 
-    def _ocore_agent_call(self, method, path, payload=None, timeout=AGENT_TIMEOUT, stream=False):
-        """A signed request to the agent; the decoded JSON answer (or the response when ``stream``)."""
+    def _ocore_agent_call(self, method, path, payload=None, timeout=AGENT_TIMEOUT, stream=False, raise_error=True):
+        """A signed request to the agent; the decoded JSON answer (or the response when ``stream``;
+        ``(status, data)`` when not ``raise_error``)."""
         self.ensure_one()
         if not self.agent_url:
             raise UserError(_("Server %s has no agent URL.", self.name))
@@ -84,6 +85,8 @@ class ControlServer(models.Model):
             data = resp.json()
         except ValueError:
             data = {"error": resp.text[:500]}
+        if not raise_error:
+            return resp.status_code, data
         if not resp.ok:
             raise UserError(_("The agent of %(server)s refused %(path)s: %(error)s", server=self.name,
                               path=path, error=data.get("error") or resp.status_code))

@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlencode
 
 import requests
 
@@ -34,6 +35,9 @@ FAILURE_RETRY_SECONDS = 15  # an instance that failed is retried after this long
 CALL_MARGIN = 5  # seconds on top of the call's own timeout
 DEFAULT_CALL_TIMEOUT = 30
 _local = threading.local()
+# instance tools that run through the host agent when the instance is managed by one: (kind, agent call)
+AGENT_TOOLS = {"odoo_logs": "read", "list_backups": "read", "backup_database": "write",
+               "restore_database": "destructive"}
 
 
 def http_session():
@@ -42,6 +46,21 @@ def http_session():
     if session is None:
         session = _local.session = requests.Session()
     return session
+
+
+_PARSED = {}  # (instance, cache key, fetched_at) -> the list parsed once per process (same objects each time,
+# so that the protocol's per-definition wire cache hits); a cache only: the database holds the lists
+_PARSED_MAX = 256
+
+
+def parsed_list(instance_id, cache_key, fetched_at, text):
+    key = (instance_id, cache_key, fetched_at)
+    tools = _PARSED.get(key)
+    if tools is None:
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        tools = _PARSED[key] = json.loads(text)
+    return tools
 
 
 def fetch_tools(instance_data, timeout):
@@ -150,21 +169,24 @@ class McpServerControl(models.AbstractModel):
         subject, claim = self._ocore_control_subject(conn)
         query = f"?categories={','.join(conn.categories)}" if conn.categories is not None else ""
         cache_key = hashlib.sha256(json.dumps([subject, claim, query], sort_keys=True).encode()).hexdigest()[:32]
+        icp = self.env["ir.config_parameter"].sudo()
+        cache_seconds = int(icp.get_param("ocore_control.cache_seconds") or CACHE_SECONDS)
+        retry_seconds = int(icp.get_param("ocore_control.retry_seconds") or FAILURE_RETRY_SECONDS)
         cr = self.env.cr
         self.env["ocore.control.tool.cache"].flush_model()
         cr.execute(
             """SELECT instance_id, tools_json, error,
-                      fetched_at > (now() at time zone 'UTC') - make_interval(secs => %s)
+                      fetched_at > (now() at time zone 'UTC') - make_interval(secs => %s), fetched_at
                  FROM ocore_control_tool_cache
                 WHERE instance_id = ANY(%s) AND cache_key = %s
                   AND fetched_at > (now() at time zone 'UTC') - make_interval(secs => %s)""",
-            (FAILURE_RETRY_SECONDS, instances.ids, cache_key, CACHE_SECONDS))
+            (retry_seconds, instances.ids, cache_key, cache_seconds))
         cached = {row[0]: row for row in cr.fetchall()}
         lists, to_fetch = {}, []
         for instance in instances:
             row = cached.get(instance.id)
             if row and row[1] is not None:
-                lists[instance.id] = json.loads(row[1])
+                lists[instance.id] = parsed_list(instance.id, cache_key, row[4], row[1])
             elif row and row[3]:
                 continue  # failed a moment ago: not retried yet
             else:
@@ -220,6 +242,19 @@ class McpServerControl(models.AbstractModel):
                                    WHERE id = %s AND status IN ('running', 'unreachable', 'error')""",
                                (status, last_error, instance_id))
 
+        self._ocore_control_own_transaction(write)
+
+    def _ocore_control_mark_down(self, instance_id, message):
+        """A forwarded call found the instance down: out of tools/list until it answers again."""
+        def write(cr):
+            cr.execute("""UPDATE ocore_control_instance SET status = 'unreachable', last_error = %s
+                           WHERE id = %s AND status = 'running'""", (message[:500], instance_id))
+            cr.execute("UPDATE ocore_control_tool_cache SET tools_json = NULL, error = %s, "
+                       "fetched_at = now() at time zone 'UTC' WHERE instance_id = %s", (message[:500], instance_id))
+
+        self._ocore_control_own_transaction(write)
+
+    def _ocore_control_own_transaction(self, write):
         if compat.in_odoo_test():
             self.env["ocore.control.instance"].flush_model()
             write(self.env.cr)
@@ -236,13 +271,13 @@ class McpServerControl(models.AbstractModel):
 
     def _mcp_tools_call(self, conn, request, request_id):
         name = request.params.name
-        if not name.startswith("ocore_"):
-            instance = self._ocore_control_instance_of(conn, name)
-            if instance:
-                result = self._ocore_control_forward(conn, instance, name, dict(request.params.arguments or {}))
-                if P.is_modern(conn.protocol_version):
-                    result["resultType"] = "complete"
-                return result
+        # an instance's tool (slugs may start with "ocore_" too: the platform tools are matched last)
+        instance = self._ocore_control_instance_of(conn, name)
+        if instance:
+            result = self._ocore_control_forward(conn, instance, name, dict(request.params.arguments or {}))
+            if P.is_modern(conn.protocol_version):
+                result["resultType"] = "complete"
+            return result
         self._ocore_control_check_org(conn)
         return super()._mcp_tools_call(conn, request, request_id)
 
@@ -293,6 +328,10 @@ class McpServerControl(models.AbstractModel):
                                        "latency_ms": int((time.monotonic() - started) * 1000)})
             self._ocore_commit_checkpoint()
             return self._ocore_error_result(str(exc))
+        tool = full_name[len(instance.slug) + 1:]
+        server = instance.server_id
+        if tool in AGENT_TOOLS and server.agent_url and server.sudo().agent_key_generation:
+            return self._ocore_control_agent_tool(conn, instance, tool, arguments, base, claim, started)
         audit_id = audit.insert(self.env.cr, {**base, "params": arguments, "status": "running"})
         assertion = instance._ocore_assertion(subject, claim, cid)
         url, slug = instance.url, instance.slug
@@ -311,6 +350,8 @@ class McpServerControl(models.AbstractModel):
                 values["error_message"] = text
         except InstanceError as exc:
             _logger.info("control plane: call %s to %s failed: %s", cid, url, exc)
+            if exc.kind == "unreachable":
+                self._ocore_control_mark_down(instance.id, exc.message)
             message = (f"unavailable: instance {instance.slug} did not answer ({exc.message}); the call may not "
                        "have run" if exc.kind == "unreachable" else f"instance {instance.slug} refused the call: "
                        f"{exc.message}")
@@ -320,3 +361,81 @@ class McpServerControl(models.AbstractModel):
         values["latency_ms"] = int((time.monotonic() - started) * 1000)
         self._ocore_audit_outcome(audit_id, values)
         return result
+
+    # -- instance tools through the host agent -----------------------------------------------
+
+    def _ocore_control_agent_tool(self, conn, instance, tool, arguments, base, claim, started):
+        """odoo_logs, list_backups, backup_database, restore_database of a managed instance: run by its
+        server's agent (container logs, pg_dump into the agent's directory, restore with a pre-restore
+        snapshot and a restart). Same rules as on the instance: administrators only (Owner/Admin of the
+        organization), category 'system', read-only keys and the production guard block writes, a
+        restore needs confirm: true."""
+        kind = AGENT_TOOLS[tool]
+        user = self.env["res.users"].browse(conn.auth.user_id)
+        role = instance.organization_id._ocore_role(user)
+        scope = conn.scope
+        try:
+            if role not in ("owner", "admin"):
+                raise pol.Refusal("admin_only", f"{tool!r} is only offered to the organization's owners and admins")
+            if scope["categories"] and "system" not in scope["categories"]:
+                raise pol.Refusal("category_denied", "the API key's MCP permissions do not include the 'system' "
+                                  "category")
+            if (scope["tool_allow"] and tool not in scope["tool_allow"]) or tool in scope["tool_deny"]:
+                raise pol.Refusal("tool_denied", f"tool {tool!r} is not allowed for this API key")
+            if kind != "read" and claim["read_only"]:
+                raise pol.Refusal("read_only_key" if scope["read_only"] else "write_disabled",
+                                  f"{tool!r} is a {kind} operation and this key or instance is read-only")
+            if kind == "destructive" and arguments.get("confirm") is not True:
+                raise pol.Refusal("confirm_required", f"{tool!r} replaces the database of {instance.slug} (a "
+                                  "pre-restore snapshot is taken first, the instance is restarted). Call again "
+                                  "with confirm: true to proceed.")
+            path, method, payload = self._ocore_control_agent_request(instance, tool, arguments)
+        except pol.Refusal as exc:
+            audit.insert(self.env.cr, {**base, "params": arguments, "status": "refused", "success": False,
+                                       "refusal_reason": exc.code, "error_message": str(exc),
+                                       "latency_ms": int((time.monotonic() - started) * 1000)})
+            self._ocore_commit_checkpoint()
+            return self._ocore_error_result(str(exc))
+        audit_id = audit.insert(self.env.cr, {**base, "params": arguments, "status": "running",
+                                              "category": "system"})
+        self._ocore_commit_checkpoint()
+        timeout = 600 if kind != "read" else 60
+        try:
+            status, data = instance.server_id._ocore_agent_call(method, path, payload, timeout=timeout,
+                                                                raise_error=False)
+        except Exception as exc:  # noqa: BLE001 - the agent unreachable: a tool error
+            status, data = 0, {"error": str(exc.args[0] if exc.args else exc)}
+        data = data if isinstance(data, dict) else {"result": data}
+        data["agent"] = instance.server_id.name
+        ok = 200 <= status < 300
+        text = json.dumps(data, default=str)
+        if not ok:
+            text = f"error: the agent of {instance.server_id.name}: {data.get('error') or status}\n{text}"
+        self._ocore_audit_outcome(audit_id, {"status": "success" if ok else "error", "success": ok,
+                                             "result_summary": text, "error_message": None if ok else text,
+                                             "latency_ms": int((time.monotonic() - started) * 1000)})
+        return {"content": [{"type": "text", "text": text}], "structuredContent": data, "isError": not ok}
+
+    def _ocore_control_agent_request(self, instance, tool, arguments):
+        name = instance.agent_name or instance.slug
+        base = f"/v1/instances/{name}"
+        if tool == "odoo_logs":
+            lines = arguments.get("lines", 100)
+            if not isinstance(lines, int) or not 1 <= lines <= 1000:
+                raise pol.Refusal("invalid_input", "lines: an integer between 1 and 1000")
+            query = {"lines": lines}
+            if arguments.get("filter"):
+                query["grep"] = str(arguments["filter"])
+            return f"{base}/logs?{urlencode(query)}", "GET", None
+        if tool == "list_backups":
+            age = arguments.get("max_age_days")
+            return f"{base}/backups" + (f"?{urlencode({'max_age_days': float(age)})}" if age else ""), "GET", None
+        if tool == "backup_database":
+            fmt = arguments.get("format", "custom")
+            if fmt not in ("custom", "plain"):
+                raise pol.Refusal("invalid_input", "format: custom or plain")
+            return f"{base}/backup", "POST", {"format": fmt, "filestore": bool(arguments.get("include_filestore"))}
+        backup = arguments.get("backup")
+        if not isinstance(backup, str) or not backup:
+            raise pol.Refusal("invalid_input", "backup: the name of a file from list_backups")
+        return f"{base}/restore", "POST", {"backup": backup}

@@ -77,6 +77,7 @@ class McpControlLink(models.Model):
         """The instance refuses the control plane: every assertion it signed is refused from now on."""
         self.sudo().write({"state": "refused"})
         self.env["ocore.mcp.key"].sudo().search([("control_link_id", "in", self.ids)]).write({"active": False})
+        return True
 
     @api.model
     def _ocore_enrol(self, token, issuer, kid, public_key, name=None):

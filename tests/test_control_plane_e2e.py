@@ -1,0 +1,146 @@
+"""The control plane end to end: the official MCP SDK talks to the control plane only, which serves and
+forwards the tools of two real instances (two databases with ocore_mcp, each on its own Odoo server)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+import pytest
+from control_fleet import MEMBER_LOGIN, control_fleet
+from mcp_helpers import TRANSPORT_IDS, TRANSPORTS, connect, data_of, error_of, list_all_tools, text_of
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(900)]
+
+
+@pytest.fixture(scope="module")
+def fleet(request, odoo_setup):
+    with control_fleet(odoo_setup, keep=request.config.getoption("--keep-db")) as fleet:
+        yield fleet
+
+
+@pytest.fixture(scope="module")
+def org_key(fleet):
+    return fleet.key()
+
+
+def client(fleet, key, transport="stream", mode="2026-07-28", query=""):
+    return connect(fleet.cp.url, key, transport=transport, mode=mode, query=query)
+
+
+@pytest.mark.parametrize(("transport", "mode"), TRANSPORTS, ids=TRANSPORT_IDS)
+async def test_one_endpoint_serves_both_instances_and_the_platform_tools(fleet, org_key, transport, mode):
+    a, b = fleet.instances
+    async with client(fleet, org_key, transport, mode) as c:
+        names = {t.name for t in await list_all_tools(c)}
+        for slug in (a.slug, b.slug):
+            assert {f"{slug}_search_read", f"{slug}_count", f"{slug}_list_models"} <= names
+        assert {"ocore_list_instances", "ocore_list_servers"} <= names
+        assert not any(n.startswith(fleet.cp.slug + "_") for n in names), "the control plane's own db is no instance"
+        listed = data_of(await c.call_tool("ocore_list_instances", {}))["instances"]
+        assert {(i["slug"], i["status"]) for i in listed} == {(a.slug, "running"), (b.slug, "running")}
+        partner = f"only in {a.slug} {secrets.token_hex(3)}"
+        a.admin.create("res.partner", {"name": partner})
+        domain = [["name", "=", partner]]
+        assert data_of(await c.call_tool(f"{a.slug}_count", {"model": "res.partner", "domain": domain}))["count"] == 1
+        assert data_of(await c.call_tool(f"{b.slug}_count", {"model": "res.partner", "domain": domain}))["count"] == 0
+
+
+async def test_a_call_runs_as_the_members_own_user_with_one_correlation_id(fleet, org_key):
+    a, _b = fleet.instances
+    async with client(fleet, org_key) as c:
+        result = await c.call_tool(f"{a.slug}_search_read", {"model": "res.users", "domain": [["login", "=", MEMBER_LOGIN]],
+                                                             "fields": ["login"]})
+        assert data_of(result)["records"][0]["login"] == MEMBER_LOGIN
+    cp_row = fleet.cp_admin.audit([("key_id", "=", org_key.id), ("tool_name", "=", f"{a.slug}_search_read")], limit=1)[0]
+    assert cp_row["status"] == "success" and cp_row["user_id"][0] == fleet.member_uid
+    cid = cp_row["request_id"]
+    inst_rows = a.admin.audit([("request_id", "=", cid)])
+    assert len(inst_rows) == 1, inst_rows
+    row = inst_rows[0]
+    assert row["tool_name"] == f"{a.slug}_search_read" and row["status"] == "success"
+    assert row["user_id"][0] == a.member_uid, "runs as the member's user of that instance, not a shared superuser"
+
+
+async def test_instances_and_categories_filters(fleet, org_key):
+    a, b = fleet.instances
+    async with client(fleet, org_key, query=f"?instances={a.slug}") as c:
+        names = {t.name for t in await list_all_tools(c)}
+        assert f"{a.slug}_search_read" in names and not any(n.startswith(b.slug + "_") for n in names)
+        assert "refused" not in text_of(await c.call_tool(f"{a.slug}_count", {"model": "res.partner"}))
+        assert "instance filter" in error_of(await c.call_tool(f"{b.slug}_count", {"model": "res.partner"}))
+    async with client(fleet, org_key, "stream", "legacy", query="?categories=orm") as c:
+        names = {t.name for t in await list_all_tools(c)}
+        assert f"{a.slug}_count" in names and f"{b.slug}_count" in names
+        assert f"{a.slug}_list_models" not in names and f"{b.slug}_execute_sql" not in names
+    async with client(fleet, org_key, "sse", "legacy", query=f"?instances={b.slug}&categories=metadata") as c:
+        names = {t.name for t in await list_all_tools(c)}
+        assert f"{b.slug}_list_models" in names
+        assert not any(n.startswith(a.slug + "_") for n in names) and f"{b.slug}_count" not in names
+
+
+async def test_instance_scoping_scopes_and_kill_switch(fleet):
+    a, b = fleet.instances
+    scoped = fleet.key(instance_ids=[(6, 0, [a.record_id])], read_only=True)
+    async with client(fleet, scoped) as c:
+        names = {t.name for t in await list_all_tools(c)}
+        assert f"{a.slug}_count" in names and not any(n.startswith(b.slug + "_") for n in names)
+        assert [i["slug"] for i in data_of(await c.call_tool("ocore_list_instances", {}))["instances"]] == [a.slug]
+        assert "not scoped to instance" in error_of(await c.call_tool(f"{b.slug}_count", {"model": "res.partner"}))
+        text = error_of(await c.call_tool(f"{a.slug}_create", {"model": "res.partner", "values": {"name": "x"}}))
+        assert "write operations blocked" in text
+    key = fleet.key()
+    fleet.cp_admin.write("ocore.control.organization", [fleet.org_id], {"mcp_enabled": False})
+    try:
+        async with client(fleet, key) as c:
+            assert "kill switch" in error_of(await c.call_tool(f"{a.slug}_count", {"model": "res.partner"}))
+            with pytest.raises(Exception, match="kill switch"):
+                await c.list_tools()
+    finally:
+        fleet.cp_admin.write("ocore.control.organization", [fleet.org_id], {"mcp_enabled": True})
+    async with client(fleet, key) as c:
+        assert data_of(await c.call_tool(f"{a.slug}_count", {"model": "res.partner"}))["count"] >= 1
+
+
+async def test_the_instance_can_refuse_the_control_plane(fleet):
+    _a, b = fleet.instances
+    key = fleet.key()
+    link_ids = b.admin.call("ocore.mcp.control.link", "search", [("state", "=", "enrolled")])
+    b.admin.call("ocore.mcp.control.link", "action_refuse", link_ids)
+    try:
+        async with client(fleet, key) as c:
+            text = error_of(await c.call_tool(f"{b.slug}_count", {"model": "res.partner"}))
+            assert "refused" in text
+    finally:
+        # the refused link stays refused: a new enrolment (new token, new key generation)
+        token_link = b.admin.create("ocore.mcp.control.link", {"name": "again"})
+        token = b.admin.call("ocore.mcp.control.link", "action_generate_token", [token_link])
+        wizard = fleet.cp_admin.create("ocore.control.enrol", {"instance_id": b.record_id, "url": b.server.url,
+                                                               "token": token})
+        fleet.cp_admin.call("ocore.control.enrol", "action_enrol", [wizard])
+    async with client(fleet, key) as c:
+        assert data_of(await c.call_tool(f"{b.slug}_count", {"model": "res.partner"}))["count"] >= 1
+
+
+async def test_a_stopped_instance_drops_out_and_comes_back(fleet, org_key):
+    a, b = fleet.instances
+    b.server.stop()
+    try:
+        async with client(fleet, org_key) as c:
+            started = time.monotonic()
+            text = error_of(await c.call_tool(f"{b.slug}_count", {"model": "res.partner"}))
+            assert "unavailable" in text
+            names = {t.name for t in await list_all_tools(c)}
+            assert f"{a.slug}_count" in names and not any(n.startswith(b.slug + "_") for n in names)
+            assert time.monotonic() - started < 20
+            rows = {i["slug"]: i for i in data_of(await c.call_tool("ocore_list_instances", {}))["instances"]}
+            assert rows[b.slug]["status"] == "unreachable" and rows[b.slug]["last_error"]
+            assert data_of(await c.call_tool(f"{a.slug}_count", {"model": "res.partner"}))["count"] >= 1
+    finally:
+        b.server.start()
+    time.sleep(1.5)  # past the retry delay of a failed instance (ocore_control.retry_seconds = 1)
+    async with client(fleet, org_key) as c:
+        names = {t.name for t in await list_all_tools(c)}
+        assert f"{b.slug}_count" in names
+        rows = {i["slug"]: i for i in data_of(await c.call_tool("ocore_list_instances", {}))["instances"]}
+        assert rows[b.slug]["status"] == "running"
