@@ -203,6 +203,21 @@ class TestSqlCredentials(McpSqlCase):
             with self.subTest(query=query):
                 self.fails("execute_sql", {"query": query}, "permission denied")
 
+    def test_credential_columns(self):
+        """Which column names are credentials (the role never reads them) and which only look like one."""
+        credentials = ["password", "new_passwd", "smtp_pass", "client_secret_hash", "totp_secret", "access_token",
+                       "refresh_token_hash", "key_hash", "code_hash", "device_code_hash", "api_key", "apikey",
+                       "private_key", "x_signup_token", "pwd"]
+        others = ["name", "login", "token_id", "payment_token_ids", "key_prefix", "token_prefix", "api_key_duration",
+                  "token_expires", "secret_count", "password_set", "code_challenge", "keyword", "tokenizer_type"]
+        columns = ", ".join(f"{name} varchar" for name in credentials + others)
+        self.env.cr.execute(f"CREATE TABLE ocore_sql_test_columns ({columns})")  # noqa: S608 - constant names
+        found = sqlrole.credential_relations(self.env.cr)["ocore_sql_test_columns"]
+        self.assertEqual(sorted(found), sorted(credentials))
+        for column in ("res_users_apikeys.key", "auth_totp_device.key", "ocore_mcp_key.key_hash"):
+            table, name = column.split(".")
+            self.assertIn(name, sqlrole.credential_relations(self.env.cr).get(table, []), column)
+
     def test_fallback_without_the_role(self):
         def unavailable(cr, extra_columns=()):
             raise sqlrole.RoleUnavailable("the role cannot be created here (test)")
