@@ -24,6 +24,7 @@
         "views/mcp_module_event_views.xml",
         "views/mcp_control_link_views.xml",
     ],
+    "assets": {"web.assets_backend": ["ocore_mcp/static/src/posthog/*.js"]},
     "images": ["static/description/banner.png"],
     "application": True,
     "uninstall_hook": "uninstall_hook",

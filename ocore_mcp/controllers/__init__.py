@@ -1,3 +1,4 @@
 from . import main
 from . import impersonate
+from . import posthog
 from . import control_link

@@ -123,6 +123,9 @@ class IrHttp(models.AbstractModel):
             config = env["ocore.mcp.posthog"]._ocore_posthog_config()
             if not ph.capture_ready(config):
                 return
+            uid = cls._ocore_posthog_rpc_user(env)
+            if not uid:
+                return  # no user identifier: a login, a public page (nobody to count as active)
             elapsed_ms = int((time.monotonic() - started) * 1000)
             rpc = cls._ocore_posthog_rpc_name(path)
             if exc is not None:
@@ -130,15 +133,34 @@ class IrHttp(models.AbstractModel):
                     return
                 props = ph.exception_properties(exc, config, "server", rpc)
                 props.update(duration_ms=elapsed_ms, odoo_error_kind=cls._ocore_posthog_error_kind(exc))
-                env["ocore.mcp.posthog"]._ocore_posthog_capture("$exception", props, uid=env.uid, config=config)
+                env["ocore.mcp.posthog"]._ocore_posthog_capture("$exception", props, uid=uid, config=config)
             elif elapsed_ms >= config["slow_rpc_ms"]:
                 env["ocore.mcp.posthog"]._ocore_posthog_capture(
                     "odoo_slow_rpc",
                     {"odoo_endpoint": rpc, "duration_ms": elapsed_ms, "threshold_ms": config["slow_rpc_ms"]},
-                    uid=env.uid, config=config,
+                    uid=uid, config=config,
                 )
         except Exception:  # noqa: BLE001 - monitoring must never fail the request it observes
             _logger.debug("PostHog RPC observation failed", exc_info=True)
+
+    @classmethod
+    def _ocore_posthog_rpc_user(cls, env):
+        """The session's user, or the user of an external JSON-RPC ``object`` call (its second argument);
+        None for the public user and requests without one."""
+        uid = env.uid
+        if not uid:
+            params = request.params if isinstance(getattr(request, "params", None), dict) else {}
+            args = params.get("args")
+            if params.get("service") == "object" and isinstance(args, list) and len(args) > 1:
+                uid = args[1] if isinstance(args[1], int) and not isinstance(args[1], bool) else None
+        if not uid or env["ir.http"]._ocore_posthog_is_public(uid):
+            return None
+        return uid
+
+    @api.model
+    def _ocore_posthog_is_public(self, uid):
+        public = self.env.ref("base.public_user", raise_if_not_found=False)
+        return bool(public and public.id == uid)
 
     @classmethod
     def _ocore_posthog_rpc_name(cls, path):

@@ -14,5 +14,5 @@ from . import test_tools_export
 from . import test_tools_attachments
 from . import test_tools_reports
 from . import test_notify
-from . import test_posthog
+from . import test_posthog, test_tools_monitoring
 from . import test_audit_security
