@@ -327,16 +327,7 @@ class McpKey(models.Model):
         if not self.active:
             raise UserError(_("This key has been revoked: restore it first."))
         self._ocore_check_owner()
-        secret = self._ocore_set_new_secret()
-        return {
-            "type": "ir.actions.act_window",
-            "name": _("Your new MCP API key"),
-            "res_model": "ocore.mcp.key.show",
-            "views": [[False, "form"]],
-            "view_mode": "form",
-            "target": "new",
-            "context": {"default_secret": secret},
-        }
+        return self.env["ocore.mcp.key.show"]._ocore_action(self._ocore_set_new_secret())
 
     def action_revoke(self):
         self.write({"active": False})

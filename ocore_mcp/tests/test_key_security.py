@@ -216,9 +216,16 @@ class TestKeyOwnership(TransactionCase):
         self.assertEqual(secret_tables_holding(self.env.cr, secret), [])
         self.assertEqual(secret_tables_holding(self.env.cr, secret[-20:]), [])  # not even a part of it
         # the display model has no table; its form is filled from the action's context
-        display = self.env["ocore.mcp.key.show"].with_user(self.peer).with_context(default_secret=secret)
+        action = key.with_user(self.peer).action_generate_secret()
+        secret = action["context"]["default_secret"]
+        display = self.env["ocore.mcp.key.show"].with_user(self.peer).with_context(**action["context"])
         self.assertTrue(display._abstract)
-        self.assertEqual(display.default_get(["secret"])["secret"], secret)
+        shown = display.default_get(["secret", "stream_url", "sse_url", "client_config"])
+        self.assertEqual(shown["secret"], secret)
+        self.assertTrue(shown["stream_url"].endswith("/ocore/mcp/stream"))
+        self.assertIn(f"Bearer {secret}", shown["client_config"])
+        self.env.flush_all()
+        self.assertEqual(secret_tables_holding(self.env.cr, secret), [])
         self.env.cr.execute("SELECT to_regclass('ocore_mcp_key_show')")
         self.assertIsNone(self.env.cr.fetchone()[0])
 

@@ -1,12 +1,12 @@
 import json
 
-from odoo import api, fields, models
+from odoo import _, api, fields, models
 
 
 class McpKeyShow(models.AbstractModel):
     """Shows a new key's secret once. No table: like Odoo's ``res.users.apikeys.show``, the form is opened
-    on a new record whose ``secret`` default comes from the action's context, so the secret is in no
-    database row (transient rows would keep it until the vacuum, and in backups)."""
+    on a new record whose values are defaults from the action's context, so the secret is in no database
+    row (transient rows would keep it until the vacuum, and in backups)."""
 
     _name = "ocore.mcp.key.show"
     _description = "Show a new MCP API key once"
@@ -14,29 +14,33 @@ class McpKeyShow(models.AbstractModel):
     # the field 'id' is needed by the web client's onchange that fills the form from the context
     id = fields.Id()
     secret = fields.Char(readonly=True)
-    stream_url = fields.Char(compute="_compute_config")
-    sse_url = fields.Char(compute="_compute_config")
-    client_config = fields.Text(compute="_compute_config")
+    stream_url = fields.Char(readonly=True)
+    sse_url = fields.Char(readonly=True)
+    client_config = fields.Text(readonly=True)
 
     def init(self):
         # up to 18.0.1.1.0 this was a transient model whose rows kept the secrets: drop them
         self.env.cr.execute("DROP TABLE IF EXISTS ocore_mcp_key_show")
 
-    @api.depends("secret")
-    def _compute_config(self):
+    @api.model
+    def _ocore_action(self, secret):
+        """The window action showing ``secret`` once: every value travels in its context (the web client's
+        onchange of a new record does not compute the fields of a model without a table)."""
         base = self.env["ir.config_parameter"].sudo().get_param("web.base.url", "").rstrip("/")
-        for wiz in self:
-            wiz.stream_url = f"{base}/ocore/mcp/stream"
-            wiz.sse_url = f"{base}/ocore/mcp/sse"
-            wiz.client_config = json.dumps(
-                {
-                    "mcpServers": {
-                        "ocore": {
-                            "type": "sse",
-                            "url": wiz.sse_url,
-                            "headers": {"Authorization": f"Bearer {wiz.secret}"},
-                        }
-                    }
-                },
-                indent=2,
-            )
+        sse_url = f"{base}/ocore/mcp/sse"
+        config = {"mcpServers": {"ocore": {"type": "sse", "url": sse_url,
+                                           "headers": {"Authorization": f"Bearer {secret}"}}}}
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Your new MCP API key"),
+            "res_model": self._name,
+            "views": [[False, "form"]],
+            "view_mode": "form",
+            "target": "new",
+            "context": {
+                "default_secret": secret,
+                "default_stream_url": f"{base}/ocore/mcp/stream",
+                "default_sse_url": sse_url,
+                "default_client_config": json.dumps(config, indent=2),
+            },
+        }
