@@ -2,11 +2,14 @@
 # Shared functions of setup/run and setup/test. Source it; it defines functions and settings only.
 #
 # Settings (environment variables, all optional):
-#   ODOO_PATH         Odoo source tree (default /opt/odoo/18.0)
-#   OCORE_VENV        Odoo's virtualenv (default <repo>/.venv)
+#   ODOO_PATH         Odoo source tree: 17.0, 18.0 or 19.0 (default /opt/odoo/18.0)
+#   OCORE_VENV        Odoo's virtualenv (default <repo>/.venv for 18.0, <repo>/.venv-<series> for
+#                     the other series, e.g. .venv-19.0)
 #   OCORE_TEST_VENV   virtualenv of the end-to-end tests (default <repo>/.venv-test)
-#   OCORE_PYTHON      interpreter for both venvs (default python3.11; python3.12 for Odoo 19)
-#   OCORE_DB          database of setup/run (default ocore)
+#   OCORE_PYTHON      interpreter of Odoo's virtualenv (default: Python 3.11 for Odoo 17.0 and 18.0,
+#                     3.12 for 19.0, looked up on PATH, then among pyenv's versions)
+#   OCORE_DB          database of setup/run (default ocore for 18.0, ocore_<major> for the other
+#                     series, e.g. ocore_19)
 #   OCORE_HTTP_PORT   HTTP port of setup/run (default 8069)
 #   OCORE_HTTP_INTERFACE  address Odoo listens on (default 127.0.0.1)
 #   OCORE_ADDONS      addons setup/run installs (comma-separated, default ocore_mcp)
@@ -18,11 +21,13 @@
 
 OCORE_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ODOO_PATH=${ODOO_PATH:-/opt/odoo/18.0}
-OCORE_VENV=${OCORE_VENV:-$OCORE_REPO/.venv}
+# The series whose virtualenv, configuration and database keep the plain names (.venv, odoo.conf, ocore).
+OCORE_DEFAULT_SERIES=18.0
+OCORE_VENV=${OCORE_VENV:-}
 OCORE_TEST_VENV=${OCORE_TEST_VENV:-$OCORE_REPO/.venv-test}
 OCORE_LOCAL=$OCORE_REPO/.local
-OCORE_CONF=$OCORE_LOCAL/odoo.conf
-OCORE_DB=${OCORE_DB:-ocore}
+OCORE_CONF=""
+OCORE_DB=${OCORE_DB:-}
 OCORE_HTTP_PORT=${OCORE_HTTP_PORT:-8069}
 OCORE_HTTP_INTERFACE=${OCORE_HTTP_INTERFACE:-127.0.0.1}
 OCORE_ADDONS=${OCORE_ADDONS:-ocore_mcp}
@@ -33,6 +38,7 @@ OCORE_RECIPE=3
 # Filled by the functions below.
 ODOO_BIN=""
 ODOO_MAJOR=""
+ODOO_SERIES=""
 ODOO_ADDONS_PATH=""
 OCORE_PYTHON_BIN=""
 _OCORE_APT_UPDATED=""
@@ -48,9 +54,11 @@ die() {
 elapsed() { printf '%ss' "$SECONDS"; }
 
 # Serialise the preparation steps of concurrent setup/run and setup/test calls on one checkout.
+# Daemons started while the lock is held (PostgreSQL, by apt-get or pg_ctlcluster) get the lock's file
+# descriptor closed (9>&-): a daemon that inherits it keeps the lock taken as long as it lives.
 ocore_lock() {
     mkdir -p "$OCORE_LOCAL"
-    exec 9>"$OCORE_LOCAL/setup.lock"
+    exec 9>"$OCORE_LOCAL/prepare.lock"
     if ! flock -n 9; then
         log "another setup/run or setup/test is preparing this checkout; waiting for it"
         flock 9
@@ -59,22 +67,29 @@ ocore_lock() {
 ocore_unlock() { exec 9>&-; }
 
 # a) Odoo source tree --------------------------------------------------------------------------
+# Finds the launcher and the series of the tree at ODOO_PATH, and derives what depends on the series:
+# the virtualenv, the configuration file and setup/run's database.
 ocore_find_odoo() {
     if [[ -f $ODOO_PATH/odoo-bin ]]; then
-        ODOO_BIN=$ODOO_PATH/odoo-bin
+        ODOO_BIN=$ODOO_PATH/odoo-bin # 17.0, 18.0 source trees
     elif [[ -f $ODOO_PATH/setup/odoo ]]; then
-        ODOO_BIN=$ODOO_PATH/setup/odoo
+        ODOO_BIN=$ODOO_PATH/setup/odoo # 19.0 (and the nightly packages): needs the tree importable
     else
         die "no Odoo source tree at ODOO_PATH=$ODOO_PATH (neither $ODOO_PATH/odoo-bin nor $ODOO_PATH/setup/odoo exists).
-  oCore MCP runs inside Odoo and needs the Odoo 18.0 Community source tree (odoo-bin, odoo/, addons/,
-  requirements.txt) extracted at $ODOO_PATH, or ODOO_PATH set to where it is, e.g.
+  oCore MCP runs inside Odoo and needs an Odoo Community source tree (17.0, 18.0 or 19.0: odoo/,
+  requirements.txt and odoo-bin or setup/odoo) extracted at $ODOO_PATH, or ODOO_PATH set to where it is, e.g.
       ODOO_PATH=/path/to/odoo-18.0 setup/run
   See README.md, section \"Getting Odoo\"."
     fi
     [[ -f $ODOO_PATH/odoo/release.py && -f $ODOO_PATH/requirements.txt ]] ||
         die "$ODOO_PATH looks incomplete: odoo/release.py or requirements.txt is missing (see README.md, \"Getting Odoo\")"
-    ODOO_MAJOR=$(sed -n 's/^version_info = (\([0-9]*\),.*/\1/p' "$ODOO_PATH/odoo/release.py")
-    [[ -n $ODOO_MAJOR ]] || die "cannot read Odoo's version from $ODOO_PATH/odoo/release.py"
+    ODOO_MAJOR=$(sed -n 's/^version_info = (\([0-9]*\), *\([0-9]*\),.*/\1/p' "$ODOO_PATH/odoo/release.py")
+    ODOO_SERIES=$(sed -n 's/^version_info = (\([0-9]*\), *\([0-9]*\),.*/\1.\2/p' "$ODOO_PATH/odoo/release.py")
+    [[ -n $ODOO_MAJOR && -n $ODOO_SERIES ]] || die "cannot read Odoo's version from $ODOO_PATH/odoo/release.py"
+    case $ODOO_MAJOR in
+    17 | 18 | 19) ;;
+    *) warn "Odoo $ODOO_SERIES at $ODOO_PATH: oCore MCP supports 17.0, 18.0 and 19.0 only" ;;
+    esac
 
     # 18.0 source trees keep the addons in addons/ and base in odoo/addons/; the 17.0 and 19.0
     # packages keep all of them in odoo/addons/.
@@ -85,18 +100,66 @@ ocore_find_odoo() {
     [[ -f $ODOO_PATH/odoo/addons/base/__manifest__.py ]] ||
         die "$ODOO_PATH/odoo/addons/base is missing: the Odoo source tree is incomplete"
     ODOO_ADDONS_PATH+=,$ODOO_PATH/odoo/addons
-    log "Odoo $ODOO_MAJOR at $ODOO_PATH"
+
+    # One virtualenv, configuration and setup/run database per series: they cannot be shared.
+    if [[ $ODOO_SERIES == "$OCORE_DEFAULT_SERIES" ]]; then
+        OCORE_VENV=${OCORE_VENV:-$OCORE_REPO/.venv}
+        OCORE_CONF=$OCORE_LOCAL/odoo.conf
+        OCORE_DB=${OCORE_DB:-ocore}
+    else
+        OCORE_VENV=${OCORE_VENV:-$OCORE_REPO/.venv-$ODOO_SERIES}
+        OCORE_CONF=$OCORE_LOCAL/odoo-$ODOO_SERIES.conf
+        OCORE_DB=${OCORE_DB:-ocore_$ODOO_MAJOR}
+    fi
+    log "Odoo $ODOO_SERIES at $ODOO_PATH (launcher ${ODOO_BIN#"$ODOO_PATH"/}, virtualenv ${OCORE_VENV#"$OCORE_REPO"/})"
+}
+
+# The Python version a series runs on.
+ocore_python_version() {
+    if (($1 >= 19)); then echo 3.12; else echo 3.11; fi
+}
+
+# Prints an interpreter of Python $1 (e.g. 3.12) that really runs and has venv: python3.X on PATH
+# (a pyenv shim of a version that is not selected refuses to run), then pyenv's versions, then the
+# usual prefixes. Prints nothing when there is none.
+ocore_lookup_python() {
+    local want=$1 cand root
+    local cands=()
+    cand=$(command -v "python$want" 2>/dev/null || true)
+    [[ -n $cand ]] && cands+=("$cand")
+    for root in "${PYENV_ROOT:-}" "$HOME/.pyenv" /root/.pyenv /opt/pyenv /usr/local/pyenv; do
+        [[ -n $root && -d $root/versions ]] || continue
+        while IFS= read -r cand; do cands+=("$cand"); done < <(
+            compgen -G "$root/versions/$want.*/bin/python$want" | sort -rV)
+    done
+    cands+=("/usr/local/bin/python$want" "/usr/bin/python$want")
+    for cand in "${cands[@]}"; do
+        [[ -x $cand ]] || continue
+        if [[ $("$cand" -c 'import sys, venv; print("%d.%d" % sys.version_info[:2])' 2>/dev/null) == "$want" ]]; then
+            printf '%s\n' "$cand"
+            return 0
+        fi
+    done
 }
 
 ocore_find_python() {
-    local want=${OCORE_PYTHON:-}
-    if [[ -z $want ]]; then
-        if ((ODOO_MAJOR >= 19)); then want=python3.12; else want=python3.11; fi
+    local want
+    want=$(ocore_python_version "$ODOO_MAJOR")
+    if [[ -n ${OCORE_PYTHON:-} ]]; then
+        OCORE_PYTHON_BIN=$(command -v "$OCORE_PYTHON" || true)
+        if [[ -z $OCORE_PYTHON_BIN ]] || ! "$OCORE_PYTHON_BIN" -c 'import venv' 2>/dev/null; then
+            die "OCORE_PYTHON=$OCORE_PYTHON does not run (or lacks the venv module)"
+        fi
+        local have
+        have=$("$OCORE_PYTHON_BIN" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+        [[ $have == "$want" ]] || warn "OCORE_PYTHON is Python $have; Odoo $ODOO_SERIES is tested with Python $want"
+        return 0
     fi
-    OCORE_PYTHON_BIN=$(command -v "$want" || true)
-    if [[ -z $OCORE_PYTHON_BIN ]] || ! "$OCORE_PYTHON_BIN" -c 'import venv' 2>/dev/null; then
-        die "$want not found (Odoo $ODOO_MAJOR needs it); install it or set OCORE_PYTHON"
-    fi
+    OCORE_PYTHON_BIN=$(ocore_lookup_python "$want")
+    [[ -n $OCORE_PYTHON_BIN ]] ||
+        die "Python $want not found (Odoo $ODOO_SERIES needs it): neither python$want on PATH runs nor is there one
+  among pyenv's versions (\$PYENV_ROOT/versions/$want.*). Install it (e.g. pyenv install $want) or set
+  OCORE_PYTHON=/path/to/python$want"
 }
 
 # b) Debian packages ---------------------------------------------------------------------------
@@ -116,7 +179,7 @@ ocore_apt_ensure() {
         apt-get update -qq || die "apt-get update failed"
         _OCORE_APT_UPDATED=1
     fi
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$OCORE_LOCAL/apt.log" 2>&1 || {
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$OCORE_LOCAL/apt.log" 2>&1 9>&- || {
         tail -n 30 "$OCORE_LOCAL/apt.log" >&2
         die "apt-get install ${missing[*]} failed (full log: $OCORE_LOCAL/apt.log)"
     }
@@ -158,13 +221,13 @@ _ocore_pg_local() {
             die "no PostgreSQL server installed: apt-get install postgresql, or set PGHOST/PGUSER/PGPASSWORD"
         ((EUID == 0)) || die "no PostgreSQL cluster exists; create one as root (pg_createcluster $ver main --start) or set PGHOST"
         log "creating PostgreSQL $ver cluster 'main'"
-        pg_createcluster "$ver" main >/dev/null
+        pg_createcluster "$ver" main >/dev/null 9>&-
         read -r ver cluster port status _ < <(pg_lsclusters -h | awk -v v="$ver" '$1 == v && $2 == "main"')
     fi
     if [[ $status != online* ]]; then
         ((EUID == 0)) || die "PostgreSQL $ver/$cluster is down; start it as root: pg_ctlcluster $ver $cluster start"
         log "starting PostgreSQL $ver/$cluster on port $port"
-        pg_ctlcluster "$ver" "$cluster" start || die "pg_ctlcluster $ver $cluster start failed (see /var/log/postgresql/)"
+        pg_ctlcluster "$ver" "$cluster" start 9>&- || die "pg_ctlcluster $ver $cluster start failed (see /var/log/postgresql/)"
     fi
     export PGHOST=127.0.0.1 PGPORT=$port PGUSER=odoo PGPASSWORD=${OCORE_PG_PASSWORD:-odoo}
     if ! psql -d postgres -Atqc 'SELECT 1' >/dev/null 2>&1; then
@@ -219,68 +282,74 @@ ocore_drop_db() {
 # d) + e) virtualenvs --------------------------------------------------------------------------
 _ocore_hash() { cat "$@" | sha256sum | cut -c1-16; }
 
-# Creates the venv at $1 when missing and checks it uses the interpreter we want.
-_ocore_make_venv() {
-    local venv=$1 want have
-    want=$("$OCORE_PYTHON_BIN" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-    if [[ -x $venv/bin/python ]]; then
-        have=$("$venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo broken)
-        [[ $have == "$want" ]] && return 0
-        die "$venv runs Python $have, but Python $want is needed: remove it (rm -rf $venv) or point OCORE_VENV/OCORE_TEST_VENV elsewhere"
-    fi
-    log "creating virtualenv $venv (Python $want)"
-    "$OCORE_PYTHON_BIN" -m venv "$venv" || die "could not create the virtualenv $venv"
-}
-
 _ocore_pip() {
     local venv=$1
     shift
     "$venv/bin/python" -m pip --disable-pip-version-check --no-input "$@"
 }
 
-# The Odoo venv: Odoo's requirements (cbor2 moved to a version that builds on Python 3.11) and ours,
-# resolved together so that none of ours moves one of Odoo's pins.
-ocore_venv_ensure() {
-    local reqs=$OCORE_LOCAL/odoo-requirements.txt stamp=$OCORE_VENV/.ocore-stamp hash
-    mkdir -p "$OCORE_LOCAL"
-    sed 's/^cbor2==5\.4\.2\b/cbor2==5.6.2/' "$ODOO_PATH/requirements.txt" >"$reqs"
-    hash=$(printf '%s %s\n' "$OCORE_RECIPE" "$OCORE_PYTHON_BIN" | _ocore_hash - "$reqs" "$OCORE_REPO/requirements.txt")
-    _ocore_make_venv "$OCORE_VENV"
+# Creates or updates a virtualenv, the one recipe of both venvs:
+#   _ocore_venv_ensure VENV PYTHON LABEL "BOOTSTRAP PACKAGES" [PIP INSTALL ARGS...]
+# creates VENV with PYTHON when missing (and refuses one of another Python version), upgrades pip, wheel
+# and the bootstrap packages, installs the arguments (requirements files among them), runs pip check.
+# A stamp keeps the hash of the recipe, the Python version and every requirements file given: nothing is
+# reinstalled while they are unchanged.
+_ocore_venv_ensure() {
+    local venv=$1 python=$2 label=$3 bootstrap=$4 want have arg hash stamp=$1/.ocore-stamp
+    shift 4
+    local files=()
+    for arg in "$@"; do [[ -f $arg ]] && files+=("$arg"); done
+    want=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    if [[ -x $venv/bin/python ]]; then
+        have=$("$venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo broken)
+        [[ $have == "$want" ]] ||
+            die "$venv runs Python $have, but Python $want is needed: remove it (rm -rf $venv) or point OCORE_VENV/OCORE_TEST_VENV elsewhere"
+    else
+        log "creating virtualenv $venv (Python $want, $python)"
+        "$python" -m venv "$venv" || die "could not create the virtualenv $venv"
+    fi
+    hash=$(printf '%s %s %s\n' "$OCORE_RECIPE" "$want" "$bootstrap" | _ocore_hash - "${files[@]}")
     if [[ -f $stamp && $(<"$stamp") == "$hash" ]]; then
-        log "Odoo virtualenv up to date ($OCORE_VENV)"
+        log "$label virtualenv up to date ($venv)"
         return 0
     fi
-    log "installing Python packages into $OCORE_VENV ($(elapsed))"
+    log "installing Python packages into $venv ($(elapsed))"
     rm -f "$stamp"
-    _ocore_pip "$OCORE_VENV" install -q --upgrade pip wheel 'setuptools>=80,<81' ||
-        die "pip could not upgrade pip/wheel/setuptools in $OCORE_VENV"
-    _ocore_pip "$OCORE_VENV" install -q --no-build-isolation 'setuptools>=80,<81' \
-        -r "$reqs" -r "$OCORE_REPO/requirements.txt" ||
-        die "pip could not install Odoo's requirements ($ODOO_PATH/requirements.txt) and requirements.txt into $OCORE_VENV"
-    _ocore_pip "$OCORE_VENV" check || die "pip check found conflicts in $OCORE_VENV"
+    # shellcheck disable=SC2086 # the bootstrap packages are a word list
+    _ocore_pip "$venv" install -q --upgrade pip wheel $bootstrap ||
+        die "pip could not upgrade pip/wheel${bootstrap:+/$bootstrap} in $venv"
+    _ocore_pip "$venv" install -q "$@" || die "pip could not install $* into $venv"
+    _ocore_pip "$venv" check || die "pip check found conflicts in $venv"
     printf '%s\n' "$hash" >"$stamp"
-    log "Odoo virtualenv ready ($(elapsed))"
+    log "$label virtualenv ready ($(elapsed))"
+}
+
+# The Odoo venv: Odoo's requirements (cbor2 moved to a version that builds on Python 3.11) and ours,
+# resolved together so that none of ours moves one of Odoo's pins. setuptools stays below 81: gevent
+# needs pkg_resources at run time. The source tree is made importable (a .pth file): 19.0's launcher
+# setup/odoo imports the odoo package from sys.path.
+ocore_venv_ensure() {
+    local reqs=$OCORE_LOCAL/odoo-requirements-$ODOO_SERIES.txt site
+    mkdir -p "$OCORE_LOCAL"
+    sed 's/^cbor2==5\.4\.2\b/cbor2==5.6.2/' "$ODOO_PATH/requirements.txt" >"$reqs"
+    _ocore_venv_ensure "$OCORE_VENV" "$OCORE_PYTHON_BIN" "Odoo $ODOO_SERIES" 'setuptools>=80,<81' \
+        --no-build-isolation 'setuptools>=80,<81' -r "$reqs" -r "$OCORE_REPO/requirements.txt"
+    site=$("$OCORE_VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') ||
+        die "cannot find the site-packages of $OCORE_VENV"
+    printf '%s\n' "$ODOO_PATH" >"$site/ocore-odoo-path.pth"
 }
 
 # The end-to-end tests' venv: the official MCP SDK client and the test tools. It is separate
-# because the SDK needs a newer idna than Odoo pins.
+# because the SDK needs a newer idna than Odoo pins. It runs on Python 3.11 whatever the series.
 ocore_test_venv_ensure() {
-    local stamp=$OCORE_TEST_VENV/.ocore-stamp hash
-    hash=$(printf '%s %s\n' "$OCORE_RECIPE" "$OCORE_PYTHON_BIN" | _ocore_hash - "$OCORE_REPO/tests/requirements.txt")
-    _ocore_make_venv "$OCORE_TEST_VENV"
-    if [[ -f $stamp && $(<"$stamp") == "$hash" ]]; then
-        log "test virtualenv up to date ($OCORE_TEST_VENV)"
-        return 0
+    local python
+    if [[ -x $OCORE_TEST_VENV/bin/python ]]; then
+        python=$OCORE_TEST_VENV/bin/python
+    else
+        python=$(ocore_lookup_python 3.11)
+        [[ -n $python ]] || die "Python 3.11 not found for the test virtualenv $OCORE_TEST_VENV: install it (e.g. pyenv install 3.11)"
     fi
-    log "installing Python packages into $OCORE_TEST_VENV ($(elapsed))"
-    rm -f "$stamp"
-    _ocore_pip "$OCORE_TEST_VENV" install -q --upgrade pip wheel ||
-        die "pip could not upgrade pip/wheel in $OCORE_TEST_VENV"
-    _ocore_pip "$OCORE_TEST_VENV" install -q -r "$OCORE_REPO/tests/requirements.txt" ||
-        die "pip could not install tests/requirements.txt into $OCORE_TEST_VENV"
-    _ocore_pip "$OCORE_TEST_VENV" check || die "pip check found conflicts in $OCORE_TEST_VENV"
-    printf '%s\n' "$hash" >"$stamp"
-    log "test virtualenv ready ($(elapsed))"
+    _ocore_venv_ensure "$OCORE_TEST_VENV" "$python" "test" "" -r "$OCORE_REPO/tests/requirements.txt"
 }
 
 # f) Odoo configuration ------------------------------------------------------------------------
@@ -293,7 +362,7 @@ ocore_write_conf() {
     [[ -n $admin_passwd ]] || admin_passwd=$(od -An -N18 -tx1 /dev/urandom | tr -d ' \n')
     local tmp=$OCORE_CONF.tmp.$$
     cat >"$tmp" <<EOF
-; Generated by setup/run and setup/test on every call: edits are overwritten.
+; Generated by setup/run and setup/test on every call (Odoo $ODOO_SERIES at $ODOO_PATH): edits are overwritten.
 ; Pass more options on the command line instead, e.g. setup/run -- --workers=2
 [options]
 addons_path = $ODOO_ADDONS_PATH
@@ -309,7 +378,7 @@ list_db = False
 dbfilter =
 http_interface = $OCORE_HTTP_INTERFACE
 http_port = $OCORE_HTTP_PORT
-without_demo = all
+without_demo = True
 EOF
     chmod 600 "$tmp"
     mv -f "$tmp" "$OCORE_CONF"

@@ -988,7 +988,7 @@ async def test_invite_escalation_is_refused(oauth_odoo, admin, request):
     carol = as_user(oauth_odoo, "carol")
     invite_id = carol.create("ocore.mcp.oauth.invite", {"name": "SQL readers", "tool_allowlist": admin_tool})
     url = invite_link(carol, invite_id).replace(admin.get_param("web.base.url"), oauth_odoo.url)
-    admin.write("res.users", [oauth_odoo.uids["carol"]], {"groups_id": [(3, admin.ref("base.group_system"))]})
+    admin.write("res.users", [oauth_odoo.uids["carol"]], {admin.user_groups_field(): [(3, admin.ref("base.group_system"))]})
     async with browser_session(request) as browser:
         await browser.page.goto(url)
         await browser.login_if_asked("otto")

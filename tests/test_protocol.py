@@ -10,6 +10,7 @@ import time
 import anyio
 import mcp_types
 import pytest
+from harness import odoo_series
 from mcp.shared.exceptions import MCPError
 from mcp_helpers import (
     LATEST_HANDSHAKE,
@@ -51,7 +52,7 @@ async def test_connect_server_info_and_instructions(mcp_client, slug, transport,
             caps = client.server_capabilities
             assert caps.tools is not None and caps.prompts is not None and caps.logging is not None
             assert client.server_info.name == "ocore-mcp"
-            assert client.server_info.version.startswith("18.0")
+            assert client.server_info.version.startswith(odoo_series() + ".")
             assert slug in client.instructions and f"{slug}_<tool>" in client.instructions
             assert "ocore_<tool>" in client.instructions
             # the common parameters are described there, once, instead of in every tool's schema

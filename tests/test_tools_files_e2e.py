@@ -17,7 +17,7 @@ FILE_TOOLS = {
     "file_delete": "destructive", "file_info": "read", "file_tree": "read", "file_move": "write",
     "search_in_code": "read",
 }
-MANIFEST = "{'name': 'E2E Addon', 'version': '18.0.1.0.0', 'depends': ['base'], 'license': 'LGPL-3'}\n"
+MANIFEST = "{'name': 'E2E Addon', 'version': '1.0.0', 'depends': ['base'], 'license': 'LGPL-3'}\n"
 
 
 async def call(client, slug, tool, **args):

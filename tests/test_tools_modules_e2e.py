@@ -8,7 +8,10 @@ import secrets
 import xmlrpc.client
 
 import pytest
+from harness import odoo_series
 from mcp_helpers import data_of, error_of, list_all_tools
+
+S = odoo_series()  # module versions are the series + the manifest's version
 
 pytestmark = pytest.mark.anyio
 
@@ -94,7 +97,7 @@ async def test_scaffold_install_upgrade_uninstall(mcp_client, make_key, slug, ad
             # module operations get at least 90 s, whatever the client asks
             installed = data_of(await call(client, slug, "install_module", module=name, timeout_seconds=3))
             assert installed["installed"] == [name] and installed["registry_reloaded"] is True
-            assert installed["modules"] == [{"name": name, "state": "installed", "installed_version": "18.0.1.0.0"}]
+            assert installed["modules"] == [{"name": name, "state": "installed", "installed_version": f"{S}.1.0.0"}]
             # the same session's next call runs on the new registry
             rows = data_of(await call(client, slug, "list_models", search=name))["models"]
             assert [r["model"] for r in rows] == [model]
@@ -108,19 +111,19 @@ async def test_scaffold_install_upgrade_uninstall(mcp_client, make_key, slug, ad
             # upgrade: bump the manifest version with the file tools, see the drift, upgrade
             manifest_path = f"{name}/__manifest__.py"
             manifest = data_of(await call(client, slug, "file_read", path=manifest_path))["content"]
-            assert "'version': '18.0.1.0.0'" in manifest
+            assert f"'version': '{S}.1.0.0'" in manifest
             data_of(await call(client, slug, "file_write", path=manifest_path,
-                               content=manifest.replace("18.0.1.0.0", "18.0.1.1.0")))
+                               content=manifest.replace(f"{S}.1.0.0", f"{S}.1.1.0")))
             drift = {d["name"]: d for d in data_of(await call(client, slug, "module_drift"))["drift"]}
-            assert drift[name] == {"name": name, "installed_version": "18.0.1.0.0", "disk_version": "18.0.1.1.0",
+            assert drift[name] == {"name": name, "installed_version": f"{S}.1.0.0", "disk_version": f"{S}.1.1.0",
                                    "direction": "upgrade pending"}
             upgraded = data_of(await call(client, slug, "upgrade_module", module=[name]))
-            assert upgraded["upgraded"] == [{"name": name, "state": "installed", "installed_version": "18.0.1.1.0",
-                                             "version_before": "18.0.1.0.0"}]
+            assert upgraded["upgraded"] == [{"name": name, "state": "installed", "installed_version": f"{S}.1.1.0",
+                                             "version_before": f"{S}.1.0.0"}]
         async with mcp_client(key=key) as client:
             drift = data_of(await call(client, slug, "module_drift"))["drift"]
             assert name not in {d["name"] for d in drift}
-            assert (await list_state(mcp_client, slug, name))["installed_version"] == "18.0.1.1.0"
+            assert (await list_state(mcp_client, slug, name))["installed_version"] == f"{S}.1.1.0"
             # the record survived the upgrade
             assert admin.search_read(model, [], ["title"]) == [{"id": record_id, "title": "Dune"}]
 
@@ -144,9 +147,9 @@ async def test_scaffold_install_upgrade_uninstall(mcp_client, make_key, slug, ad
         done = [(e["action"], e["source"], e["version_before"], e["version_after"], e["key"], e["user"])
                 for e in history if e["status"] == "done"]
         assert done == [
-            ("uninstall", "mcp", "18.0.1.1.0", None, key.name, "admin"),
-            ("upgrade", "mcp", "18.0.1.0.0", "18.0.1.1.0", key.name, "admin"),
-            ("install", "mcp", None, "18.0.1.0.0", key.name, "admin"),
+            ("uninstall", "mcp", f"{S}.1.1.0", None, key.name, "admin"),
+            ("upgrade", "mcp", f"{S}.1.0.0", f"{S}.1.1.0", key.name, "admin"),
+            ("install", "mcp", None, f"{S}.1.0.0", key.name, "admin"),
         ]
         refused = [e for e in history if e["status"] == "refused"]
         assert [(e["action"], e["module"]) for e in refused] == [("uninstall", name)]
