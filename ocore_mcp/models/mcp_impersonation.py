@@ -27,7 +27,7 @@ class McpImpersonation(models.Model):
     _order = "id desc"
     _rec_name = "user_id"
 
-    token_hash = fields.Char(required=True, index=True, readonly=True, copy=False)
+    token_hash = fields.Char(required=True, index=True, readonly=True, copy=False, groups=fields.NO_ACCESS)
     user_id = fields.Many2one("res.users", string="Target user", required=True, ondelete="cascade", readonly=True)
     created_by_id = fields.Many2one("res.users", string="Issued by", required=True, ondelete="cascade",
                                     readonly=True)

@@ -206,6 +206,12 @@ class TestKeyOwnership(TransactionCase):
                 rows = keys.search_read([("user_id", "=", user.id)])
                 self.assertTrue(all("key_hash" not in row for row in rows))
 
+    def test_every_core_hash_field_is_no_access(self):
+        for model, field in (("ocore.mcp.key", "key_hash"), ("ocore.mcp.impersonation", "token_hash")):
+            with self.subTest(field=f"{model}.{field}"):
+                self.assertEqual(self.env[model]._fields[field].groups, ".")  # fields.NO_ACCESS
+                self.assertNotIn(field, self.env[model].with_user(self.admin).fields_get())
+
     # -- no secret at rest ------------------------------------------------------------------------
 
     def test_shown_secret_is_in_no_table(self):
