@@ -7,6 +7,7 @@ messages for a legacy SSE stream travel through PostgreSQL NOTIFY, so any
 worker can serve any request.
 """
 
+import dataclasses
 import json
 import logging
 import queue
@@ -54,6 +55,23 @@ class HttpError(Exception):
     def __init__(self, response):
         super().__init__("http error")
         self.response = response
+
+
+@dataclasses.dataclass(frozen=True)
+class Caller:
+    """Who sent this request, read once by ``_authenticate`` and passed on explicitly (to the threads of
+    long calls too, where ``request`` is not bound): the key, its authentication, the settings, the
+    client's address and the server's public URL."""
+
+    key: object  # ocore.mcp.key record of the environment it was found in
+    auth: object  # its KeyAuth
+    settings: dict
+    ip: str
+    base_url: str
+
+    def bound(self, env):
+        """The same caller with the key record of ``env`` (a thread's own cursor)."""
+        return dataclasses.replace(self, key=env["ocore.mcp.key"].browse(self.key.id))
 
 
 class McpController(http.Controller):
@@ -131,22 +149,17 @@ class McpController(http.Controller):
             raise HttpError(self._response({"error": "no database selected (use a dbfilter)"}, 404))
         return api.Environment(request.env.cr, SUPERUSER_ID, {})
 
-    def _authenticate(self, env, with_audit=True):
-        """Return (key, settings) or raise HttpError(401/403)."""
+    def _authenticate(self, env, settings):
+        """The request's Caller, or HttpError(401/403) (a refusal of a known key is audited)."""
         header = request.httprequest.headers.get("Authorization", "")
         token = header[7:].strip() if header[:7].lower() == "bearer " else None
         keys = env["ocore.mcp.key"]
         key, auth = keys._ocore_authenticate(token) if token else (keys.browse(), None)
-        settings = env["ocore.mcp.server"]._ocore_settings()
         try:
             auth = pol.check_key(auth, settings, self._client_ip())
         except pol.Refusal as exc:
-            if key and with_audit:
-                conn = Connection(key=key, scope={}, auth=auth, settings=settings, transport="http",
-                                  ip=self._client_ip())
-                audit.event(env.cr, conn, "denied", status="refused", success=False,
-                            refusal_reason=exc.code, error_message=str(exc))
-                env.cr.commit()
+            if key:
+                self._audit_refused_key(env, key, auth, settings, exc)
             status = 403 if exc.code in ("mcp_disabled", "ip_denied") else 401
             headers = {}
             if status == 401:
@@ -154,35 +167,31 @@ class McpController(http.Controller):
                 headers["WWW-Authenticate"] = keys._ocore_www_authenticate(self._base_url(settings), error,
                                                                            str(exc))
             raise HttpError(self._jsonrpc_error(None, P.UNAUTHORIZED, str(exc), status, headers=headers)) from None
-        request.ocore_mcp_auth = auth  # read back by _connection (the controller instance is shared)
-        return key, settings
+        return Caller(key=key, auth=auth, settings=settings, ip=self._client_ip(), base_url=self._base_url(settings))
 
-    def _request_auth(self):
-        """The KeyAuth of this request's key (set by _authenticate), or None outside a request."""
-        try:
-            return request.ocore_mcp_auth
-        except (AttributeError, RuntimeError):  # no such attribute, or no request in this thread
-            return None
+    def _audit_refused_key(self, env, key, auth, settings, exc):
+        """The audit row of a refused key (revoked, expired, kill switch, IP), committed: the request
+        itself ends in an error."""
+        conn = Connection(key=key, scope={}, auth=auth, settings=settings, transport="http", ip=self._client_ip())
+        audit.event(env.cr, conn, "denied", status="refused", success=False, refusal_reason=exc.code,
+                    error_message=str(exc))
+        env.cr.commit()  # pylint: disable=invalid-commit  # the refusal's trace survives the error response
 
-    def _connection(self, key, settings, transport, ip=None, base_url=None, auth=None, **kw):
-        # ip/base_url/auth are passed explicitly from threads where `request` is not bound
-        auth = auth or self._request_auth()
-        auth = auth if auth is not None and auth.id == key.id else None
+    def _connection(self, caller, transport, **kw):
         return Connection(
-            key=key,
-            scope=auth.scope if auth else None,
-            auth=auth,
-            settings=settings,
+            key=caller.key,
+            scope=caller.auth.scope,
+            auth=caller.auth,
+            settings=caller.settings,
             transport=transport,
-            ip=ip if ip is not None else self._client_ip(),
-            base_url=base_url if base_url is not None else self._base_url(settings),
+            ip=caller.ip,
+            base_url=caller.base_url,
             **kw,
         )
 
-    def _session_connection(self, key, settings, session, transport, **kw):
+    def _session_connection(self, caller, session, transport, **kw):
         return self._connection(
-            key,
-            settings,
+            caller,
             transport,
             **kw,
             session=session,
@@ -252,7 +261,8 @@ class McpController(http.Controller):
                                                                        query))
 
     def _stream_dispatch(self, env, settings, method, query):
-        key, settings = self._authenticate(env)
+        caller = self._authenticate(env, settings)
+        key = caller.key
         headers = {k.lower(): v for k, v in request.httprequest.headers.items()}
         version_header = headers.get(P.HEADER_PROTOCOL_VERSION)
         if method == "POST":
@@ -263,14 +273,14 @@ class McpController(http.Controller):
         # MCP-Protocol-Version (2026-07-28, or an unknown one) goes through the per-request
         # envelope ladder, which answers an unsupported revision with -32022 and the supported list.
         if method == "POST" and version_header is not None and version_header not in P.HANDSHAKE_PROTOCOL_VERSIONS:
-            return self._modern_post(env, key, settings, headers, query)
+            return self._modern_post(env, caller, headers, query)
         if method == "POST":
-            return self._legacy_post(env, key, settings, headers, query)
+            return self._legacy_post(env, caller, headers, query)
         if version_header in P.MODERN_PROTOCOL_VERSIONS:
             return self._response(status=405, headers={"Allow": "POST"})
         session = self._legacy_session(env, key, headers, required=True)
         if method == "DELETE":
-            self._end_session(env, session, key, settings, "client closed the session")
+            self._end_session(env, session, caller, "client closed the session")
             return self._response(status=200)
         # GET: the standalone server->client stream of the session
         if not self._accepts_sse():
@@ -312,7 +322,8 @@ class McpController(http.Controller):
             )
         return session
 
-    def _legacy_post(self, env, key, settings, headers, query):
+    def _legacy_post(self, env, caller, headers, query):
+        key, settings = caller.key, caller.settings
         try:
             body = P.decode_body(request.httprequest.get_data())
         except P.ProtocolError as exc:
@@ -326,9 +337,9 @@ class McpController(http.Controller):
         if init is not None:
             if len(messages) > 1:
                 return self._jsonrpc_error(None, P.INVALID_REQUEST, "initialize must not be batched")
-            return self._initialize(env, key, settings, init, query)
+            return self._initialize(env, caller, init, query)
         session = self._legacy_session(env, key, headers, required=True)
-        conn = self._session_connection(key, settings, session, "stream")
+        conn = self._session_connection(caller, session, "stream")
         kinds = [P.message_kind(m) for m in messages]
         if "request" not in kinds and None in kinds:
             # not a JSON-RPC 2.0 request, notification or response: nothing to accept (202) or run
@@ -339,16 +350,16 @@ class McpController(http.Controller):
                 server._ocore_handle(conn, msg)
             return self._response(status=202)
         if len(messages) == 1 and self._wants_stream(messages[0]):
-            return self._streamed_call(env, key.id, settings, messages[0], session_id=session.session_id)
+            return self._streamed_call(env, caller, messages[0], session_id=session.session_id)
         replies = [r for r in (server._ocore_handle(conn, m) for m in messages) if r is not None]
         return self._response(replies if isinstance(body, list) else replies[0])
 
-    def _initialize(self, env, key, settings, msg, query):
+    def _initialize(self, env, caller, msg, query):
         params = msg.get("params") if isinstance(msg.get("params"), dict) else {}
         version = P.negotiate_version(params.get("protocolVersion"))
         client = params.get("clientInfo") or {}
         session = env["ocore.mcp.session"]._ocore_open(
-            key.id,
+            caller.key.id,
             "stream",
             self._client_ip(),
             instances=_split(query.get("instances")),
@@ -358,7 +369,7 @@ class McpController(http.Controller):
             client_version=str(client.get("version") or "")[:100] or False,
             client_capabilities=json.dumps(params.get("capabilities") or {}),
         )
-        conn = self._session_connection(key, settings, session, "stream")
+        conn = self._session_connection(caller, session, "stream")
         reply = env["ocore.mcp.server"]._ocore_handle(conn, msg)
         if "error" in reply:
             session.unlink()
@@ -368,15 +379,15 @@ class McpController(http.Controller):
                     f"protocol {version}")
         return self._response(reply, headers={"Mcp-Session-Id": session.session_id})
 
-    def _end_session(self, env, session, key, settings, reason):
+    def _end_session(self, env, session, caller, reason):
         if session._ocore_end(reason):
-            conn = self._session_connection(key, settings, session, session.transport)
+            conn = self._session_connection(caller, session, session.transport)
             audit.event(env.cr, conn, "session_end", status="success", success=True, result_summary=reason)
             hub.publish(env.cr, session.session_id, {"t": "close", "why": reason})
 
     # -- 2026-07-28 (stateless per-request envelope) ------------------------------------
 
-    def _modern_post(self, env, key, settings, headers, query):
+    def _modern_post(self, env, caller, headers, query):
         raw = request.httprequest.get_data()
         try:
             body = P.decode_body(raw)
@@ -411,43 +422,59 @@ class McpController(http.Controller):
             "log_level": envelope.log_level,
         }
         if self._wants_stream(body):
-            return self._streamed_call(env, key.id, settings, body, conn_kw=conn_kw)
-        conn = self._connection(key, settings, "modern", **conn_kw)
+            return self._streamed_call(env, caller, body, conn_kw=conn_kw)
+        conn = self._connection(caller, "modern", **conn_kw)
         reply = env["ocore.mcp.server"]._ocore_handle(conn, body)
         status = P.ERROR_HTTP_STATUS.get(reply["error"]["code"], 200) if "error" in reply else 200
         return self._response(reply, status)
 
     # -- streamed responses (progress / log notifications while a call runs) --------------
 
-    def _streamed_call(self, env, key_id, settings, msg, session_id=None, conn_kw=None):
-        """Run a request in a helper thread with its own cursor; stream its notifications, then its reply."""
-        dbname = env.cr.dbname
-        ip, base_url, auth = self._client_ip(), self._base_url(settings), self._request_auth()
-        events = queue.Queue()
+    def _call_in_thread(self, dbname, caller, msg, connect, name, on_reply=None, on_committed=None, on_error=None):
+        """A thread (not started) that runs one request with a cursor of its own (the request's cursor
+        cannot cross threads): ``connect(env, caller)`` rebuilds the call's connection there, with its
+        ``emit``. ``on_reply(reply, cr)`` runs before the commit (a NOTIFY queued on ``cr`` leaves with
+        it), ``on_committed(reply)`` after; on a failure ``on_error(error reply)``."""
 
         def work():
             try:
                 with Registry(dbname).cursor() as cr:
-                    wenv = api.Environment(cr, SUPERUSER_ID, {})
-                    key = wenv["ocore.mcp.key"].browse(key_id)
-                    if session_id:
-                        session = wenv["ocore.mcp.session"]._ocore_get(session_id)
-                        conn = self._session_connection(key, settings, session, "stream", ip=ip, base_url=base_url,
-                                                        auth=auth)
-                    else:
-                        conn = self._connection(key, settings, "modern", ip=ip, base_url=base_url, auth=auth,
-                                                **conn_kw)
-                    conn.emit = lambda message: events.put(("message", message))
-                    reply = wenv["ocore.mcp.server"]._ocore_handle(conn, msg)
+                    env = api.Environment(cr, SUPERUSER_ID, {})
+                    conn = connect(env, caller.bound(env))
+                    reply = env["ocore.mcp.server"]._ocore_handle(conn, msg)
+                    if on_reply:
+                        on_reply(reply, cr)
                     cr.commit()  # pylint: disable=invalid-commit  # own cursor of the call's thread
-                events.put(("reply", reply))
+                if on_committed:
+                    on_committed(reply)
             except Exception as exc:  # noqa: BLE001
-                _logger.exception("MCP streamed call failed")
-                events.put(("reply", P.error(msg.get("id"), P.INTERNAL_ERROR, f"Internal error: {exc}")))
+                _logger.exception("MCP call in thread %s failed", name)
+                if on_error:
+                    on_error(P.error(msg.get("id"), P.INTERNAL_ERROR, f"Internal error: {exc}"))
+
+        return threading.Thread(target=work, name=name, daemon=True)
+
+    def _streamed_call(self, env, caller, msg, session_id=None, conn_kw=None):
+        """Run a request in a helper thread with its own cursor; stream its notifications, then its reply."""
+        events = queue.Queue()
+
+        def connect(wenv, wcaller):
+            if session_id:
+                session = wenv["ocore.mcp.session"]._ocore_get(session_id)
+                conn = self._session_connection(wcaller, session, "stream")
+            else:
+                conn = self._connection(wcaller, "modern", **conn_kw)
+            conn.emit = lambda message: events.put(("message", message))
+            return conn
+
+        def reply(message):
+            events.put(("reply", message))
+
+        worker = self._call_in_thread(env.cr.dbname, caller, msg, connect, "ocore-mcp-call", on_committed=reply,
+                                      on_error=reply)
 
         def generate():
             threading.current_thread().type = "websocket"  # no limit_time_real reload for streams
-            worker = threading.Thread(target=work, name="ocore-mcp-call", daemon=True)
             worker.start()
             while True:
                 try:
@@ -470,10 +497,11 @@ class McpController(http.Controller):
 
     @http.route(["/ocore/mcp/sse", "/api/mcp/sse"], methods=["GET", "OPTIONS"], **ROUTE)
     def mcp_sse(self, **query):
-        return self._serve(lambda env, settings: self._sse_open(env, query))
+        return self._serve(lambda env, settings: self._sse_open(env, settings, query))
 
-    def _sse_open(self, env, query):
-        key, settings = self._authenticate(env)
+    def _sse_open(self, env, settings, query):
+        caller = self._authenticate(env, settings)
+        key = caller.key
         session = env["ocore.mcp.session"]._ocore_open(
             key.id,
             "sse",
@@ -482,7 +510,7 @@ class McpController(http.Controller):
             categories=_split(query.get("categories")),
             protocol_version=P.LATEST_HANDSHAKE_VERSION,
         )
-        conn = self._session_connection(key, settings, session, "sse")
+        conn = self._session_connection(caller, session, "sse")
         audit.event(env.cr, conn, "session_start", status="success", success=True,
                     result_summary="legacy SSE stream opened")
         base = request.httprequest.path.rsplit("/sse", 1)[0]
@@ -495,10 +523,11 @@ class McpController(http.Controller):
         **ROUTE,
     )
     def mcp_sse_messages(self, session_id=None, **query):
-        return self._serve(lambda env, settings: self._sse_post(env, session_id))
+        return self._serve(lambda env, settings: self._sse_post(env, settings, session_id))
 
-    def _sse_post(self, env, session_id):
-        key, settings = self._authenticate(env)
+    def _sse_post(self, env, settings, session_id):
+        caller = self._authenticate(env, settings)
+        key = caller.key
         session = env["ocore.mcp.session"]._ocore_get(session_id)
         if not session or session.key_id != key or session.transport != "sse" or session.ended_at:
             return self._jsonrpc_error(None, P.SESSION_NOT_FOUND, "Session not found", 404)
@@ -517,7 +546,7 @@ class McpController(http.Controller):
                 "client_version": str(client.get("version") or "")[:100] or False,
                 "client_capabilities": json.dumps(params.get("capabilities") or {}),
             })
-        conn = self._session_connection(key, settings, session, "sse")
+        conn = self._session_connection(caller, session, "sse")
         dbname = env.cr.dbname
         conn.emit = lambda message: hub.publish_now(dbname, session.session_id, {"t": "msg", "m": message})
         messages = msg if isinstance(msg, list) else [msg]
@@ -528,7 +557,7 @@ class McpController(http.Controller):
                 # wait for a long call, so that the client can send its next messages meanwhile
                 # (notifications/cancelled, pings, parallel calls; the SDK's SSE client sends one POST at
                 # a time).
-                calls.append(self._sse_call_in_background(dbname, key.id, settings, session.id, message))
+                calls.append(self._sse_call_in_background(dbname, caller, session, message))
                 continue
             reply = env["ocore.mcp.server"]._ocore_handle(conn, message)
             if reply is not None:
@@ -545,37 +574,29 @@ class McpController(http.Controller):
             answered.wait(max(0.0, deadline - time.monotonic()))
         return self._response("Accepted", 202, content_type="text/plain")
 
-    def _sse_call_in_background(self, dbname, key_id, settings, session_pk, msg):
+    def _sse_call_in_background(self, dbname, caller, session, msg):
         """(thread, event): a thread (not started) that runs a request of a legacy SSE session with its own
         cursor, its reply going to the stream, and the event it sets once the reply is ready to publish."""
-        ip, base_url, auth = self._client_ip(), self._base_url(settings), self._request_auth()
+        session_pk, session_id = session.id, session.session_id
         answered = threading.Event()
 
-        def work():
-            session_id = None
-            try:
-                with Registry(dbname).cursor() as cr:
-                    wenv = api.Environment(cr, SUPERUSER_ID, {})
-                    key = wenv["ocore.mcp.key"].browse(key_id)
-                    session = wenv["ocore.mcp.session"].browse(session_pk)
-                    session_id = session.session_id
-                    conn = self._session_connection(key, settings, session, "sse", ip=ip, base_url=base_url,
-                                                    auth=auth)
-                    conn.emit = lambda message: hub.publish_now(dbname, session_id, {"t": "msg", "m": message})
-                    reply = wenv["ocore.mcp.server"]._ocore_handle(conn, msg)
-                    if reply is not None:
-                        hub.publish(cr, session_id, {"t": "msg", "m": reply})
-                    answered.set()  # the POST's 202 leaves while this commits
-                    cr.commit()  # pylint: disable=invalid-commit  # own cursor of the call's thread; sends NOTIFY
-            except Exception as exc:  # noqa: BLE001
-                _logger.exception("MCP call of SSE session %s failed", session_id)
-                if session_id:
-                    hub.publish_now(dbname, session_id, {"t": "msg", "m": P.error(
-                        msg.get("id"), P.INTERNAL_ERROR, f"Internal error: {exc}")})
-            finally:
-                answered.set()
+        def connect(wenv, wcaller):
+            conn = self._session_connection(wcaller, wenv["ocore.mcp.session"].browse(session_pk), "sse")
+            conn.emit = lambda message: hub.publish_now(dbname, session_id, {"t": "msg", "m": message})
+            return conn
 
-        return threading.Thread(target=work, name="ocore-mcp-sse-call", daemon=True), answered
+        def on_reply(reply, cr):
+            if reply is not None:
+                hub.publish(cr, session_id, {"t": "msg", "m": reply})  # sent with the commit
+            answered.set()  # the POST's 202 leaves while this commits
+
+        def on_error(reply):
+            hub.publish_now(dbname, session_id, {"t": "msg", "m": reply})
+            answered.set()
+
+        thread = self._call_in_thread(dbname, caller, msg, connect, "ocore-mcp-sse-call", on_reply=on_reply,
+                                      on_error=on_error)
+        return thread, answered
 
     def _sse_response(self, dbname, session, key_id, first, end_on_close):
         """An SSE stream fed by the session's NOTIFY queue. Holds no DB connection while idle."""

@@ -2,6 +2,7 @@ import base64
 import json
 import logging
 import time
+from typing import NamedTuple
 
 import psycopg2
 from psycopg2.extensions import ISOLATION_LEVEL_READ_COMMITTED, ISOLATION_LEVEL_REPEATABLE_READ
@@ -39,6 +40,17 @@ class _DryRun(Exception):  # noqa: N818 - control flow, not an error
     def __init__(self, result):
         super().__init__("dry run")
         self.result = result
+
+
+class _Admitted(NamedTuple):
+    """What step 1 of the pipeline established about an admitted call."""
+
+    spec: object
+    args: dict
+    confirm: bool
+    dry_run: bool
+    tool_env: object
+    session_stale: bool
 
 
 class McpServer(models.AbstractModel):
@@ -315,81 +327,110 @@ class McpServer(models.AbstractModel):
     # -- the pipeline ----------------------------------------------------------------
 
     def _ocore_call_tool(self, conn, full_name, arguments, request_id=None, progress_token=None):
-        """Run one tool call through every check, in a savepoint, audited."""
-        started = time.monotonic()
-        cr = self.env.cr
-        base = audit.base_values(conn)
-        base.update(event="call", tool_name=full_name, request_id=request_id)
-        spec = None
-        try:
-            spec = self._ocore_resolve_tool(conn, full_name)
-            base.update(tool=spec.name, category=spec.category)
-            refusal = pol.visibility_refusal(spec, conn, self._ocore_is_admin(conn))
-            if refusal:
-                raise refusal
-            try:
-                args = spec.validate(arguments)
-            except ValueError as exc:
-                raise pol.Refusal("invalid_input", str(exc)) from None
-            self._ocore_check_common(arguments)
-            pol.check_identifiers(spec, args)
-            pol.check_models(spec, args, conn.scope)
-            pol.check_write(spec, conn, args)
-            confirm = bool(arguments.get("confirm"))
-            dry_run = bool(arguments.get("dry_run")) and spec.meta.supports_dry_run
-            if arguments.get("dry_run") and not spec.meta.supports_dry_run:
-                raise pol.Refusal("invalid_input", f"{spec.name!r} does not support dry_run")
-            pol.check_confirm(spec, confirm, dry_run)
-            tool_env = self._ocore_tool_env(conn, arguments.get("context"))
-            # read before the bookkeeping commit empties the ORM cache
-            session_stale = bool(conn.session and conn.session_id and (
-                not conn.session.last_seen
-                or conn.session.last_seen < fields.Datetime.subtract(fields.Datetime.now(), seconds=30)))
-            self._ocore_bookkeeping_transaction()
-            allowed, used = self.env["ocore.mcp.rate.limit"]._ocore_hit(
-                conn.auth.id, pol.effective_rate_limit(conn.scope, conn.settings)
-            )
-            if not allowed:
-                raise pol.Refusal(
-                    "rate_limited",
-                    f"{used} calls in the last minute for this API key "
-                    f"(limit {pol.effective_rate_limit(conn.scope, conn.settings)}/min); retry later",
-                )
-        except pol.Refusal as exc:
-            audit.insert(
-                cr,
-                {**base, "params": arguments, "status": "refused", "success": False,
-                 "refusal_reason": exc.code, "error_message": str(exc),
-                 "latency_ms": int((time.monotonic() - started) * 1000)},
-            )
-            # committed now like any call's bookkeeping, the connection back at Odoo's isolation level
-            self._ocore_commit_checkpoint()
-            return self._ocore_error_result(str(exc))
+        """Run one tool call through every check, in a savepoint, audited. The steps, in order:
 
+        1. ``_ocore_admit``: the tool, every policy check, the rate-limit hit (a Refusal ends the call:
+           ``_ocore_refuse_call`` audits it);
+        2. ``_ocore_start_call``: the call's context and its 'running' audit row, committed;
+        3. ``_ocore_run``: the tool as the key owner, under its deadline, in a savepoint;
+        4. ``_ocore_finish_call``: the shaped result, the audit row completed.
+        """
+        started = time.monotonic()
+        base = {**audit.base_values(conn), "event": "call", "tool_name": full_name, "request_id": request_id}
+        try:
+            admitted = self._ocore_admit(conn, full_name, arguments, base)
+        except pol.Refusal as exc:
+            return self._ocore_refuse_call(base, arguments, exc, started)
+        call = self._ocore_start_call(conn, full_name, arguments, admitted, base, request_id, progress_token)
+        outcome = self._ocore_run(call, admitted.tool_env)
+        return self._ocore_finish_call(call, outcome, started)
+
+    def _ocore_admit(self, conn, full_name, arguments, base):
+        """Step 1: every check of the call, then its rate-limit hit in the bookkeeping transaction.
+        Returns an ``_Admitted`` or raises a Refusal; ``base`` (the audit values) learns the tool."""
+        spec = self._ocore_resolve_tool(conn, full_name)
+        base.update(tool=spec.name, category=spec.category)
+        args = self._ocore_check_call(spec, conn, arguments)
+        confirm = bool(arguments.get("confirm"))
+        dry_run = bool(arguments.get("dry_run")) and spec.meta.supports_dry_run
+        if arguments.get("dry_run") and not spec.meta.supports_dry_run:
+            raise pol.Refusal("invalid_input", f"{spec.name!r} does not support dry_run")
+        pol.check_confirm(spec, confirm, dry_run)
+        tool_env = self._ocore_tool_env(conn, arguments.get("context"))
+        # read before the bookkeeping commit empties the ORM cache
+        session_stale = bool(conn.session and conn.session_id and (
+            not conn.session.last_seen
+            or conn.session.last_seen < fields.Datetime.subtract(fields.Datetime.now(), seconds=30)))
+        self._ocore_bookkeeping_transaction()
+        self._ocore_check_rate(conn)
+        return _Admitted(spec, args, confirm, dry_run, tool_env, session_stale)
+
+    def _ocore_check_call(self, spec, conn, arguments):
+        """The policy checks of a call that depend on the tool and its arguments; returns the validated
+        arguments or raises a Refusal (visibility, schema, common parameters, identifiers, model
+        allowlist, write guards)."""
+        refusal = pol.visibility_refusal(spec, conn, self._ocore_is_admin(conn))
+        if refusal:
+            raise refusal
+        try:
+            args = spec.validate(arguments)
+        except ValueError as exc:
+            raise pol.Refusal("invalid_input", str(exc)) from None
+        self._ocore_check_common(arguments)
+        pol.check_identifiers(spec, args)
+        pol.check_models(spec, args, conn.scope)
+        pol.check_write(spec, conn, args)
+        return args
+
+    def _ocore_check_rate(self, conn):
+        """The call's rate-limit hit (in the bookkeeping transaction), or a Refusal."""
+        limit = pol.effective_rate_limit(conn.scope, conn.settings)
+        allowed, used = self.env["ocore.mcp.rate.limit"]._ocore_hit(conn.auth.id, limit)
+        if not allowed:
+            raise pol.Refusal("rate_limited", f"{used} calls in the last minute for this API key "
+                                              f"(limit {limit}/min); retry later")
+
+    def _ocore_refuse_call(self, base, arguments, exc, started):
+        """A refused call: its audit row, committed like any call's bookkeeping (the connection back at
+        Odoo's isolation level), and the error result."""
+        audit.insert(
+            self.env.cr,
+            {**base, "params": arguments, "status": "refused", "success": False,
+             "refusal_reason": exc.code, "error_message": str(exc),
+             "latency_ms": int((time.monotonic() - started) * 1000)},
+        )
+        self._ocore_commit_checkpoint()
+        return self._ocore_error_result(str(exc))
+
+    def _ocore_start_call(self, conn, full_name, arguments, admitted, base, request_id, progress_token):
+        """Step 2: the call's context, its 'running' audit row and the key's / session's last use, committed
+        with the rate-limit hit: the limit is exact across workers and a crash mid-call leaves a trace."""
+        spec = admitted.spec
         call = CallContext(
             connection=conn,
             spec=spec,
             full_name=full_name,
-            arguments=args,
+            arguments=admitted.args,
             timeout=pol.effective_timeout(spec, arguments.get("timeout_seconds"), conn.settings),
             max_response_kb=int(arguments.get("max_response_size")
                                 or max(conn.settings["max_response_kb"], spec.meta.min_response_kb)),
-            confirm=confirm,
-            dry_run=dry_run,
+            confirm=admitted.confirm,
+            dry_run=admitted.dry_run,
             request_id=request_id,
             progress_token=progress_token,
         )
-        call.audit_id = audit.insert(cr, {**base, "params": arguments, "status": "running", "dry_run": dry_run})
-        self._ocore_touch(conn, session_stale)
-        # The rate-limit hit and the 'running' audit row are committed now: the
-        # limit is exact across workers and a crash mid-call leaves a trace.
+        call.audit_id = audit.insert(self.env.cr, {**base, "params": arguments, "status": "running",
+                                                   "dry_run": admitted.dry_run})
+        self._ocore_touch(conn, admitted.session_stale)
         self._ocore_commit_checkpoint()
+        return call
 
-        outcome = self._ocore_run(call, tool_env)
+    def _ocore_finish_call(self, call, outcome, started):
+        """Step 4: the result the client gets (shaped to the call's size), the audit row completed."""
         latency = int((time.monotonic() - started) * 1000)
         if outcome["ok"]:
-            text, structured, truncated = shape(outcome["value"], call.max_response_kb)
-            if dry_run:
+            text, structured, _truncated = shape(outcome["value"], call.max_response_kb)
+            if call.dry_run:
                 structured = {"dry_run": True, "rolled_back": True, "would_return": structured}
                 text = json.dumps(structured, default=str, ensure_ascii=False)
             logged = text
@@ -541,39 +582,12 @@ class McpServer(models.AbstractModel):
         token = set_current_call(call)
         inflight = None
         try:
-            # A read tool's transaction writes nothing but its audit outcome: committed without waiting
-            # for the WAL flush, like the 'running' row before it (synchronous_commit off: a crash of
-            # PostgreSQL itself may lose the last few hundred milliseconds of such commits, never part of
-            # one; the row then stays 'running' and is marked interrupted). Writes stay synchronous.
-            if call.spec.kind == "read":
-                cr.execute("SET LOCAL statement_timeout = %s; SET LOCAL synchronous_commit TO OFF",
-                           (f"{call.timeout}s",))
-            else:
-                cr.execute("SET LOCAL statement_timeout = %s", (f"{call.timeout}s",))
+            self._ocore_statement_limits(call)
             with Deadline(call.timeout) as deadline:
                 call.deadline = deadline
                 if call.connection.session:
                     inflight = hub.track_call(cr.dbname, call.connection.session_id, call.request_id, deadline)
-                try:
-                    if call.spec.meta.commits:
-                        value = method(**call.arguments)
-                    elif call.spec.kind == "read" and not call.dry_run and not compat.in_odoo_test():
-                        # The transaction holds nothing but this call (the checkpoint committed the
-                        # rest): a failure rolls the whole of it back, without a savepoint's round trips.
-                        try:
-                            value = method(**call.arguments)
-                        except BaseException:
-                            if not cr.closed:
-                                cr.rollback()
-                            raise
-                    else:
-                        with cr.savepoint(flush=True):
-                            value = method(**call.arguments)
-                            if call.dry_run:
-                                tool_env.flush_all()
-                                raise _DryRun(value)
-                except _DryRun as dry:
-                    value = dry.result
+                value = self._ocore_invoke(call, method, tool_env)
             return {"ok": True, "value": value}
         except CallTimeout:
             return {"ok": False, "error": f"timeout: the call exceeded timeout_seconds={call.timeout}; "
@@ -606,6 +620,42 @@ class McpServer(models.AbstractModel):
             if inflight:
                 hub.untrack_call(inflight)
             reset_current_call(token)
+
+    def _ocore_statement_limits(self, call):
+        """The call's statement timeout. A read tool's transaction writes nothing but its audit outcome:
+        committed without waiting for the WAL flush, like the 'running' row before it (synchronous_commit
+        off: a crash of PostgreSQL itself may lose the last few hundred milliseconds of such commits, never
+        part of one; the row then stays 'running' and is marked interrupted). Writes stay synchronous."""
+        if call.spec.kind == "read":
+            self.env.cr.execute("SET LOCAL statement_timeout = %s; SET LOCAL synchronous_commit TO OFF",
+                                (f"{call.timeout}s",))
+        else:
+            self.env.cr.execute("SET LOCAL statement_timeout = %s", (f"{call.timeout}s",))
+
+    def _ocore_invoke(self, call, method, tool_env):
+        """The tool method itself, in one of three isolation modes: a tool that commits by itself runs
+        bare; a read tool (not a dry run) runs in its own transaction, rolled back whole on failure (no
+        savepoint round trips); anything else runs in a savepoint, rolled back on failure or dry run."""
+        cr = self.env.cr
+        if call.spec.meta.commits:
+            return method(**call.arguments)
+        if call.spec.kind == "read" and not call.dry_run and not compat.in_odoo_test():
+            # the transaction holds nothing but this call: the checkpoint committed the rest
+            try:
+                return method(**call.arguments)
+            except BaseException:
+                if not cr.closed:
+                    cr.rollback()
+                raise
+        try:
+            with cr.savepoint(flush=True):
+                value = method(**call.arguments)
+                if call.dry_run:
+                    tool_env.flush_all()
+                    raise _DryRun(value)
+        except _DryRun as dry:
+            value = dry.result
+        return value
 
     # -- prompts -------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """HTTP endpoints of the authorization server: metadata documents, registration, authorization with the
 consent page, token, revocation, device flow and invite links. The OAuth protocol itself is Authlib's
-(lib/authserver.py); this module renders pages and turns the user's choices into model calls."""
+(lib/authserver.py and its modules); this module renders pages and turns the user's choices into model calls."""
 
 import json
 import logging
@@ -17,7 +17,10 @@ from werkzeug.wrappers import Response
 
 from odoo.addons.ocore_mcp.lib import origins
 
-from ..lib.authserver import CORS_HEADERS, GrantUser, OdooAuthorizationServer, json_response, svg_qr
+from ..lib.authserver import OdooAuthorizationServer
+from ..lib.oauth_adapters import GrantUser
+from ..lib.oauth_http import CORS_HEADERS, json_response
+from ..lib.qr import svg_qr
 from ..lib.resource import AS_WELL_KNOWN, ENDPOINT_RESOURCE, PRM_WELL_KNOWN, canonical_resource
 from ..models.oauth_authorization import PRESETS
 
