@@ -111,8 +111,8 @@ def _value_sub(match):
     if kind == "generic" and not _looks_random(match.group(0)):
         return match.group(0)
     if kind == "basic":
-        scheme, _sep, credential = match.group(0).partition(" ")
-        if not any(c.isupper() or c.isdigit() or c in "+/=" for c in credential.strip()):
+        credential = match.group(0).split(None, 1)[1]
+        if not any(c.isupper() or c.isdigit() or c in "+/=" for c in credential):
             return match.group(0)
     return REDACTED
 
