@@ -18,11 +18,11 @@ from ocore_control.agent import signing  # noqa: E402  (the agent package import
 
 
 class AgentProcess:
-    def __init__(self, setup, instances, name="agent", control_plane_url=None, server_id=1, **extra):
+    def __init__(self, setup, instances, name="agent", control_plane_url=None, server_id=1, secret=None, **extra):
         self.setup = setup
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.secret = secrets.token_hex(32)
+        self.secret = secret or secrets.token_hex(32)
         self.dir = ARTIFACTS / f"{name}-{self.port}"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.config = {

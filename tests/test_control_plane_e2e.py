@@ -24,8 +24,8 @@ def org_key(fleet):
     return fleet.key()
 
 
-def client(fleet, key, transport="stream", mode="2026-07-28", query=""):
-    return connect(fleet.cp.url, key, transport=transport, mode=mode, query=query)
+def client(fleet, key, transport="stream", mode="2026-07-28", query="", **kw):
+    return connect(fleet.cp.url, key, transport=transport, mode=mode, query=query, **kw)
 
 
 @pytest.mark.parametrize(("transport", "mode"), TRANSPORTS, ids=TRANSPORT_IDS)
@@ -144,3 +144,103 @@ async def test_a_stopped_instance_drops_out_and_comes_back(fleet, org_key):
         assert f"{b.slug}_count" in names
         rows = {i["slug"]: i for i in data_of(await c.call_tool("ocore_list_instances", {}))["instances"]}
         assert rows[b.slug]["status"] == "running"
+
+
+async def test_rotate_then_revoke_the_credential_in_one_action(fleet):
+    a, _b = fleet.instances
+    key = fleet.key()
+    cp = fleet.cp_admin
+    before = cp.search_read("ocore.control.instance", [("id", "=", a.record_id)], ["credential_fingerprint"])[0]
+    cp.call("ocore.control.instance", "action_rotate_credential", [a.record_id])
+    after = cp.search_read("ocore.control.instance", [("id", "=", a.record_id)], ["credential_fingerprint"])[0]
+    assert after["credential_fingerprint"] != before["credential_fingerprint"]
+    kid = a.admin.search_read("ocore.mcp.control.link", [("state", "=", "enrolled")], ["kid"])[0]["kid"]
+    assert kid.endswith("-2"), kid
+    async with client(fleet, key) as c:
+        assert data_of(await c.call_tool(f"{a.slug}_count", {"model": "res.partner"}))["count"] >= 1
+    cp.call("ocore.control.instance", "action_revoke_credential", [a.record_id])
+    assert a.admin.search_read("ocore.mcp.control.link", [("kid", "=", kid)], ["state"])[0]["state"] == "refused"
+    async with client(fleet, key) as c:
+        assert not any(t.name.startswith(a.slug + "_") for t in await list_all_tools(c))
+        assert "no active credential" in error_of(await c.call_tool(f"{a.slug}_count", {"model": "res.partner"}))
+
+
+# -- an instance managed by a host agent --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def managed(fleet, odoo_setup):
+    """Instance b, now run by a host agent that the control plane drives (its server record holds the
+    agent's URL; the secret comes from the server's 'Generate agent secret')."""
+    from agent_helpers import AgentProcess, odoo_instance
+
+    _a, b = fleet.instances
+    cp = fleet.cp_admin
+    server_id = cp.create("ocore.control.server", {"name": "host-1", "organization_id": fleet.org_id,
+                                                   "host": "127.0.0.1"})
+    action = cp.call("ocore.control.server", "action_generate_agent_secret", [server_id])
+    secret = cp.search_read("ocore.control.secret.show", [("id", "=", action["res_id"])], ["secret"])[0]["secret"]
+    b.server.stop()
+    agent = AgentProcess(odoo_setup, [odoo_instance(odoo_setup, "b", b.server.db, b.server.port)],
+                         control_plane_url=fleet.cp.url, server_id=server_id, secret=secret)
+    agent.start()
+    try:
+        cp.write("ocore.control.server", [server_id], {"agent_url": agent.url})
+        cp.write("ocore.control.instance", [b.record_id], {"server_id": server_id, "agent_name": "b"})
+        cp.call("ocore.control.instance", "action_start", [b.record_id])
+        agent.server_id = server_id
+        yield agent
+    finally:
+        agent.call("POST", "/v1/instances/b/stop")
+        agent.stop()
+
+
+async def test_heartbeats_and_start_stop_from_the_control_plane(fleet, managed):
+    _a, b = fleet.instances
+    cp = fleet.cp_admin
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        server = cp.search_read("ocore.control.server", [("id", "=", managed.server_id)],
+                                ["status", "last_heartbeat", "disk_free_gb"])[0]
+        if server["last_heartbeat"]:
+            break
+        time.sleep(0.5)
+    assert server["status"] == "online" and server["last_heartbeat"] and server["disk_free_gb"] > 0
+    key = fleet.key()
+    cp.call("ocore.control.instance", "action_stop", [b.record_id])
+    async with client(fleet, key) as c:
+        assert not any(t.name.startswith(b.slug + "_") for t in await list_all_tools(c))
+        rows = {i["slug"]: i for i in data_of(await c.call_tool("ocore_list_instances", {}))["instances"]}
+        assert rows[b.slug]["status"] == "stopped" and rows[b.slug]["server"] == "host-1"
+        servers = data_of(await c.call_tool("ocore_list_servers", {}))["servers"]
+        assert [s["name"] for s in servers] == ["host-1"] and servers[0]["status"] == "online"
+    cp.call("ocore.control.instance", "action_start", [b.record_id])
+    async with client(fleet, key) as c:
+        assert f"{b.slug}_count" in {t.name for t in await list_all_tools(c)}
+
+
+async def test_logs_backup_and_restore_through_the_agent(fleet, managed):
+    _a, b = fleet.instances
+    key = fleet.key()
+    admin = b.admin.__class__(b.server.url, b.server.db)  # a new session: the server was restarted
+    admin.create("res.partner", {"name": "saved in the backup"})
+    async with client(fleet, key, read_timeout_seconds=600) as c:
+        logs = data_of(await c.call_tool(f"{b.slug}_odoo_logs", {"lines": 5}))
+        assert 0 < len(logs["lines"]) <= 5 and logs["agent"] == "host-1"
+        grep = data_of(await c.call_tool(f"{b.slug}_odoo_logs", {"lines": 20, "filter": "odoo.service.server"}))
+        assert grep["lines"] and all("odoo.service.server" in line for line in grep["lines"])
+        backup = data_of(await c.call_tool(f"{b.slug}_backup_database", {}))
+        assert backup["name"].endswith(".dump") and backup["size"] > 0
+        admin.create("res.partner", {"name": "written after the backup"})
+        refused = error_of(await c.call_tool(f"{b.slug}_restore_database", {"backup": backup["name"]}))
+        assert "confirm" in refused
+        restored = data_of(await c.call_tool(f"{b.slug}_restore_database",
+                                             {"backup": backup["name"], "confirm": True, "timeout_seconds": 120}))
+        assert restored["restored"] and restored["restarted"] and restored["snapshot"].endswith("-pre-restore.dump")
+        names = [row["name"] for row in data_of(await c.call_tool(f"{b.slug}_list_backups", {}))["backups"]]
+        assert backup["name"] in names and restored["snapshot"] in names
+        for name, expected in (("saved in the backup", 1), ("written after the backup", 0)):
+            result = await c.call_tool(f"{b.slug}_count", {"model": "res.partner", "domain": [["name", "=", name]]})
+            assert data_of(result)["count"] == expected, name
+    rows = fleet.cp_admin.audit([("tool_name", "=", f"{b.slug}_restore_database")], limit=2)
+    assert [r["status"] for r in rows] == ["success", "refused"]

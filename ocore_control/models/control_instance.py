@@ -24,6 +24,7 @@ STATUS_COLORS = {"draft": 0, "running": 10, "stopped": 3, "unreachable": 2, "err
 INSTANCE_PATH = "/ocore/mcp/stream"
 
 
+@compat.table_constraints(("slug_unique", "UNIQUE(slug)", "Instance slugs are unique."))
 class ControlInstance(models.Model):
     """One Odoo database with ocore_mcp, reached by the control plane over MCP."""
 
@@ -70,7 +71,6 @@ class ControlInstance(models.Model):
     credential_fingerprint = fields.Char(readonly=True, copy=False)
     enrolled_at = fields.Datetime(readonly=True, copy=False)
 
-    _sql_constraints = [("slug_unique", "UNIQUE(slug)", "Instance slugs are unique.")]
 
     @api.depends("environment")
     def _compute_mcp_write_enabled(self):
@@ -170,6 +170,7 @@ class ControlInstance(models.Model):
             instance.sudo().write({"credential_generation": generation,
                                    "credential_fingerprint": keys.fingerprint(public)})
             self.env["ocore.control.tool.cache"]._ocore_invalidate(instance)
+        return True
 
     def action_revoke_credential(self):
         """One action: the control plane stops signing for the instance, and tells it (best effort)."""
@@ -182,6 +183,7 @@ class ControlInstance(models.Model):
                     _logger.info("revoking on %s: %s (revoked here anyway)", instance.slug, exc)
             instance.sudo().write({"credential_state": "revoked"})
             self.env["ocore.control.tool.cache"]._ocore_invalidate(instance)
+        return True
 
     def _ocore_post_json(self, path, payload, assertion=None, timeout=10):
         self.ensure_one()
@@ -225,14 +227,17 @@ class ControlInstance(models.Model):
     def action_start(self):
         for instance in self:
             instance._ocore_apply_agent_state(instance._ocore_agent_op("start", timeout=120))
+        return True
 
     def action_stop(self):
         for instance in self:
             instance._ocore_apply_agent_state(instance._ocore_agent_op("stop", timeout=60))
+        return True
 
     def action_restart(self):
         for instance in self:
             instance._ocore_apply_agent_state(instance._ocore_agent_op("restart", timeout=180))
+        return True
 
     def _ocore_apply_agent_state(self, row):
         """An agent's view of the instance (status, process or container id, port)."""

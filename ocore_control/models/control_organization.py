@@ -1,6 +1,8 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 
+from odoo.addons.ocore_mcp.lib import compat
+
 ROLES = [("owner", "Owner"), ("admin", "Admin"), ("member", "Member"), ("viewer", "Viewer")]
 
 
@@ -38,8 +40,11 @@ class ControlOrganization(models.Model):
     def action_toggle_mcp(self):
         for org in self:
             org.mcp_enabled = not org.mcp_enabled
+        return True
 
 
+@compat.table_constraints(
+    ("member_unique", "UNIQUE(organization_id, user_id)", "A user is a member of an organization once."))
 class ControlMember(models.Model):
     _name = "ocore.control.member"
     _description = "Control plane: organization member"
@@ -51,9 +56,6 @@ class ControlMember(models.Model):
                             help="Owner and Admin manage the organization; Member calls tools; Viewer only reads "
                             "(every forwarded call is read-only).")
 
-    _sql_constraints = [
-        ("member_unique", "UNIQUE(organization_id, user_id)", "A user is a member of an organization once."),
-    ]
 
     @api.constrains("role", "organization_id")
     def _check_owner(self):

@@ -6,6 +6,8 @@ import requests
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
+from odoo.addons.ocore_mcp.lib import compat
+
 from ..agent import signing
 from ..lib import keys
 
@@ -100,6 +102,7 @@ class ControlServer(models.Model):
             except UserError as exc:
                 server.status = "unreachable"
                 _logger.info("%s", exc)
+        return True
 
     def _ocore_apply_status(self, data):
         """Apply a heartbeat or status report of the agent: server load and disk, instance states."""
@@ -127,6 +130,7 @@ class ControlServer(models.Model):
         stale.instance_ids.filtered(lambda i: i.status == "running").write({"status": "unreachable"})
 
 
+@compat.table_constraints(("nonce_unique", "UNIQUE(nonce)", "A nonce is used once."))
 class ControlNonce(models.Model):
     """Nonces of signed agent requests seen recently (replays refused, in every worker)."""
 
@@ -135,7 +139,6 @@ class ControlNonce(models.Model):
 
     nonce = fields.Char(required=True, index=True)
 
-    _sql_constraints = [("nonce_unique", "UNIQUE(nonce)", "A nonce is used once.")]
 
     @api.model
     def _ocore_use(self, nonce):

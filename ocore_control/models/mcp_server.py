@@ -80,6 +80,7 @@ def fetch_tools(instance_data, timeout):
         return None, exc
 
 
+@compat.table_constraints(("cache_unique", "UNIQUE(instance_id, cache_key)", "One list per instance and key."))
 class ToolCache(models.Model):
     """The tool list of an instance as one subject with one scope sees it (shared by every worker)."""
 
@@ -92,7 +93,6 @@ class ToolCache(models.Model):
     error = fields.Char()
     fetched_at = fields.Datetime()
 
-    _sql_constraints = [("cache_unique", "UNIQUE(instance_id, cache_key)", "One list per instance and key.")]
 
     @api.model
     def _ocore_invalidate(self, instances):

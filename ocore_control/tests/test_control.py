@@ -4,6 +4,7 @@
 from odoo import Command
 from odoo.tests import TransactionCase
 
+from odoo.addons.ocore_mcp.lib import compat
 from odoo.addons.ocore_mcp.service import policy as pol
 from odoo.addons.ocore_mcp.service.context import Connection
 
@@ -14,12 +15,11 @@ class TestControlPlane(TransactionCase):
         super().setUpClass()
         env = cls.env
         cls.settings = env["ocore.mcp.server"]._ocore_settings()
-        cls.alice = env["res.users"].with_context(no_reset_password=True).create({
-            "name": "Alice", "login": "alice_ctl", "groups_id": [Command.set([
-                env.ref("base.group_user").id, env.ref("ocore_mcp.group_mcp_user").id])]})
-        cls.vic = env["res.users"].with_context(no_reset_password=True).create({
-            "name": "Vic", "login": "vic_ctl", "groups_id": [Command.set([
-                env.ref("base.group_user").id, env.ref("ocore_mcp.group_mcp_user").id])]})
+        users = env["res.users"].with_context(no_reset_password=True)
+        groups = {compat.user_groups_field(users): [Command.set([
+            env.ref("base.group_user").id, env.ref("ocore_mcp.group_mcp_user").id])]}
+        cls.alice = users.create({"name": "Alice", "login": "alice_ctl", **groups})
+        cls.vic = users.create({"name": "Vic", "login": "vic_ctl", **groups})
         cls.org = env["ocore.control.organization"].create({
             "name": "Agency", "member_ids": [Command.create({"user_id": cls.alice.id, "role": "owner"}),
                                              Command.create({"user_id": cls.vic.id, "role": "viewer"})]})
