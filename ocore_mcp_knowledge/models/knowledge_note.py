@@ -141,3 +141,38 @@ class KnowledgeNote(models.Model):
         self.ensure_one()
         return [("company_id", "=", self.company_id.id), ("target_type", "=", self.target_type),
                 ("target", "=", self.target), ("active", "=", True)]
+
+    # -- visibility: a record note is shown to the users who may read that record ----------------------
+
+    @api.model
+    def _ocore_hidden_record_notes(self):
+        """Ids of the record notes whose record the current user may not read (record rules included)."""
+        self.flush_model(["target_type", "target_model", "target_res_id"])
+        self.env.cr.execute(
+            """SELECT target_model, array_agg(DISTINCT target_res_id), array_agg(id) FROM ocore_mcp_note
+                WHERE target_type = 'record' AND target_model IS NOT NULL GROUP BY target_model"""
+        )
+        env = self.env(su=False)
+        hidden = []
+        for model, res_ids, note_ids in self.env.cr.fetchall():
+            if model not in env:
+                continue
+            records = env[model].with_context(active_test=False)
+            readable = set(records.search([("id", "in", res_ids)]).ids) if self._ocore_readable(model) else set()
+            if len(readable) < len(res_ids):
+                notes = self.sudo().browse(note_ids)
+                hidden += notes.filtered(lambda n, ok=readable: n.target_res_id not in ok).ids
+        return hidden
+
+    @api.model
+    def _ocore_visible_terms(self):
+        hidden = self._ocore_hidden_record_notes()
+        return [("id", "not in", hidden)] if hidden else []
+
+    def _ocore_visible_record(self):
+        self.ensure_one()
+        note = self.sudo()
+        if note.target_type != "record" or note.target_model not in self.env:
+            return True
+        records = self.env(su=False)[note.target_model].with_context(active_test=False)
+        return bool(records.search_count([("id", "=", note.target_res_id)]))

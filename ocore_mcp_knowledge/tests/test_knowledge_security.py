@@ -222,3 +222,34 @@ class TestKnowledgeTextsKeepNoSecret(KnowledgeSecurityCase):
         # the backend (ORM) writes the same way
         record = self.env["ocore.mcp.note"].with_user(self.user_a).create({"title": "t", "body": PBKDF2})
         self.assertEqual(record.body, REDACTED)
+
+
+@tagged("post_install", "-at_install")
+class TestRecordNotes(KnowledgeSecurityCase):
+    """A note about a record is shown to the users who may read that record (record rules included)."""
+
+    def test_record_notes_follow_the_records_rules(self):
+        foreign = self.env["res.partner"].create({"name": "Company B's customer", "company_id": self.company_b.id})
+        shared = self.env["res.partner"].create({"name": "Everybody's customer"})
+        Note = self.env["ocore.mcp.note"]
+        hidden = Note.create({"title": "about B's customer", "target_type": "record", "target_model": "res.partner",
+                              "target_res_id": foreign.id, "body": "b-secret"})
+        seen = Note.create({"title": "about a shared customer", "target_type": "record",
+                            "target_model": "res.partner", "target_res_id": shared.id})
+        self.user_a2.company_ids = [Command.link(self.company_b.id)]
+        # (user, key, notes through MCP: the key acts in its company, notes through the ORM: every company of
+        # the user, as in the backend)
+        cases = [(self.user_a, self.key, {seen}, {seen}), (self.user_a2, self.key_a2, {seen}, {seen, hidden}),
+                 (self.portal, self.portal_key, set(), set())]
+        for user, key, expected, in_orm in cases:
+            with self.subTest(user=user.login):
+                listed = {n["id"] for n in self.ok("list_notes", {"target_type": "record"}, key=key)["notes"]}
+                self.assertEqual(listed, {n.id for n in expected})
+                context = {n["id"] for n in self.ok("get_context", key=key)["notes"]}
+                self.assertEqual(context & {hidden.id, seen.id}, {n.id for n in expected})
+                as_user = Note.with_user(user)
+                self.assertEqual(set(as_user.search([("target_type", "=", "record")])), in_orm)
+                if hidden not in in_orm:
+                    with self.assertRaises(AccessError):
+                        hidden.with_user(user).read(["body"])
+                    self.assertFalse(hidden.with_user(user).ocore_visible)
