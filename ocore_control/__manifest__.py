@@ -12,6 +12,7 @@
     "data": [
         "security/ir.model.access.csv",
         "security/ocore_control_rules.xml",
+        "data/ir_cron_data.xml",
         "views/control_instance_views.xml",
         "views/control_organization_views.xml",
         "views/control_server_views.xml",

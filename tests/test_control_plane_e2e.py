@@ -32,7 +32,9 @@ def client(fleet, key, transport="stream", mode="2026-07-28", query="", **kw):
 async def test_one_endpoint_serves_both_instances_and_the_platform_tools(fleet, org_key, transport, mode):
     a, b = fleet.instances
     async with client(fleet, org_key, transport, mode) as c:
-        names = {t.name for t in await list_all_tools(c)}
+        listed = [t.name for t in await list_all_tools(c)]
+        names = set(listed)
+        assert len(listed) == len(names), "each tool once (the instances' own platform tools are not listed)"
         for slug in (a.slug, b.slug):
             assert {f"{slug}_search_read", f"{slug}_count", f"{slug}_list_models"} <= names
         assert {"ocore_list_instances", "ocore_list_servers"} <= names

@@ -52,7 +52,7 @@ class ControlServer(models.Model):
     def action_generate_agent_secret(self):
         """Rotate the agent secret (the previous one stops working) and show the new one once."""
         self.ensure_one()
-        self.check_access("write")
+        compat.check_access(self, "write")
         server = self.sudo()
         server.agent_key_generation += 1
         secret = server._ocore_agent_secret()

@@ -210,6 +210,9 @@ class McpServerControl(models.AbstractModel):
         rows = []
         for instance, (tools, error) in zip(instances, outcomes, strict=True):
             if error is None:
+                # the instance's own platform tools (ocore_*) are not the fleet's: the control plane has its own
+                prefix = instance.slug + "_"
+                tools = [tool for tool in tools if str(tool.get("name", "")).startswith(prefix)]
                 found[instance.id] = tools
                 rows.append((instance.id, cache_key, json.dumps(tools), None, "running", None))
             else:

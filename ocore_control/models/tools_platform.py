@@ -35,6 +35,7 @@ class PlatformToolsControl(models.AbstractModel):
     def _tool_list_servers(self):
         """List all servers in the organization: id, name, host, and status."""
         server, conn = self._ocore_fleet()
+        self.env["ocore.control.server"].sudo()._ocore_mark_stale()
         org = server._ocore_control_org(conn)
         rows = []
         for srv in org.sudo().server_ids if org else []:

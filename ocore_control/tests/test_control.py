@@ -126,6 +126,15 @@ class TestControlPlane(TransactionCase):
         self.assertEqual(self.instance.status, "unreachable")
         self.assertTrue(self.instance.last_error)
 
+    def test_stale_heartbeat_marks_the_server_and_its_instances(self):
+        self.server._ocore_apply_status({"disk": {"total": 10e9, "free": 4e9}, "load": 0.5, "instances": []})
+        self.assertEqual(self.server.status, "online")
+        self.assertAlmostEqual(self.server.disk_free_gb, 4.0)
+        self.server.last_heartbeat = "2020-01-01 00:00:00"
+        self.env["ocore.control.server"]._ocore_mark_stale()
+        self.assertEqual(self.server.status, "unreachable")
+        self.assertEqual(self.instance.status, "unreachable")
+
     def test_views(self):
         for view_type in ("kanban", "list", "form", "search"):
             self.env["ocore.control.instance"].get_views([(False, view_type)])
