@@ -102,6 +102,12 @@ def client(config):
     with _lock:
         found = _clients.get(key)
         if found is None:
+            # the settings changed (another host or project): the previous client of this process stops
+            # in the background (its last flush may wait out a timeout when PostHog is unreachable)
+            for stale in [k for k in _clients if k[0] == key[0]]:
+                old = _clients.pop(stale)
+                if old:
+                    threading.Thread(target=old.shutdown, name="posthog-shutdown", daemon=True).start()
             try:
                 found = _new_client(config["host"], config["project_api_key"])
             except ImportError:

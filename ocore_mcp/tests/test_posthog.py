@@ -1,5 +1,6 @@
 """PostHog monitoring: settings (the personal API key a write-only secret), server-side capture."""
 
+import threading
 from unittest.mock import patch
 
 from odoo.exceptions import AccessError
@@ -24,6 +25,9 @@ class Recorder:
 
     def flush(self):
         pass
+
+    def shutdown(self):
+        self.stopped = True
 
 
 @tagged("post_install", "-at_install")
@@ -77,7 +81,7 @@ class TestPosthogCapture(McpToolCase):
         icp.set_param("ocore_mcp.posthog_host", "http://127.0.0.1:9")
         icp.set_param("ocore_mcp.posthog_project_api_key", "phc_test")
         self.recorder = Recorder()
-        patcher = patch.object(ph, "_new_client", lambda host, key: self.recorder)
+        patcher = patch.object(ph, "_new_client", lambda host, key: self.recorder)  # the current one
         patcher.start()
         self.addCleanup(patcher.stop)
         self.addCleanup(ph._clients.clear)
@@ -95,6 +99,20 @@ class TestPosthogCapture(McpToolCase):
         text = str(events)
         self.assertNotIn(self.admin.login, text.replace(f"{self.slug}:", ""))
         self.assertNotIn("$set", text)
+
+    def test_one_client_per_process_the_previous_one_stopped(self):
+        first = self.recorder
+        self.ok("server_info")
+        self.assertEqual(len(ph._clients), 1)
+        self.recorder = Recorder()
+        self.env["ir.config_parameter"].sudo().set_param("ocore_mcp.posthog_host", "http://127.0.0.1:10")
+        self.ok("server_info")
+        self.assertEqual([key[1] for key in ph._clients], ["http://127.0.0.1:10"])
+        for thread in threading.enumerate():
+            if thread.name == "posthog-shutdown":
+                thread.join(5)
+        self.assertTrue(getattr(first, "stopped", False))
+        self.assertTrue(self.recorder.events)
 
     def test_capture_off_queues_nothing(self):
         self.env["ir.config_parameter"].sudo().set_param("ocore_mcp.posthog_capture", "0")
