@@ -163,7 +163,9 @@ class OAuthController(http.Controller):
         resp.headers["X-Frame-Options"] = "DENY"
         resp.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
         resp.headers["Cache-Control"] = "no-store"
-        resp.headers["Referrer-Policy"] = "no-referrer"
+        # same-origin, not no-referrer: under no-referrer a browser sends "Origin: null" with the page's form
+        # POSTs, which the Origin check refuses; other sites still get no Referer
+        resp.headers["Referrer-Policy"] = "same-origin"
         return resp
 
     def _message(self, title, message, status=200, **values):
