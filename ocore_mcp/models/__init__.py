@@ -1,5 +1,6 @@
 from . import (
     mcp_category,
+    mcp_credential,
     mcp_key,
     mcp_session,
     mcp_message,

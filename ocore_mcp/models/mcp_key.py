@@ -8,6 +8,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
 from ..lib import compat
+from ..service.context import KeyAuth
 
 _logger = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ def split_list(text):
 @compat.table_constraints(("rate_limit_positive", "CHECK(rate_limit >= 0)", "The rate limit cannot be negative."))
 class McpKey(models.Model):
     _name = "ocore.mcp.key"
+    _inherit = ["ocore.mcp.credential.mixin"]
     _description = "MCP API Key"
     _order = "create_date desc, id desc"
 
@@ -82,6 +84,7 @@ class McpKey(models.Model):
     category_ids = fields.Many2many(
         "ocore.mcp.category",
         string="Categories",
+        domain=[("has_tools", "=", True)],  # only the categories that hold an installed tool are offered
         help="Tool categories this key may use. Empty grants every category.",
     )
     read_only = fields.Boolean(help="Block every write and destructive tool.")
@@ -112,14 +115,7 @@ class McpKey(models.Model):
     def _compute_state(self):
         now = fields.Datetime.now()
         for key in self:
-            if not key.active:
-                key.state = "revoked"
-            elif not key.key_prefix:
-                key.state = "new"
-            elif key.expiration_date and key.expiration_date <= now:
-                key.state = "expired"
-            else:
-                key.state = "active"
+            key.state = key._ocore_credential_state(now)
 
     def _compute_session_count(self):
         data = self.env["ocore.mcp.session"].sudo()._read_group(
@@ -377,8 +373,6 @@ class McpKey(models.Model):
     @api.model
     def _ocore_auth_query(self, condition, value):
         """[(key id, key hash, KeyAuth)] of the keys matching ``condition`` (SQL on ``k``, one parameter)."""
-        from ..service.context import KeyAuth
-
         self.env.flush_all()  # the query below reads the tables: pending ORM writes first (no-op if none)
         cats, models_ = self._fields["category_ids"], self._fields["model_ids"]
         self.env.cr.execute(

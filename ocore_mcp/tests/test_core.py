@@ -69,6 +69,28 @@ class TestPureCore(TransactionCase):
         with self.assertRaisesRegex(ValueError, "model: required argument is missing"):
             spec.validate({"ids": [1]})
 
+    def test_categories_are_records_and_only_those_holding_tools_are_offered(self):
+        Category = self.env["ocore.mcp.category"]
+        specs = self.env["ocore.mcp.toolset"]._ocore_tool_specs()
+        codes = set(Category.search([]).mapped("code"))
+        self.assertFalse({spec.category for spec in specs.values()} - codes, "every tool's category is a record")
+        offered = Category._ocore_offered()
+        self.assertEqual(set(offered.mapped("code")), {spec.category for spec in specs.values()})
+        export = self.env.ref("ocore_mcp.category_export")  # a record whose tools are the orm family's
+        self.assertEqual((export.tool_count, export.has_tools), (0, False))
+        self.assertEqual(Category.search([("has_tools", "=", False)]), Category.search([("code", "not in", offered.mapped("code"))]))
+        orm = self.env.ref("ocore_mcp.category_orm")
+        self.assertEqual(orm.tool_count, sum(1 for spec in specs.values() if spec.category == "orm"))
+        self.assertIn("export_csv", {name for name, spec in specs.items() if spec.category == "orm"})
+        # the key form offers the same categories; the decorator takes any category code
+        self.assertEqual(Category.search(self.env["ocore.mcp.key"]._fields["category_ids"].domain), offered)
+        def _tool_probe(self):
+            """Probe."""
+
+        self.assertEqual(mcp_tool("e2e_extension")(_tool_probe)._mcp_tool.category, "e2e_extension")
+        with self.assertRaisesRegex(ValueError, "not a category code"):
+            mcp_tool("Not A Code")
+
     def test_override_without_decorator_keeps_the_tool(self):
         tools = collect_tools([("x.family", _Override)])
         self.assertEqual(set(tools), {"count", "unlink"})

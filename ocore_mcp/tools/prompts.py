@@ -22,7 +22,6 @@ from ..lib import compat
 from ..lib import fields as fieldlib
 from ..models.mcp_prompts import mcp_prompt
 from ..service.context import current_call
-from ..service.policy import IDENTIFIER, Refusal, check_model_allowed
 
 MAX_FIELDS = 120
 MAX_TRACEBACK = 8000
@@ -46,16 +45,8 @@ class McpPromptTemplates(models.AbstractModel):
         return not allowed or model in allowed
 
     def _ocore_prompt_model(self, model):
-        """The model named by a prompt argument, after the identifier and allowlist checks."""
-        model = (model or "").strip()
-        if not IDENTIFIER.match(model):
-            raise Refusal("invalid_input", f"model: {model!r} is not a valid model name")
-        call = current_call()
-        if call is not None:
-            check_model_allowed(model, call.connection.scope)
-        if model not in self.env:
-            raise Refusal("invalid_input", f"model: unknown model {model!r}")
-        return self.env[model]
+        """The model named by a prompt argument, after the tools' identifier and allowlist checks."""
+        return self.env["ocore.mcp.toolset"]._model((model or "").strip())
 
     def _ocore_instance_line(self):
         meta = self.env["ocore.mcp.tools.metadata"]
