@@ -174,3 +174,32 @@ class TestPromptRights(AuditCase):
         self.assertIn("- Records: n/a (the user has no read access)", text)
         text = self.prompt_text("explain_model", {"model": "res.partner"}, self.portal_key)
         self.assertIn(f"- Records: {self.env['res.partner'].with_user(self.portal).search_count([])}", text)
+
+    # every prompt, every model a non-administrator may not read in full: no table-wide figure
+    SENSITIVE_MODELS = ("ocore.mcp.audit.log", "ocore.mcp.key", "ocore.mcp.session", "res.users.apikeys",
+                        "ir.config_parameter", "res.users", "ir.cron", "ir.attachment", "res.partner")
+    TABLE_FIGURES = ("Table `", " kB", "dead rows", "sequential", "seq scans", "Largest tables", "; database size",
+                     "Database connections:", "reltuples")
+
+    def test_no_table_wide_figure_for_non_administrators(self):
+        for key in (self.portal_key, self.internal_key, self.manager_key):
+            for model in self.SENSITIVE_MODELS:
+                for name, arguments in (("debug_performance", {"symptoms": "slow", "model": model}),
+                                        ("explain_model", {"model": model}),
+                                        ("analyze_error", {"traceback": f"Error in {model}: 'name' is wrong"})):
+                    with self.subTest(key=key.name, prompt=name, model=model):
+                        conn = Connection(key=key, scope=None, settings=self.settings, transport="stream",
+                                          protocol_version="2025-06-18")
+                        reply = self.server._ocore_handle(conn, {"jsonrpc": "2.0", "id": 7, "method": "prompts/get",
+                                                                 "params": {"name": name, "arguments": arguments}})
+                        if "error" in reply:
+                            continue  # refused: shows nothing
+                        text = reply["result"]["messages"][0]["content"]["text"]
+                        for figure in self.TABLE_FIGURES:
+                            self.assertNotIn(figure, text)
+                        counts = [line for line in text.splitlines() if line.startswith("- Records: ")]
+                        records = self.env[model].with_user(key.user_id)
+                        for line in counts:
+                            count = line.removeprefix("- Records: ")
+                            if count.isdigit():
+                                self.assertEqual(int(count), records.search_count([]))
