@@ -324,14 +324,17 @@ _ocore_venv_ensure() {
     log "$label virtualenv ready ($(elapsed))"
 }
 
-# The Odoo venv: Odoo's requirements (cbor2 moved to a version that builds on Python 3.11) and ours,
-# resolved together so that none of ours moves one of Odoo's pins. setuptools stays below 81: gevent
+# The Odoo venv: Odoo's requirements and ours, resolved together so that none of ours moves one of Odoo's
+# pins, except two moved to versions Odoo pins itself elsewhere: cbor2 5.4.2 -> 5.6.2 (5.4.2 does not build
+# on Python 3.11; Odoo's pin for 3.12) and, for 17.0 on Python 3.11, requests 2.25.1 -> 2.31.0 (Odoo 17.0's
+# pin for Python 3.12 and 18.0's for 3.11; posthog and docker need requests >= 2.26). setuptools stays below 81: gevent
 # needs pkg_resources at run time. The source tree is made importable (a .pth file): 19.0's launcher
 # setup/odoo imports the odoo package from sys.path.
 ocore_venv_ensure() {
     local reqs=$OCORE_LOCAL/odoo-requirements-$ODOO_SERIES.txt site
     mkdir -p "$OCORE_LOCAL"
-    sed 's/^cbor2==5\.4\.2\b/cbor2==5.6.2/' "$ODOO_PATH/requirements.txt" >"$reqs"
+    sed -e 's/^cbor2==5\.4\.2\b/cbor2==5.6.2/' -e 's/^requests==2\.25\.1\b/requests==2.31.0/' \
+        "$ODOO_PATH/requirements.txt" >"$reqs"
     _ocore_venv_ensure "$OCORE_VENV" "$OCORE_PYTHON_BIN" "Odoo $ODOO_SERIES" 'setuptools>=80,<81' \
         --no-build-isolation 'setuptools>=80,<81' -r "$reqs" -r "$OCORE_REPO/requirements.txt"
     site=$("$OCORE_VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') ||

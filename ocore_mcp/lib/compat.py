@@ -293,12 +293,20 @@ def in_odoo_test():
     """Whether Odoo is running a test right now (its test cursors refuse commits).
 
     ``odoo.modules.module.current_test`` is set while the at_install suites run (17.0 - 19.0); 17.0
-    leaves it unset in post_install suites, where only the thread's ``testing`` flag tells."""
+    leaves it unset in post_install suites, where the thread's ``testing`` flag tells, and an HttpCase's
+    request is served by a thread marked neither way: only its cursor, the test's, tells."""
     import threading
 
+    from odoo import http
     from odoo.modules import module
 
-    return bool(getattr(module, "current_test", False) or getattr(threading.current_thread(), "testing", False))
+    if getattr(module, "current_test", False) or getattr(threading.current_thread(), "testing", False):
+        return True
+    try:
+        cr = http.request.env.cr if http.request else None
+    except (AttributeError, RuntimeError):  # no request, or one without a database
+        return False
+    return type(cr).__name__ == "TestCursor"
 
 
 def kanban_card_to_box(arch):
@@ -554,26 +562,89 @@ def list_view_mode_to_tree(view_mode):
     return ",".join("tree" if mode.strip() == "list" else mode for mode in view_mode.split(","))
 
 
-def adapt_view_values(model, vals):
-    """17.0: the values of an ``ir.ui.view`` / ``ir.actions.act_window`` / ``...act_window.view``
-    being written, with 18.0+ list views turned into 17.0's tree views (changed in place). Other series:
-    unchanged. Data files and code can then write ``<list>`` and ``view_mode="list"`` for every series."""
+_SEARCH_GROUP_ATTRS = {}
+
+
+def search_groups_take_attributes():
+    """Whether search views accept ``<group expand="0" string="Group By">`` (17.0, 18.0): read from
+    the search views' ``group`` in the server's schema (base/rng/common.rng); 19.0's has neither."""
+    if "allowed" not in _SEARCH_GROUP_ATTRS:
+        import os
+
+        from odoo.tools.misc import file_path
+
+        try:
+            with open(file_path(os.path.join("base", "rng", "common.rng")), encoding="utf-8") as fh:
+                text = fh.read()
+            start = text.index('<rng:define name="group">')
+            group = text[start:text.index("</rng:define>", start)]
+            _SEARCH_GROUP_ATTRS["allowed"] = 'name="expand"' in group
+        except (OSError, ValueError):
+            _SEARCH_GROUP_ATTRS["allowed"] = True
+    return _SEARCH_GROUP_ATTRS["allowed"]
+
+
+def search_arch_bare_groups(arch):
+    """A search view arch with its ``<group>`` elements stripped of ``expand`` and ``string`` (what
+    19.0 accepts). Returns ``arch`` itself when there is nothing to change or it does not parse."""
+    from lxml import etree
+
+    if not arch or not isinstance(arch, str | bytes):
+        return arch
+    text = arch.decode() if isinstance(arch, bytes) else arch
+    if "expand" not in text and "<group " not in text:
+        return arch
+    try:
+        root = etree.fromstring(text.encode() if text.lstrip().startswith("<?xml") else text)
+    except (etree.XMLSyntaxError, ValueError):
+        return arch
+    changed = False
+    for group in root.iter("group"):
+        for attr in ("expand", "string"):
+            if attr in group.attrib:
+                del group.attrib[attr]
+                changed = True
+    if not changed:
+        return arch
+    out = etree.tostring(root, encoding="unicode")
+    return out.encode() if isinstance(arch, bytes) else out
+
+
+def adapt_view_values(model, vals, view_type=None):
+    """The values of an ``ir.ui.view`` / ``ir.actions.act_window`` / ``...act_window.view`` being
+    written, in the words of the running series (changed in place), so that data files and code (this
+    project's and any addon's) are written once for 17.0 - 19.0:
+
+    - 17.0 calls list views ``tree``: ``<list>`` and ``view_mode="list"`` become ``tree``;
+    - 19.0 search views take bare ``<group>`` elements: ``expand`` / ``string`` are dropped;
+    - 19.0 window actions have no ``target="inline"`` (the settings form): it becomes ``current``.
+
+    ``view_type``: the type of the view(s) written when ``vals`` does not say it (their own, or their
+    parent's for an extension)."""
     env = model.env
-    if not lists_are_trees(env):
-        return vals
     if model._name == "ir.ui.view":
-        if vals.get("type") == "qweb":
+        view_type = vals.get("type") or view_type
+        if view_type == "qweb":
             return vals
-        if vals.get("type") == "list":
-            vals["type"] = "tree"
-        for fname in ("arch", "arch_base", "arch_db"):
-            if fname in vals:
+        archs = [f for f in ("arch", "arch_base", "arch_db") if vals.get(f)]
+        if lists_are_trees(env):
+            if vals.get("type") == "list":
+                vals["type"] = "tree"
+            for fname in archs:
                 vals[fname] = list_arch_to_tree(vals[fname])
+        if archs and not search_groups_take_attributes():
+            for fname in archs:
+                text = vals[fname].decode() if isinstance(vals[fname], bytes) else vals[fname]
+                if view_type == "search" or text.lstrip().startswith("<search"):
+                    vals[fname] = search_arch_bare_groups(vals[fname])
     elif model._name == "ir.actions.act_window":
-        for fname in ("view_mode", "mobile_view_mode"):
-            if fname in vals:
-                vals[fname] = list_view_mode_to_tree(vals[fname])
-    elif model._name == "ir.actions.act_window.view" and vals.get("view_mode") == "list":
+        if lists_are_trees(env):
+            for fname in ("view_mode", "mobile_view_mode"):
+                if fname in vals:
+                    vals[fname] = list_view_mode_to_tree(vals[fname])
+        if vals.get("target") == "inline" and "inline" not in dict(model._fields["target"].selection):
+            vals["target"] = "current"
+    elif model._name == "ir.actions.act_window.view" and vals.get("view_mode") == "list" and lists_are_trees(env):
         vals["view_mode"] = "tree"
     return vals
 

@@ -1,8 +1,10 @@
 """Views and actions written once for Odoo 17.0, 18.0 and 19.0.
 
-The data files (and any addon installed after this one) write list views the 18.0+ way: ``<list>``
-roots and ``view_mode="list,form"``. On 17.0, which calls them ``tree``, these values are turned into
-17.0's words as they are written (lib/compat.adapt_view_values); on 18.0 and 19.0 nothing changes.
+The data files (and any addon installed after this one) write views the 18.0 way: ``<list>`` roots,
+``view_mode="list,form"``, search views with ``<group expand="0" string="Group By">``, a settings action
+with ``target="inline"``. As they are written, these values are put in the running series' words
+(lib/compat.adapt_view_values): ``tree`` on 17.0, bare search groups and ``current`` on 19.0; on 18.0
+nothing changes.
 """
 
 from odoo import api, models
@@ -15,17 +17,17 @@ class IrUiView(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
-        if compat.lists_are_trees(self.env):
-            for vals in vals_list:
-                parent = self.browse(vals.get("inherit_id") or ())
-                if not vals.get("type") and parent.exists() and parent.type == "qweb":
-                    continue  # QWeb templates have no list views
-                compat.adapt_view_values(self, vals)
+        for vals in vals_list:
+            parent_type = None
+            if not vals.get("type") and vals.get("inherit_id"):
+                parent_type = self.browse(vals["inherit_id"]).type  # an extension has its parent's type
+            compat.adapt_view_values(self, vals, parent_type)
         return super().create(vals_list)
 
     def write(self, vals):
-        if compat.lists_are_trees(self.env) and any(view.type != "qweb" for view in self):
-            compat.adapt_view_values(self, vals)
+        types = set(self.mapped("type"))
+        if types != {"qweb"}:
+            compat.adapt_view_values(self, vals, types.pop() if len(types) == 1 else None)
         return super().write(vals)
 
 

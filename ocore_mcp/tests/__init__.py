@@ -16,3 +16,4 @@ from . import test_tools_reports
 from . import test_notify
 from . import test_posthog, test_tools_monitoring
 from . import test_audit_security
+from . import test_compat

@@ -318,7 +318,7 @@ class TestScaffoldModule(McpToolCase):
         self.assertIn("_rec_name = 'title'", source)
         tree = etree.parse(os.path.join(base, "views/library_book_views.xml"))
         self.assertEqual(tree.xpath("//menuitem[@id='menu_library_demo_root']/@name"), ["Library <Demo>"])
-        self.assertEqual(tree.xpath("//list/field/@name"), ["title", "pages", "state", "author_id"])
+        self.assertEqual(tree.xpath(f"//{compat.list_view_tag()}/field/@name"), ["title", "pages", "state", "author_id"])
         with open(os.path.join(base, "security/ir.model.access.csv")) as fh:
             rows = list(csv.DictReader(fh))
         self.assertEqual(rows[0]["model_id:id"], "model_library_book")
