@@ -41,10 +41,12 @@ class McpCategory(models.Model):
             category.has_tools = bool(category.tool_count)
 
     def _search_has_tools(self, operator, value):
-        if operator not in ("=", "!="):
+        wanted = compat.boolean_search_values(operator, value)  # = / != (17.0, 18.0), in / not in (19.0)
+        if wanted is None:
             raise NotImplementedError(f"has_tools does not support the operator {operator!r}")
-        positive = bool(value) == (operator == "=")
-        return [("code", "in" if positive else "not in", sorted(self._ocore_tool_counts()))]
+        if len(wanted) != 1:
+            return [] if wanted else [("id", "=", False)]
+        return [("code", "in" if True in wanted else "not in", sorted(self._ocore_tool_counts()))]
 
     @api.model
     def _ocore_offered(self):
