@@ -251,8 +251,28 @@ def redact_table(text):
                 if delimiter == "|":
                     return _redact_pipe_table(lines, head, columns)
                 return _redact_csv(text, offset + len(lines[head]) + 1, delimiter, columns)
+        elif _SINGLE_HEADER_RE.fullmatch(line.lstrip("\ufeff")) and _header_sensitive(line.lstrip("\ufeff")):
+            return _redact_single_column(lines, head)
         offset += len(lines[head]) + 1
     return text
+
+
+_FOOTER_RE = re.compile(r"\(\d+ rows?\)")
+# the header of a one-column table: a column name alone on its line (quoted or padded), no other text
+_SINGLE_HEADER_RE = re.compile(r"""[ \t]{0,40}(?P<q>["'`]?)[A-Za-z_][\w .-]{0,62}(?P=q)[ \t]{0,40}\r?""")
+
+
+def _redact_single_column(lines, head):
+    """A one-column CSV or psql table (no delimiter) whose header is a credential name: every cell redacted,
+    the separator and ``(N rows)`` footer kept."""
+    out = lines[: head + 1]
+    for line in lines[head + 1 :]:
+        body = line.rstrip("\r")
+        if not body.strip() or set(body.strip()) <= set("-+|:= ") or _FOOTER_RE.fullmatch(body.strip()):
+            out.append(line)
+        else:
+            out.append(REDACTED + line[len(body):])
+    return "\n".join(out)
 
 
 # -- structures ----------------------------------------------------------------------------------------
