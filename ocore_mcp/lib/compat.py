@@ -400,7 +400,7 @@ def run_cron_now(job):
     instead (its own commits, failures logged, not raised), so the steps are written out here."""
     import psycopg2
 
-    from odoo import fields
+    from odoo import _, fields
     from odoo.exceptions import UserError
 
     job.ensure_one()
@@ -411,7 +411,7 @@ def run_cron_now(job):
                 f'SELECT id FROM "{job._table}" WHERE id = %s FOR NO KEY UPDATE NOWAIT', [job.id]  # noqa: S608
             )
     except psycopg2.OperationalError:
-        raise UserError(f"the scheduled action {job.name!r} is running right now") from None
+        raise UserError(_("the scheduled action %r is running right now", job.name)) from None
     run_as = job.with_user(job.user_id).with_context(lastcall=job.lastcall)
     if hasattr(run_as, "_add_progress"):  # 18.0+: the job's progress record (what _commit_progress updates)
         run_as, _progress = run_as._add_progress()
