@@ -227,8 +227,10 @@ class McpKey(models.Model):
                 raise AccessError(_("The secret of a key is generated, never written."))
         if not self.env.su and "user_id" in vals and not self.env.user.has_group("ocore_mcp.group_mcp_manager"):
             raise UserError(_("Only MCP managers can change a key's owner."))
-        if not self.env.su and "user_id" in vals:
-            self._ocore_check_owner()  # the current owners too: nobody takes over a key they could not make
+        if not self.env.su and set(vals) - {"active"}:
+            # the current owners: nobody takes over a key they could not make, nor widens its scopes (read-only,
+            # categories, allowlists ...) for its secret's holder; revoking (active=False) stays open to managers
+            self._ocore_check_owner()
         owner_changed = self.browse()
         if "user_id" in vals:
             owner_changed = self.filtered(lambda k: k.sudo().user_id.id != vals["user_id"])
