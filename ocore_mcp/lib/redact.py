@@ -16,6 +16,7 @@ call.
 """
 
 import csv
+import functools
 import io
 import itertools
 import json
@@ -33,38 +34,41 @@ MARGIN = 512  # characters past the kept part that are read, so a secret cut by 
 TABLE_HEAD_LINES = 3  # a table's header may follow a title line or two
 
 _HEX = r"[0-9a-fA-F]"
-_VALUE_RE = re.compile(
-    "|".join([
-        # PEM private keys, also when cut before their END line
-        r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END [A-Z0-9 ]{0,40}PRIVATE KEY"
-        r"(?: BLOCK)?-----|\Z)",
-        # modular crypt format: $pbkdf2-sha512$..., $2b$12$..., $argon2id$v=19$..., $6$salt$hash, $y$..., $scrypt$
-        r"\$(?:pbkdf2(?:-sha(?:1|256|512))?|2[abxy]?|argon2(?:id|i|d)|[1567y]|gy|md5(?:-crypt)?|apr1|scrypt"
-        r"|sha(?:1|256|512)(?:-crypt)?|bcrypt(?:-sha256)?|ldap_[a-z0-9_]{1,20}|django_[a-z0-9_]{1,20})\$"
-        r"[A-Za-z0-9./+=,:;$-]{4,2000}",
-        # Django / werkzeug style: pbkdf2_sha256$260000$salt$hash, pbkdf2:sha256:600000$salt$hash
-        r"\b(?:pbkdf2_sha(?:1|256|512)|bcrypt_sha256|argon2|scrypt|pbkdf2:sha(?:1|256|512)(?::\d{1,9})?)\$"
-        r"[A-Za-z0-9./+=,:;$-]{6,2000}",
-        # this server's secrets: API keys ocore_<10 hex>_<token>, OAuth access / refresh tokens, invites
-        r"\bocore_" + _HEX + r"{10}_[A-Za-z0-9_-]{16,200}",
-        r"\boco(?:at|rt)_[A-Za-z0-9_-]{16,200}",
-        r"\bocinv_" + _HEX + r"{8}_[A-Za-z0-9_-]{12,200}",
-        # JWT (three base64url parts starting with a JSON header), also when cut
-        r"\beyJ[A-Za-z0-9_-]{8,4000}(?:\.[A-Za-z0-9_-]{0,8000}){0,2}",
-        # HTTP credentials (Basic: base64 with an upper-case letter, a digit or padding, not an English word)
-        r"(?i:\bbearer[ \t]+)[A-Za-z0-9._~+/=-]{8,4000}",
-        r"(?P<basic>\b(?:Basic|BASIC|basic|Digest)[ \t]+[A-Za-z0-9+/]{6,4000}={0,2})",
-        # credentials in a URL: scheme://user:password@host
-        r"(?<=://)[^/\s:@\"']{0,200}:[^/\s@\"']{1,200}(?=@)",
-        # provider tokens: GitHub, Slack, OpenAI-style, AWS access key ids, Google API keys
-        r"\b(?:gh[pousr]_[A-Za-z0-9]{20,255}|xox[abposr]-[A-Za-z0-9-]{10,255}|sk-[A-Za-z0-9_-]{20,255}"
-        r"|AKIA[0-9A-Z]{16}|AIza[0-9A-Za-z_-]{35})",
-        # Odoo API keys (40 hex digits) and SHA-256 digests (64): key hashes
-        r"(?<![0-9A-Za-z_-])(?:" + _HEX + "{64}|" + _HEX + "{40})(?![0-9A-Za-z_-])",
-        # long random-looking tokens (token_urlsafe, base64): checked by _looks_random
-        r"(?P<generic>(?<![A-Za-z0-9_+/=-])[A-Za-z0-9_+-][A-Za-z0-9_+/-]{31,8000}={0,2})",
-    ])
-)
+_HEX_DIGEST = re.compile(r"[0-9a-fA-F]{40}(?:[0-9a-fA-F]{24})?")
+# (literal needles, one of which the text must contain (None: always tried), pattern): one pass per
+# pattern, each skipped unless its needle is there. A single alternation of them all would be several
+# times slower: Python's regex engine only scans fast for a pattern that starts with a literal.
+_VALUE_RULES = [
+    # PEM private keys, also when cut before their END line
+    (("PRIVATE KEY",), r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END [A-Z0-9 ]{0,40}"
+                       r"PRIVATE KEY(?: BLOCK)?-----|\Z)"),
+    # modular crypt format: $pbkdf2-sha512$..., $2b$12$..., $argon2id$v=19$..., $6$salt$hash, $y$..., $scrypt$
+    (("$",), r"\$(?:pbkdf2(?:-sha(?:1|256|512))?|2[abxy]?|argon2(?:id|i|d)|[1567y]|gy|md5(?:-crypt)?|apr1|scrypt"
+             r"|sha(?:1|256|512)(?:-crypt)?|bcrypt(?:-sha256)?|ldap_[a-z0-9_]{1,20}|django_[a-z0-9_]{1,20})\$"
+             r"[A-Za-z0-9./+=,:;$-]{4,2000}"),
+    # Django / werkzeug style: pbkdf2_sha256$260000$salt$hash, pbkdf2:sha256:600000$salt$hash
+    (("pbkdf2", "bcrypt_sha256$", "argon2$", "scrypt$"),
+     r"\b(?:pbkdf2_sha(?:1|256|512)|bcrypt_sha256|argon2|scrypt|pbkdf2:sha(?:1|256|512)(?::\d{1,9})?)\$"
+     r"[A-Za-z0-9./+=,:;$-]{6,2000}"),
+    # this server's secrets: API keys ocore_<10 hex>_<token>, OAuth access / refresh tokens, invites
+    (("oco",), r"\boc(?:ore_" + _HEX + r"{10}_[A-Za-z0-9_-]{16,200}|o(?:at|rt)_[A-Za-z0-9_-]{16,200}|inv_" + _HEX
+               + r"{8}_[A-Za-z0-9_-]{12,200})"),
+    # JWT (three base64url parts starting with a JSON header), also when cut
+    (("eyJ",), r"\beyJ[A-Za-z0-9_-]{8,4000}(?:\.[A-Za-z0-9_-]{0,8000}){0,2}"),
+    # HTTP credentials (Basic: base64 with an upper-case letter, a digit or padding, not an English word)
+    (("bearer",), r"(?i:\bbearer[ \t]+)[A-Za-z0-9._~+/=-]{8,4000}"),
+    (("basic", "digest"), r"(?P<basic>\b(?:Basic|BASIC|basic|Digest)[ \t]+[A-Za-z0-9+/]{6,4000}={0,2})"),
+    # credentials in a URL: scheme://user:password@host
+    (("://",), r"(?<=://)[^/\s:@\"']{0,200}:[^/\s@\"']{1,200}(?=@)"),
+    # provider tokens: GitHub, Slack, OpenAI-style, AWS access key ids, Google API keys
+    (("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "xox", "sk-", "akia", "aiza"),
+     r"\b(?:gh[pousr]_[A-Za-z0-9]{20,255}|xox[abposr]-[A-Za-z0-9-]{10,255}|sk-[A-Za-z0-9_-]{20,255}"
+     r"|AKIA[0-9A-Z]{16}|AIza[0-9A-Za-z_-]{35})"),
+    # long runs of token characters: Odoo API keys (40 hex digits), SHA-256 digests (64: key hashes),
+    # random-looking tokens (token_urlsafe, base64): checked by _token_run
+    (None, r"(?P<run>(?<![A-Za-z0-9_+/=-])[A-Za-z0-9_+/-]{32,8000}={0,2})"),
+]
+_VALUE_RULES = [(needles, re.compile(pattern)) for needles, pattern in _VALUE_RULES]
 # name = value, name: value, "name": "value", 'name': 'value', \"name\":\"value\" (JSON inside a string).
 # The value is matched in a lookahead: a pair whose value holds other pairs (a JSON text in a string) is
 # looked into as well.
@@ -91,7 +95,13 @@ _EMPTY_VALUES = frozenset(('""', "''", '\\"\\"', "null", "None", "false", "False
 
 
 def is_sensitive(key):
-    return isinstance(key, str) and bool(SENSITIVE_KEY.search(key))
+    return isinstance(key, str) and _sensitive_name(key)
+
+
+@functools.lru_cache(maxsize=4096)
+def _sensitive_name(key):
+    # the same few keys and column names come back on every call: each is matched once per process
+    return bool(SENSITIVE_KEY.search(key))
 
 
 def _header_sensitive(cell):
@@ -108,9 +118,12 @@ def _looks_random(token):
 
 def _value_sub(match):
     kind = match.lastgroup
-    if kind == "generic" and not _looks_random(match.group(0)):
-        return match.group(0)
-    if kind == "basic":
+    if kind == "run":
+        token = match.group(0)
+        if not any(_HEX_DIGEST.fullmatch(piece) for piece in re.split(r"[+/]", token.rstrip("="))) \
+                and not _looks_random(token):
+            return token
+    elif kind == "basic":
         credential = match.group(0).split(None, 1)[1]
         if not any(c.isupper() or c.isdigit() or c in "+/=" for c in credential):
             return match.group(0)
@@ -179,7 +192,10 @@ def redact_values(text):
     """``text`` with every secret-shaped value and every ``credential = value`` pair redacted."""
     if not text:
         return text
-    text = _VALUE_RE.sub(_value_sub, text)
+    low = text.lower()
+    for needles, pattern in _VALUE_RULES:
+        if needles is None or any(needle in (low if needle.islower() else text) for needle in needles):
+            text = pattern.sub(_value_sub, text)
     if mentions_secret(text):
         text = _redact_pairs(text)
         if "'" in text:
@@ -347,6 +363,16 @@ def _json_or_none(text):
         return json.loads(text)
     except ValueError:  # not JSON (a text starting with a bracket): redacted as text below
         return None
+
+
+def redact_params(arguments, limit):
+    """A call's arguments as the audit log keeps them: JSON text cut to ``limit`` characters, secrets
+    redacted. The structure is copied only as far as it is kept and the text patterns run once on the kept
+    text (not once per string): a batch of 500 records costs what its first ``limit`` characters cost."""
+    window = limit + MARGIN
+    data = redact(arguments, max_string=window, values=False, budget=[window])
+    text = redact_values(json.dumps(data, ensure_ascii=False, default=str)[:window])
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _cut(text, limit):

@@ -6,9 +6,7 @@ still leaves a trace), then completed after the tool's savepoint is released
 or rolled back, so the row survives a failed call.
 """
 
-import json
-
-from ..lib.redact import redact, redact_text
+from ..lib.redact import redact_params, redact_text
 
 PARAMS_MAX = 10000
 RESULT_MAX = 500  # characters of a result kept (lib.shaping.summary's default)
@@ -22,8 +20,7 @@ _COLUMNS = (
 
 
 def _params(arguments):
-    text = json.dumps(redact(arguments or {}, max_string=PARAMS_MAX), ensure_ascii=False, default=str)
-    return text if len(text) <= PARAMS_MAX else text[:PARAMS_MAX] + "…"
+    return redact_params(arguments or {}, PARAMS_MAX)
 
 
 def _redacted(values):
