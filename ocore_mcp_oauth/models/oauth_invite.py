@@ -18,6 +18,8 @@ class OAuthInvite(models.Model):
     invite's permissions, and becomes an MCP Viewer member of that company if they were not one."""
 
     _name = "ocore.mcp.oauth.invite"
+    _inherit = ["ocore.mcp.credential.mixin"]
+    _ocore_secret_field = "token_prefix"  # noqa: S105 - a field name
     _description = "MCP Invite Link"
     _order = "create_date desc, id desc"
 
@@ -39,7 +41,7 @@ class OAuthInvite(models.Model):
     use_count = fields.Integer(readonly=True, copy=False)
     active = fields.Boolean(default=True, help="Archive the invite to revoke its link.")
     # the permissions of the keys created from this invite
-    category_ids = fields.Many2many("ocore.mcp.category", string="Categories",
+    category_ids = fields.Many2many("ocore.mcp.category", string="Categories", domain=[("has_tools", "=", True)],
                                     help="Tool categories of the keys. Empty grants every category.")
     read_only = fields.Boolean(default=True)
     tool_allowlist = fields.Text(help="Only these tools (comma or newline separated).")
@@ -59,16 +61,8 @@ class OAuthInvite(models.Model):
     def _compute_state(self):
         now = fields.Datetime.now()
         for invite in self:
-            if not invite.active:
-                invite.state = "revoked"
-            elif not invite.token_prefix:
-                invite.state = "new"
-            elif invite.expiration_date and invite.expiration_date <= now:
-                invite.state = "expired"
-            elif invite.use_count >= invite.max_uses:
-                invite.state = "used"
-            else:
-                invite.state = "active"
+            state = invite._ocore_credential_state(now)
+            invite.state = "used" if state == "active" and invite.use_count >= invite.max_uses else state
 
     @api.model_create_multi
     def create(self, vals_list):
