@@ -7,22 +7,23 @@
 - ``ir.http._dispatch``: RPC errors and slow RPCs of the web client and of external JSON-RPC / XML-RPC.
 - ``ocore.mcp.server._ocore_call_tool``: every MCP tool call (tool, outcome, duration).
 - ``ir.http.session_info``: what the web client's capture (static/src/posthog/) needs, only when on.
+
+The settings form's fields are in ``res_config_settings.py``.
 """
 
 import logging
 import time
 
-from odoo import _, api, fields, models, tools
+from odoo import api, models, tools
 from odoo.http import request
 
 from ..service import posthog as ph
-from .res_config_settings import _as_bool
+from .res_config_settings import DEFAULT_SLOW_RPC_MS, _as_bool
+from .res_config_settings import POSTHOG_PARAM as PARAM
+from .res_config_settings import POSTHOG_SECRET_PARAM as SECRET_PARAM
 
 _logger = logging.getLogger(__name__)
 
-PARAM = "ocore_mcp.posthog_"
-SECRET_PARAM = PARAM + "personal_api_key"  # a system parameter: readable by system administrators only
-DEFAULT_SLOW_RPC_MS = 1000
 RELAY_ROUTE = "/ocore/posthog/capture"
 # paths of the RPC endpoints observed besides JSON routes (external XML-RPC / JSON-RPC, 19.0's /json/2)
 RPC_PATH_PREFIXES = ("/xmlrpc", "/jsonrpc", "/json/")
@@ -236,76 +237,3 @@ class McpServer(models.AbstractModel):
             }, uid=getattr(auth, "user_id", None) or self.env.uid, config=config)
         except Exception:  # noqa: BLE001 - monitoring must never fail the call it observes
             _logger.debug("PostHog tool call capture failed", exc_info=True)
-
-
-class ResConfigSettings(models.TransientModel):
-    _inherit = "res.config.settings"
-
-    ocore_mcp_posthog_capture = fields.Boolean(
-        string="PostHog capture",
-        help="Send page views, module usage, web vitals, errors, slow RPCs and MCP tool calls to PostHog.",
-    )
-    ocore_mcp_posthog_host = fields.Char(
-        string="PostHog host", help="e.g. https://eu.i.posthog.com, or your self-hosted PostHog's URL."
-    )
-    ocore_mcp_posthog_project_api_key = fields.Char(
-        string="Project API key", help="The project's public key (phc_…) events are captured with."
-    )
-    ocore_mcp_posthog_project_id = fields.Char(string="Project id", help="The monitoring tools query this project.")
-    ocore_mcp_posthog_personal_api_key = fields.Char(
-        string="Personal API key",
-        help="A personal API key (phx_…) with query, feature flag and survey read scopes, for the monitoring "
-        "tools. Write-only: it is stored as a system parameter and never shown again; leave empty to keep it.",
-    )
-    ocore_mcp_posthog_personal_api_key_set = fields.Boolean(string="Personal API key set", readonly=True)
-    ocore_mcp_posthog_personal_data = fields.Boolean(
-        string="Include personal data",
-        help="Off: events carry a user identifier only (instance:user id). On: names, logins, e-mail addresses "
-        "and error messages too.",
-    )
-    ocore_mcp_posthog_slow_rpc_ms = fields.Integer(string="Slow RPC threshold (ms)")
-
-    @api.model
-    def get_values(self):
-        res = super().get_values()
-        config = self.env["ocore.mcp.posthog"]._ocore_posthog_config()
-        res.update(
-            ocore_mcp_posthog_capture=config["capture"],
-            ocore_mcp_posthog_host=config["host"],
-            ocore_mcp_posthog_project_api_key=config["project_api_key"],
-            ocore_mcp_posthog_project_id=config["project_id"],
-            ocore_mcp_posthog_personal_api_key=False,  # never sent back to the browser
-            ocore_mcp_posthog_personal_api_key_set=config["personal_api_key_set"],
-            ocore_mcp_posthog_personal_data=config["personal_data"],
-            ocore_mcp_posthog_slow_rpc_ms=config["slow_rpc_ms"],
-        )
-        return res
-
-    def set_values(self):
-        super().set_values()
-        if not self.env.user.has_group("base.group_system"):
-            return
-        icp = self.env["ir.config_parameter"].sudo()
-        host = (self.ocore_mcp_posthog_host or "").strip()
-        if host and not ph.normalize_host(host):
-            from odoo.exceptions import ValidationError  # noqa: PLC0415
-
-            raise ValidationError(_("PostHog host: an http(s) URL, e.g. https://eu.i.posthog.com"))
-        icp.set_param(PARAM + "capture", "1" if self.ocore_mcp_posthog_capture else "0")
-        icp.set_param(PARAM + "host", ph.normalize_host(host) or False)
-        icp.set_param(PARAM + "project_api_key", (self.ocore_mcp_posthog_project_api_key or "").strip() or False)
-        icp.set_param(PARAM + "project_id", (self.ocore_mcp_posthog_project_id or "").strip() or False)
-        icp.set_param(PARAM + "personal_data", "1" if self.ocore_mcp_posthog_personal_data else "0")
-        icp.set_param(PARAM + "slow_rpc_ms", max(1, self.ocore_mcp_posthog_slow_rpc_ms or DEFAULT_SLOW_RPC_MS))
-        secret = (self.ocore_mcp_posthog_personal_api_key or "").strip()
-        if secret:
-            icp.set_param(SECRET_PARAM, secret)
-
-    def action_ocore_posthog_forget_personal_key(self):
-        """Remove the stored personal API key (the monitoring tools stop querying PostHog)."""
-        if not self.env.user.has_group("base.group_system"):
-            from odoo.exceptions import AccessError  # noqa: PLC0415
-
-            raise AccessError(_("Only system administrators manage the PostHog settings."))
-        self.env["ir.config_parameter"].sudo().set_param(SECRET_PARAM, False)
-        return {"type": "ir.actions.client", "tag": "reload"}

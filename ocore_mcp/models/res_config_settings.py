@@ -1,8 +1,14 @@
 import re
 
-from odoo import api, fields, models
+from odoo import _, api, fields, models
+from odoo.exceptions import AccessError, ValidationError
+
+from ..service import posthog as ph
 
 PARAM = "ocore_mcp."
+POSTHOG_PARAM = PARAM + "posthog_"
+POSTHOG_SECRET_PARAM = POSTHOG_PARAM + "personal_api_key"  # a system parameter: system administrators only
+DEFAULT_SLOW_RPC_MS = 1000
 DEFAULTS = {
     "environment": "development",
     "enabled": True,
@@ -61,6 +67,29 @@ class ResConfigSettings(models.TransientModel):
     )
     ocore_mcp_max_body_kb = fields.Integer(string="Max request body (KB)")
     ocore_mcp_max_batch = fields.Integer(string="Max JSON-RPC batch")
+    ocore_mcp_posthog_capture = fields.Boolean(
+        string="PostHog capture",
+        help="Send page views, module usage, web vitals, errors, slow RPCs and MCP tool calls to PostHog.",
+    )
+    ocore_mcp_posthog_host = fields.Char(
+        string="PostHog host", help="e.g. https://eu.i.posthog.com, or your self-hosted PostHog's URL."
+    )
+    ocore_mcp_posthog_project_api_key = fields.Char(
+        string="Project API key", help="The project's public key (phc_…) events are captured with."
+    )
+    ocore_mcp_posthog_project_id = fields.Char(string="Project id", help="The monitoring tools query this project.")
+    ocore_mcp_posthog_personal_api_key = fields.Char(
+        string="Personal API key",
+        help="A personal API key (phx_…) with query, feature flag and survey read scopes, for the monitoring "
+        "tools. Write-only: it is stored as a system parameter and never shown again; leave empty to keep it.",
+    )
+    ocore_mcp_posthog_personal_api_key_set = fields.Boolean(string="Personal API key set", readonly=True)
+    ocore_mcp_posthog_personal_data = fields.Boolean(
+        string="Include personal data",
+        help="Off: events carry a user identifier only (instance:user id). On: names, logins, e-mail addresses "
+        "and error messages too.",
+    )
+    ocore_mcp_posthog_slow_rpc_ms = fields.Integer(string="Slow RPC threshold (ms)")
 
     @api.model
     def get_values(self):
@@ -79,6 +108,7 @@ class ResConfigSettings(models.TransientModel):
             ocore_mcp_max_body_kb=settings["max_body_kb"],
             ocore_mcp_max_batch=settings["max_batch"],
         )
+        res.update(self._ocore_posthog_values())
         return res
 
     def set_values(self):
@@ -97,8 +127,46 @@ class ResConfigSettings(models.TransientModel):
         icp.set_param(PARAM + "allowed_origins", (self.ocore_mcp_allowed_origins or "").strip() or False)
         icp.set_param(PARAM + "max_body_kb", max(64, self.ocore_mcp_max_body_kb or DEFAULTS["max_body_kb"]))
         icp.set_param(PARAM + "max_batch", max(1, self.ocore_mcp_max_batch or DEFAULTS["max_batch"]))
+        self._ocore_posthog_set_values(icp)
 
     @api.onchange("ocore_mcp_environment")
     def _onchange_ocore_mcp_environment(self):
         if self.ocore_mcp_environment == "production":
             self.ocore_mcp_write_enabled = False
+
+    # -- monitoring (PostHog): read and written through ocore.mcp.posthog's settings ------------------------
+
+    def _ocore_posthog_values(self):
+        config = self.env["ocore.mcp.posthog"]._ocore_posthog_config()
+        return {
+            "ocore_mcp_posthog_capture": config["capture"],
+            "ocore_mcp_posthog_host": config["host"],
+            "ocore_mcp_posthog_project_api_key": config["project_api_key"],
+            "ocore_mcp_posthog_project_id": config["project_id"],
+            "ocore_mcp_posthog_personal_api_key": False,  # never sent back to the browser
+            "ocore_mcp_posthog_personal_api_key_set": config["personal_api_key_set"],
+            "ocore_mcp_posthog_personal_data": config["personal_data"],
+            "ocore_mcp_posthog_slow_rpc_ms": config["slow_rpc_ms"],
+        }
+
+    def _ocore_posthog_set_values(self, icp):
+        host = (self.ocore_mcp_posthog_host or "").strip()
+        if host and not ph.normalize_host(host):
+            raise ValidationError(_("PostHog host: an http(s) URL, e.g. https://eu.i.posthog.com"))
+        icp.set_param(POSTHOG_PARAM + "capture", "1" if self.ocore_mcp_posthog_capture else "0")
+        icp.set_param(POSTHOG_PARAM + "host", ph.normalize_host(host) or False)
+        project_key = (self.ocore_mcp_posthog_project_api_key or "").strip()
+        icp.set_param(POSTHOG_PARAM + "project_api_key", project_key or False)
+        icp.set_param(POSTHOG_PARAM + "project_id", (self.ocore_mcp_posthog_project_id or "").strip() or False)
+        icp.set_param(POSTHOG_PARAM + "personal_data", "1" if self.ocore_mcp_posthog_personal_data else "0")
+        icp.set_param(POSTHOG_PARAM + "slow_rpc_ms", max(1, self.ocore_mcp_posthog_slow_rpc_ms or DEFAULT_SLOW_RPC_MS))
+        secret = (self.ocore_mcp_posthog_personal_api_key or "").strip()
+        if secret:  # write-only: an empty field keeps the stored key
+            icp.set_param(POSTHOG_SECRET_PARAM, secret)
+
+    def action_ocore_posthog_forget_personal_key(self):
+        """Remove the stored personal API key (the monitoring tools stop querying PostHog)."""
+        if not self.env.user.has_group("base.group_system"):
+            raise AccessError(_("Only system administrators manage the PostHog settings."))
+        self.env["ir.config_parameter"].sudo().set_param(POSTHOG_SECRET_PARAM, False)
+        return {"type": "ir.actions.client", "tag": "reload"}
