@@ -362,6 +362,9 @@ class McpServerControl(models.AbstractModel):
             values = {"status": "error", "success": False, "error_message": message, "result_summary": message,
                       "refusal_reason": "unavailable" if exc.kind == "unreachable" else "refused_by_instance"}
         values["latency_ms"] = int((time.monotonic() - started) * 1000)
+        if not self.env.cr.closed:
+            # this transaction holds only the audit outcome: committed without waiting for the WAL flush
+            self.env.cr.execute("SET LOCAL synchronous_commit TO OFF")
         self._ocore_audit_outcome(audit_id, values)
         return result
 

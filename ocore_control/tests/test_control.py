@@ -58,6 +58,17 @@ class TestControlPlane(TransactionCase):
         key2, _auth = self.keys._ocore_authenticate(self.assertion())
         self.assertEqual(key, key2)
 
+    def test_explicit_mapping_and_login_matching_off(self):
+        self.env["ocore.mcp.control.user.map"].create({"link_id": self.link.id, "subject": "bob@cp",
+                                                       "user_id": self.vic.id})
+        key, _auth = self.keys._ocore_authenticate(self.assertion(subject="bob@cp"))
+        self.assertEqual(key.user_id, self.vic)
+        self.link.map_by_login = False
+        self.assertFalse(self.keys._ocore_authenticate(self.assertion())[0], "alice_ctl: no mapping, no login match")
+        self.assertEqual(self.keys._ocore_authenticate(self.assertion(subject="bob@cp"))[0].user_id, self.vic)
+        key.active = False  # the instance revokes the control plane's key of that user
+        self.assertFalse(self.keys._ocore_authenticate(self.assertion(subject="bob@cp"))[0])
+
     def test_forwarded_scopes_intersect(self):
         key, auth = self.keys._ocore_authenticate(self.assertion(scope={"read_only": True, "categories": ["orm"],
                                                                          "tool_deny": ["count"]}))

@@ -124,21 +124,17 @@ class McpControlLink(models.Model):
             return False
 
     @api.model
-    def _ocore_verify(self, token, purpose):
+    def _ocore_verify(self, token, purpose, link_row=None):
         """(link, claims) of a valid assertion for ``purpose``, or raise ControlRefused."""
-        try:
-            kid = jwt.get_unverified_header(token).get("kid")
-        except jwt.PyJWTError as exc:
-            raise ControlRefused(f"malformed assertion: {exc}") from None
-        link = self.sudo().search([("kid", "=", kid)], limit=1)
-        if not link:
-            raise ControlRefused(f"no control plane enrolled with key {kid}")
-        if link.state != "enrolled":
-            raise ControlRefused(f"the control plane link {link.name!r} is {link.state}")
+        if link_row is None:
+            link_row = self._ocore_link_row(token)
+        link_id, state, public_key, issuer, name = link_row[:5]
+        if state != "enrolled":
+            raise ControlRefused(f"the control plane link {name!r} is {state}")
         slug = self.env["ocore.mcp.server"]._ocore_settings()["slug"]
         try:
-            claims = jwt.decode(token, link.public_key, algorithms=["EdDSA"], audience=f"ocore-instance:{slug}",
-                                issuer=link.issuer, leeway=5,
+            claims = jwt.decode(token, public_key, algorithms=["EdDSA"], audience=f"ocore-instance:{slug}",
+                                issuer=issuer, leeway=5,
                                 options={"require": ["exp", "iat", "jti", "sub", "aud", "iss"]})
         except jwt.PyJWTError as exc:
             raise ControlRefused(f"assertion refused: {exc}") from None
@@ -146,6 +142,26 @@ class McpControlLink(models.Model):
             raise ControlRefused(f"assertion for {claims.get('pur')!r} used for {purpose!r}")
         if claims["exp"] - claims["iat"] > 300:
             raise ControlRefused("assertion lives too long")
+        if purpose != "call":  # a call uses its jti in the query that finds its user (_ocore_call_key)
+            self._ocore_use_jti(claims)
+        return self.sudo().browse(link_id), claims
+
+    @api.model
+    def _ocore_link_row(self, token):
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError as exc:
+            raise ControlRefused(f"malformed assertion: {exc}") from None
+        self.flush_model()
+        self.env.cr.execute("""SELECT id, state, public_key, issuer, name, map_by_login
+                                 FROM ocore_mcp_control_link WHERE kid = %s LIMIT 1""", (str(kid)[:200],))
+        row = self.env.cr.fetchone()
+        if not row:
+            raise ControlRefused(f"no control plane enrolled with key {kid}")
+        return row
+
+    @api.model
+    def _ocore_use_jti(self, claims):
         cr = self.env.cr
         cr.execute("""INSERT INTO ocore_mcp_control_jti (jti, expires)
                       VALUES (%s, to_timestamp(%s) at time zone 'UTC') ON CONFLICT (jti) DO NOTHING""",
@@ -154,17 +170,47 @@ class McpControlLink(models.Model):
             raise ControlRefused("assertion replayed (jti already used)")
         if secrets.randbelow(100) == 0:
             cr.execute("DELETE FROM ocore_mcp_control_jti WHERE expires < now() at time zone 'UTC'")
-        return link, claims
 
-    def _ocore_user_for(self, subject):
-        self.ensure_one()
-        mapping = self.user_map_ids.filtered(lambda m: m.subject == subject)[:1]
-        user = mapping.user_id
-        if not user and self.map_by_login:
-            user = self.env["res.users"].sudo().search([("login", "=", subject), ("share", "=", False)], limit=1)
-        if not user or user.id == SUPERUSER_ID or not user.active:
-            raise ControlRefused(f"no user of this instance is mapped to {subject!r}")
-        return user
+    @api.model
+    def _ocore_call_key(self, token):
+        """The key a forwarded call runs under, and the assertion's claims: the link, the single use of the
+        jti, the mapped user and their key found in two queries (every forwarded call starts here)."""
+        row = self._ocore_link_row(token)
+        link, claims = self._ocore_verify(token, "call", row)
+        cr = self.env.cr
+        self.env["ocore.mcp.key"].flush_model()
+        self.env["ocore.mcp.control.user.map"].flush_model()
+        cr.execute(
+            """WITH used AS (INSERT INTO ocore_mcp_control_jti (jti, expires)
+                             VALUES (%(jti)s, to_timestamp(%(exp)s) at time zone 'UTC')
+                             ON CONFLICT (jti) DO NOTHING RETURNING 1),
+                    target AS (SELECT COALESCE(
+                                 (SELECT m.user_id FROM ocore_mcp_control_user_map m
+                                   WHERE m.link_id = %(link)s AND m.subject = %(sub)s),
+                                 (SELECT u.id FROM res_users u
+                                   WHERE %(by_login)s AND u.login = %(sub)s AND u.share IS NOT TRUE)) AS uid)
+               SELECT (SELECT count(*) FROM used), t.uid, u.active,
+                      (SELECT k.id FROM ocore_mcp_key k WHERE k.control_link_id = %(link)s AND k.user_id = t.uid
+                        ORDER BY k.id LIMIT 1),
+                      (SELECT k.active FROM ocore_mcp_key k WHERE k.control_link_id = %(link)s AND k.user_id = t.uid
+                        ORDER BY k.id LIMIT 1)
+                 FROM target t LEFT JOIN res_users u ON u.id = t.uid""",
+            {"jti": str(claims["jti"])[:100], "exp": claims["exp"] + 10, "link": link.id,
+             "sub": str(claims["sub"]), "by_login": bool(row[5])})
+        fresh, uid, user_active, key_id, key_active = cr.fetchone()
+        if not fresh:
+            raise ControlRefused("assertion replayed (jti already used)")
+        if secrets.randbelow(100) == 0:
+            cr.execute("DELETE FROM ocore_mcp_control_jti WHERE expires < now() at time zone 'UTC'")
+        if not uid or uid == SUPERUSER_ID or not user_active:
+            raise ControlRefused(f"no user of this instance is mapped to {claims['sub']!r}")
+        if key_id is None:
+            key = link._ocore_key_for(self.env["res.users"].sudo().browse(uid))
+        elif not key_active:
+            raise ControlRefused(f"the control plane key of user #{uid} has been revoked on this instance")
+        else:
+            key = self.env["ocore.mcp.key"].sudo().browse(key_id)
+        return key, claims
 
     def _ocore_key_for(self, user):
         """The key forwarded calls of ``user`` run under (created on first use; archive it to refuse them)."""
@@ -213,9 +259,7 @@ class McpKeyControl(models.Model):
         if not links._ocore_is_assertion(token):
             return super()._ocore_authenticate(token)
         try:
-            link, claims = links._ocore_verify(token, "call")
-            user = link._ocore_user_for(claims["sub"])
-            key = link._ocore_key_for(user)
+            key, claims = links._ocore_call_key(token)
         except ControlRefused as exc:
             _logger.warning("MCP: control plane request refused: %s", exc)
             return self.sudo().browse(), None
