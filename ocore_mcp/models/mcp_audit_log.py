@@ -52,11 +52,16 @@ class McpAuditLog(models.Model):
     protocol_version = fields.Char()
     transport = fields.Char()
     dry_run = fields.Boolean()
+    admin_only_output = fields.Boolean(
+        string="Administrators' output", readonly=True,
+        help="The result repeats what an administrators' tool returned (e.g. an administrator listing "
+             "bookmarks of SQL calls): set by the tool (service/audit.mark_admin_only_output).",
+    )
     admin_only_tool = fields.Boolean(
         string="Administrators' tool", compute="_compute_admin_only_tool", search="_search_admin_only_tool",
-        help="A call of a tool offered to system administrators only (SQL, shell, files, modules, system), or of "
-             "a tool no longer installed: the row may hold what only they may read, it is shown to system "
-             "administrators only.",
+        help="A call of a tool offered to system administrators only (SQL, shell, files, modules, system), of "
+             "a tool no longer installed, or whose result repeats such a tool's output: the row may hold what "
+             "only they may read, it is shown to system administrators only.",
     )
 
     @api.model
@@ -65,11 +70,11 @@ class McpAuditLog(models.Model):
         specs = self.env["ocore.mcp.toolset"]._ocore_tool_specs()
         return sorted(name for name, spec in specs.items() if not spec.meta.admin_only)
 
-    @api.depends("tool")
+    @api.depends("tool", "admin_only_output")
     def _compute_admin_only_tool(self):
         names = set(self._ocore_open_tools())
         for row in self:
-            row.admin_only_tool = bool(row.tool) and row.tool not in names
+            row.admin_only_tool = (bool(row.tool) and row.tool not in names) or row.admin_only_output
 
     def _search_admin_only_tool(self, operator, value):
         wanted = compat.boolean_search_values(operator, value)
@@ -77,9 +82,9 @@ class McpAuditLog(models.Model):
             raise UserError(_("Search on 'Administrators' tool' with = True or = False only."))
         names = self._ocore_open_tools()
         if wanted == {True}:  # fail closed: a tool unknown here counts as an administrators' tool
-            return [("tool", "!=", False), ("tool", "not in", names)]
+            return ["|", "&", ("tool", "!=", False), ("tool", "not in", names), ("admin_only_output", "=", True)]
         if wanted == {False}:
-            return ["|", ("tool", "=", False), ("tool", "in", names)]
+            return ["&", "|", ("tool", "=", False), ("tool", "in", names), ("admin_only_output", "=", False)]
         return [(1, "=", 1)] if wanted else [(0, "=", 1)]
 
     @api.autovacuum

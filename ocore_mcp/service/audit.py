@@ -82,3 +82,10 @@ def update(cr, audit_id, values):
 
 def event(cr, conn, event_name, **values):
     return insert(cr, {**base_values(conn), "event": event_name, **values})
+
+
+def mark_admin_only_output(cr, audit_id):
+    """The call's result repeats an administrators' tool's output: its row becomes an administrators' row
+    (ocore.mcp.audit.log.admin_only_tool). Called by the tool, in the call's transaction."""
+    if audit_id:
+        cr.execute("UPDATE mcp_audit_log SET admin_only_output = true WHERE id = %s", (audit_id,))

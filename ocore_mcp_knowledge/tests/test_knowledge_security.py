@@ -85,6 +85,38 @@ class TestAdminToolBookmarks(KnowledgeSecurityCase):
                 self.env["ocore.mcp.bookmark"].with_user(user).create(
                     {"label": "steal", "tool_name": "x_search_read", "audit_log_id": entry.id})
 
+    def test_admin_knowledge_calls_are_administrators_audit_rows(self):
+        """An administrator's bookmark_call / list_bookmarks / get_context / delete_bookmark repeat an
+        administrators' tool's output: their audit rows are for system administrators only."""
+        Audit = self.env["ocore.mcp.audit.log"]
+        self.ok("execute_sql", {"query": "SELECT 'sql-only-output' AS x"}, key=self.admin_key)
+        entry = Audit.search([("tool", "=", "execute_sql")], order="id desc", limit=1)
+        # a dry run rolls the audit row's mark back with the bookmark: the output stays out of its result
+        dry = self.ok("bookmark_call", {"label": "dry", "dry_run": True}, key=self.admin_key)
+        self.assertNotIn("sql-only-output", repr(dry))
+        mark = self.ok("bookmark_call", {"label": "an administrators' result", "audit_log_id": entry.id},
+                       key=self.admin_key)["bookmark"]
+        self.assertIn("sql-only-output", mark["result_summary"])
+        self.ok("list_bookmarks", key=self.admin_key)
+        self.ok("get_context", key=self.admin_key)
+        self.ok("delete_bookmark", {"bookmark_id": mark["id"], "confirm": True}, key=self.admin_key)
+        rows = Audit.search([("tool", "in", ("bookmark_call", "list_bookmarks", "get_context", "delete_bookmark")),
+                             ("user_id", "=", self.admin.id)])
+        self.assertEqual(len(rows), 5)
+        flagged = rows.filtered("admin_only_output")
+        self.assertEqual(len(flagged), 4)  # not the dry run, whose result holds nothing of the output
+        self.assertTrue(all(flagged.mapped("admin_only_tool")))
+        self.assertNotIn("sql-only-output", (rows - flagged).result_summary or "")
+        for user, _key in self.others:
+            with self.subTest(user=user.login):
+                self.assertFalse(Audit.with_user(user).search([("id", "in", flagged.ids)]))
+                self.assertFalse(Audit.with_user(user).search([("result_summary", "ilike", "sql-only-output")]))
+        # a colleague's own knowledge calls stay theirs
+        self.ok("list_bookmarks", key=self.manager_key)
+        own = Audit.with_user(self.manager).search([("tool", "=", "list_bookmarks"), ("user_id", "=", self.manager.id)])
+        self.assertTrue(own)
+        self.assertFalse(own.admin_only_output)
+
     def test_unknown_tool_and_renamed_tool_name(self):
         Bookmark = self.env["ocore.mcp.bookmark"]
         plain = Bookmark.with_user(self.user_a).create({"label": "a", "tool_name": f"{self.slug}_search_read"})

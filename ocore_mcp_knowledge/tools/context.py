@@ -23,6 +23,7 @@ from odoo.addons.ocore_mcp.lib.fields import format_date_or_none as _dt
 from odoo.addons.ocore_mcp.lib.redact import redact
 from odoo.addons.ocore_mcp.lib.shaping import TextResult, summary
 from odoo.addons.ocore_mcp.lib.tooling import mcp_tool
+from odoo.addons.ocore_mcp.service import audit
 from odoo.addons.ocore_mcp.service.policy import Refusal
 
 from ..models.bookmark import LABEL_MAX, NOTE_MAX, RESULT_MAX
@@ -68,6 +69,13 @@ class ContextTools(models.AbstractModel):
         if not found:
             raise Refusal("not_found", f"no {what} with id {record_id} (deleted, or of another company)")
         return found
+
+    def _ocore_admin_output(self, marks):
+        """Bookmarks of administrators' tools in this call's result (only administrators see them): the
+        call's audit row repeats their output, it becomes an administrators' row too."""
+        call = self._call()
+        if call is not None and any(marks.sudo().mapped("admin_only")):
+            audit.mark_admin_only_output(self.env.cr, call.audit_id)
 
     def _ocore_note_row(self, note):
         return {
@@ -511,7 +519,11 @@ class ContextTools(models.AbstractModel):
             "audit_log_ref": entry.id,
             "key_id": self._ocore_key_id(),
         })
-        return {"bookmark": self._ocore_bookmark_row(mark)}
+        row = self._ocore_bookmark_row(mark)
+        if mark.admin_only and call.dry_run:  # rolled back with the audit row's mark: the output stays out
+            row.update(tool_params={}, result_summary="(an administrators' tool result: not shown in a dry run)")
+        self._ocore_admin_output(mark)
+        return {"bookmark": row}
 
     @mcp_tool("context", kind="read")
     def _tool_list_bookmarks(
@@ -537,12 +549,14 @@ class ContextTools(models.AbstractModel):
             domain += ["|", "|", ("label", "ilike", search), ("note", "ilike", search), ("tool_name", "ilike", search)]
         Bookmark = self.env["ocore.mcp.bookmark"]
         found = Bookmark.search(domain, limit=limit, order="create_date desc, id desc")
+        self._ocore_admin_output(found)
         return {"total": Bookmark.search_count(domain), "bookmarks": [self._ocore_bookmark_row(b) for b in found]}
 
     @mcp_tool("context", kind="destructive")
     def _tool_delete_bookmark(self, bookmark_id: Id) -> dict:
         """Soft-delete a bookmark. Requires confirm: true."""
         mark = self._ocore_find("ocore.mcp.bookmark", bookmark_id, "bookmark")
+        self._ocore_admin_output(mark)
         mark._ocore_soft_delete()
         return {"deleted": True, "id": mark.id, "label": mark.label}
 
@@ -567,6 +581,7 @@ class ContextTools(models.AbstractModel):
         Filter = self.env["ocore.mcp.saved.filter"]
         filters = Filter.search(company, limit=LIST_MAX, order="use_count desc, name, id")
         marks = self.env["ocore.mcp.bookmark"].search(company, limit=BOOKMARKS_MAX, order="create_date desc, id desc")
+        self._ocore_admin_output(marks)
         call = self._call()
         return {
             "instance": call.connection.settings["slug"] if call else None,
