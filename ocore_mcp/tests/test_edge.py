@@ -47,7 +47,7 @@ class TestEdgeSettings(McpToolCase):
         self.assertEqual(settings["base_url"], "https://odoo.example.com")
         self.assertEqual(settings["own_origin"], "https://odoo.example.com")
         self.assertEqual(settings["origins"], frozenset())
-        self.assertEqual((settings["max_body_kb"], settings["max_batch"]), (16384, 100))
+        self.assertEqual((settings["max_body_kb"], settings["max_batch"]), (24576, 100))
         icp.set_param("ocore_mcp.allowed_origins", "https://app.example.com")
         self.assertEqual(self.server._ocore_settings()["origins"], {"https://app.example.com"})
 
