@@ -70,21 +70,26 @@ class McpAuditLog(models.Model):
         specs = self.env["ocore.mcp.toolset"]._ocore_tool_specs()
         return sorted(name for name, spec in specs.items() if not spec.meta.admin_only)
 
-    @api.depends("tool", "admin_only_output")
+    @api.depends("event", "tool", "admin_only_output")
     def _compute_admin_only_tool(self):
         names = set(self._ocore_open_tools())
         for row in self:
-            row.admin_only_tool = (bool(row.tool) and row.tool not in names) or row.admin_only_output
+            row.admin_only_tool = (row.event == "call" and bool(row.tool) and row.tool not in names) \
+                or row.admin_only_output
 
     def _search_admin_only_tool(self, operator, value):
         wanted = compat.boolean_search_values(operator, value)
         if wanted is None:
             raise UserError(_("Search on 'Administrators' tool' with = True or = False only."))
         names = self._ocore_open_tools()
-        if wanted == {True}:  # fail closed: a tool unknown here counts as an administrators' tool
-            return ["|", "&", ("tool", "!=", False), ("tool", "not in", names), ("admin_only_output", "=", True)]
+        # fail closed: a tool call of a tool unknown here counts as an administrators' tool (other events,
+        # e.g. prompts, name no tool)
+        if wanted == {True}:
+            return ["|", "&", "&", ("event", "=", "call"), ("tool", "!=", False), ("tool", "not in", names),
+                    ("admin_only_output", "=", True)]
         if wanted == {False}:
-            return ["&", "|", ("tool", "=", False), ("tool", "in", names), ("admin_only_output", "=", False)]
+            return ["&", "|", "|", ("event", "!=", "call"), ("tool", "=", False), ("tool", "in", names),
+                    ("admin_only_output", "=", False)]
         return [(1, "=", 1)] if wanted else [(0, "=", 1)]
 
     @api.autovacuum

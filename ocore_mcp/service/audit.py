@@ -89,3 +89,13 @@ def mark_admin_only_output(cr, audit_id):
     (ocore.mcp.audit.log.admin_only_tool). Called by the tool, in the call's transaction."""
     if audit_id:
         cr.execute("UPDATE mcp_audit_log SET admin_only_output = true WHERE id = %s", (audit_id,))
+
+
+def mark_running_prompt_admin_only(cr, key_id, name):
+    """The same for a prompt whose output holds what only system administrators may read (the 'running'
+    rows of this prompt for this key: the key's owner is one, each of those rows gets such an output)."""
+    cr.execute(
+        """UPDATE mcp_audit_log SET admin_only_output = true
+            WHERE event = 'prompt' AND status = 'running' AND key_id = %s AND tool = %s""",
+        (key_id, name),
+    )

@@ -153,6 +153,25 @@ class TestPromptRights(AuditCase):
         self.assertIn("### Largest tables", admin_text)
         self.assertIn("; database size", admin_text)
 
+    def test_administrators_prompt_rows_are_theirs(self):
+        """The audit row of an administrator's debug_performance holds server facts: an administrators' row."""
+        Audit = self.env["ocore.mcp.audit.log"]
+        self.prompt_text("debug_performance", {"symptoms": "admin-slow"}, self.key)
+        self.prompt_text("debug_performance", {"symptoms": "manager-slow"}, self.manager_key)
+        self.prompt_text("explain_model", {"model": "res.partner"}, self.key)
+        admin_row = Audit.search([("event", "=", "prompt"), ("params", "ilike", "admin-slow")])
+        manager_row = Audit.search([("event", "=", "prompt"), ("params", "ilike", "manager-slow")])
+        explain_row = Audit.search([("event", "=", "prompt"), ("tool", "=", "explain_model")], limit=1)
+        if not admin_row:
+            self.skipTest("prompts/get is not audited on this server")
+        self.assertIn("limit_time_cpu", admin_row.result_summary)
+        self.assertEqual((admin_row.admin_only_tool, manager_row.admin_only_tool, explain_row.admin_only_tool),
+                         (True, False, False))
+        as_manager = Audit.with_user(self.manager)
+        self.assertFalse(as_manager.search([("id", "=", admin_row.id)]))
+        self.assertFalse(as_manager.search([("result_summary", "ilike", "limit_time_cpu")]))
+        self.assertEqual(as_manager.search([("id", "in", (manager_row | explain_row).ids)]), manager_row | explain_row)
+
     def test_debug_performance_of_a_model_counts_what_the_caller_reads(self):
         text = self.prompt_text("debug_performance", {"symptoms": "slow", "model": "res.partner"}, self.portal_key)
         visible = self.env["res.partner"].with_user(self.portal).search_count([])

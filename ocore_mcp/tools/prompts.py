@@ -21,6 +21,7 @@ from odoo.tools import config
 from ..lib import compat
 from ..lib import fields as fieldlib
 from ..models.mcp_prompts import mcp_prompt
+from ..service import audit
 from ..service.context import current_call
 
 MAX_FIELDS = 120
@@ -58,6 +59,17 @@ class McpPromptTemplates(models.AbstractModel):
     def _ocore_is_admin(self):
         """Whether the caller may see what only system tools show (table-wide statistics, the server)."""
         return self.env.user._is_system()
+
+    def _ocore_mark_admin_output(self):
+        """This prompt's output holds what only system administrators may read: so does its audit row
+        (ocore.mcp.audit.log.admin_only_tool), hidden from whoever else reads the audit log."""
+        call = current_call()
+        if call is None:
+            return
+        if call.audit_id:
+            audit.mark_admin_only_output(self.env.cr, call.audit_id)
+        elif call.connection.auth:
+            audit.mark_running_prompt_admin_only(self.env.cr, call.connection.auth.id, call.full_name)
 
     def _ocore_record_count(self, records):
         if records._abstract or not records._auto:
@@ -320,6 +332,8 @@ class McpPromptTemplates(models.AbstractModel):
             f"**Symptoms:** {symptoms}",
             "",
         ]
+        if admin:
+            self._ocore_mark_admin_output()
         parts += self._ocore_server_facts() if admin else [
             "### Server",
             "- (The server's configuration, the database's statistics and the tables' statistics are shown to "
