@@ -22,9 +22,9 @@ from odoo.http import request
 from odoo.modules.registry import Registry
 
 from ..lib import origins
-from ..lib import protocol as P
+from ..lib import protocol
 from ..service import audit
-from ..service import policy as pol
+from ..service import policy
 from ..service.context import Connection
 from ..service.notify import hub
 
@@ -78,7 +78,7 @@ class McpController(http.Controller):
     # -- helpers -----------------------------------------------------------------
 
     def _response(self, body=None, status=200, headers=None, content_type="application/json"):
-        data = P.dumps(body) if body is not None and not isinstance(body, str | bytes) else (body or "")
+        data = protocol.dumps(body) if body is not None and not isinstance(body, str | bytes) else (body or "")
         resp = WerkzeugResponse(data, status=status, content_type=content_type if body is not None else None)
         for name, value in {**self._cors_headers(), **(headers or {})}.items():
             resp.headers[name] = value
@@ -107,7 +107,7 @@ class McpController(http.Controller):
         header = request.httprequest.headers.get("Origin")
         if not origins.origin_allowed(header, settings["own_origin"], settings["origins"]):
             raise HttpError(self._jsonrpc_error(
-                None, P.INVALID_REQUEST, f"Forbidden: Origin {header[:200]!r} is not allowed on this server "
+                None, protocol.INVALID_REQUEST, f"Forbidden: Origin {header[:200]!r} is not allowed on this server "
                 "(setting 'Allowed browser origins')", status=403))
 
     def _check_body_size(self, settings):
@@ -118,23 +118,24 @@ class McpController(http.Controller):
         limit = settings["max_body_kb"] * 1024
         length = httprequest.content_length
         if length is None and "chunked" in (httprequest.headers.get("Transfer-Encoding") or "").lower():
-            raise HttpError(self._jsonrpc_error(None, P.INVALID_REQUEST, "Length Required: send the body with a "
+            raise HttpError(self._jsonrpc_error(None, protocol.INVALID_REQUEST, "Length Required: send the body with a "
                                                 "Content-Length", status=411, headers={"Connection": "close"}))
         if length is not None and length > limit:
             # nothing of the body is read: the connection is closed after the answer
             raise HttpError(self._jsonrpc_error(
-                None, P.INVALID_REQUEST, f"Payload Too Large: the body is {length} bytes, over this server's "
+                None, protocol.INVALID_REQUEST, f"Payload Too Large: the body is {length} bytes, over this server's "
                 f"limit of {limit} bytes", status=413, headers={"Connection": "close"}))
 
     def _check_batch(self, messages, settings):
         if len(messages) > settings["max_batch"]:
             raise HttpError(self._jsonrpc_error(
-                None, P.INVALID_REQUEST, f"Invalid Request: a batch of {len(messages)} messages, over this "
+                None, protocol.INVALID_REQUEST, f"Invalid Request: a batch of {len(messages)} messages, over this "
                 f"server's limit of {settings['max_batch']}"))
 
     def _jsonrpc_error(self, request_id, code, message, status=None, data=None, headers=None):
         return self._response(
-            P.error(request_id, code, message, data), status or P.ERROR_HTTP_STATUS.get(code, 400), headers
+            protocol.error(request_id, code, message, data), status or protocol.ERROR_HTTP_STATUS.get(code, 400),
+            headers,
         )
 
     def _client_ip(self):
@@ -156,8 +157,8 @@ class McpController(http.Controller):
         keys = env["ocore.mcp.key"]
         key, auth = keys._ocore_authenticate(token) if token else (keys.browse(), None)
         try:
-            auth = pol.check_key(auth, settings, self._client_ip())
-        except pol.Refusal as exc:
+            auth = policy.check_key(auth, settings, self._client_ip())
+        except policy.Refusal as exc:
             if key:
                 self._audit_refused_key(env, key, auth, settings, exc)
             status = 403 if exc.code in ("mcp_disabled", "ip_denied") else 401
@@ -166,7 +167,8 @@ class McpController(http.Controller):
                 error = "invalid_token" if token else "invalid_request"
                 headers["WWW-Authenticate"] = keys._ocore_www_authenticate(self._base_url(settings), error,
                                                                            str(exc))
-            raise HttpError(self._jsonrpc_error(None, P.UNAUTHORIZED, str(exc), status, headers=headers)) from None
+            raise HttpError(
+                self._jsonrpc_error(None, protocol.UNAUTHORIZED, str(exc), status, headers=headers)) from None
         return Caller(key=key, auth=auth, settings=settings, ip=self._client_ip(), base_url=self._base_url(settings))
 
     def _audit_refused_key(self, env, key, auth, settings, exc):
@@ -250,7 +252,7 @@ class McpController(http.Controller):
             # the request's database connection died (PostgreSQL restarted): a JSON-RPC answer the
             # client can act on, not an HTML error page; its transaction was rolled back
             _logger.warning("MCP request lost its database connection: %s", str(exc).strip())
-            return self._jsonrpc_error(None, P.INTERNAL_ERROR, "database unavailable (connection lost); nothing "
+            return self._jsonrpc_error(None, protocol.INTERNAL_ERROR, "database unavailable (connection lost); nothing "
                                        "was written, retry", status=503, headers={"Retry-After": "1"})
 
     # -- Streamable HTTP ------------------------------------------------------------
@@ -264,7 +266,7 @@ class McpController(http.Controller):
         caller = self._authenticate(env, settings)
         key = caller.key
         headers = {k.lower(): v for k, v in request.httprequest.headers.items()}
-        version_header = headers.get(P.HEADER_PROTOCOL_VERSION)
+        version_header = headers.get(protocol.HEADER_PROTOCOL_VERSION)
         if method == "POST":
             refusal = self._post_media_refusal(headers)
             if refusal is not None:
@@ -272,11 +274,12 @@ class McpController(http.Controller):
         # Like the SDK's server: the handshake revisions are served by the session path; any other
         # MCP-Protocol-Version (2026-07-28, or an unknown one) goes through the per-request
         # envelope ladder, which answers an unsupported revision with -32022 and the supported list.
-        if method == "POST" and version_header is not None and version_header not in P.HANDSHAKE_PROTOCOL_VERSIONS:
+        if (method == "POST" and version_header is not None
+                and version_header not in protocol.HANDSHAKE_PROTOCOL_VERSIONS):
             return self._modern_post(env, caller, headers, query)
         if method == "POST":
             return self._legacy_post(env, caller, headers, query)
-        if version_header in P.MODERN_PROTOCOL_VERSIONS:
+        if version_header in protocol.MODERN_PROTOCOL_VERSIONS:
             return self._response(status=405, headers={"Allow": "POST"})
         session = self._legacy_session(env, key, headers, required=True)
         if method == "DELETE":
@@ -298,52 +301,54 @@ class McpController(http.Controller):
         SSE answers (what the SDK's server answers too)."""
         ctype = headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if ctype != "application/json":
-            return self._jsonrpc_error(None, P.INVALID_REQUEST, "Unsupported Media Type: Content-Type must be "
+            return self._jsonrpc_error(None, protocol.INVALID_REQUEST, "Unsupported Media Type: Content-Type must be "
                                        "application/json", status=415)
         accept = headers.get("accept", "").lower()
         if accept and not any(t in accept for t in ("application/json", "text/event-stream", "*/*", "application/*")):
-            return self._jsonrpc_error(None, P.INVALID_REQUEST, "Not Acceptable: the client must accept "
+            return self._jsonrpc_error(None, protocol.INVALID_REQUEST, "Not Acceptable: the client must accept "
                                        "application/json and text/event-stream", status=406)
         return None
 
     def _legacy_session(self, env, key, headers, required):
-        session_id = headers.get(P.HEADER_SESSION)
+        session_id = headers.get(protocol.HEADER_SESSION)
         if not session_id:
             if required:
-                raise HttpError(self._jsonrpc_error(None, P.INVALID_REQUEST, "Bad Request: missing Mcp-Session-Id"))
+                raise HttpError(
+                    self._jsonrpc_error(None, protocol.INVALID_REQUEST, "Bad Request: missing Mcp-Session-Id"))
             return None
         session = env["ocore.mcp.session"]._ocore_get(session_id)
         if not session or session.key_id != key or session.ended_at or session.transport != "stream":
-            raise HttpError(self._jsonrpc_error(None, P.SESSION_NOT_FOUND, "Session not found", 404))
-        version = headers.get(P.HEADER_PROTOCOL_VERSION)
-        if version and version not in P.KNOWN_PROTOCOL_VERSIONS:
+            raise HttpError(self._jsonrpc_error(None, protocol.SESSION_NOT_FOUND, "Session not found", 404))
+        version = headers.get(protocol.HEADER_PROTOCOL_VERSION)
+        if version and version not in protocol.KNOWN_PROTOCOL_VERSIONS:
             raise HttpError(
-                self._jsonrpc_error(None, P.INVALID_REQUEST, f"Bad Request: unsupported protocol version {version}")
+                self._jsonrpc_error(None, protocol.INVALID_REQUEST,
+                                    f"Bad Request: unsupported protocol version {version}")
             )
         return session
 
     def _legacy_post(self, env, caller, headers, query):
         key, settings = caller.key, caller.settings
         try:
-            body = P.decode_body(request.httprequest.get_data())
-        except P.ProtocolError as exc:
+            body = protocol.decode_body(request.httprequest.get_data())
+        except protocol.ProtocolError as exc:
             return self._jsonrpc_error(None, exc.code, exc.message)
         messages = body if isinstance(body, list) else [body]
         if not messages:
-            return self._jsonrpc_error(None, P.INVALID_REQUEST, "Invalid Request: empty batch")
+            return self._jsonrpc_error(None, protocol.INVALID_REQUEST, "Invalid Request: empty batch")
         self._check_batch(messages, settings)
         server = env["ocore.mcp.server"]
         init = next((m for m in messages if isinstance(m, dict) and m.get("method") == "initialize"), None)
         if init is not None:
             if len(messages) > 1:
-                return self._jsonrpc_error(None, P.INVALID_REQUEST, "initialize must not be batched")
+                return self._jsonrpc_error(None, protocol.INVALID_REQUEST, "initialize must not be batched")
             return self._initialize(env, caller, init, query)
         session = self._legacy_session(env, key, headers, required=True)
         conn = self._session_connection(caller, session, "stream")
-        kinds = [P.message_kind(m) for m in messages]
+        kinds = [protocol.message_kind(m) for m in messages]
         if "request" not in kinds and None in kinds:
             # not a JSON-RPC 2.0 request, notification or response: nothing to accept (202) or run
-            return self._jsonrpc_error(None, P.INVALID_REQUEST, "Invalid Request: not a JSON-RPC 2.0 request, "
+            return self._jsonrpc_error(None, protocol.INVALID_REQUEST, "Invalid Request: not a JSON-RPC 2.0 request, "
                                        "notification or response")
         if "request" not in kinds:
             for msg in messages:
@@ -356,7 +361,7 @@ class McpController(http.Controller):
 
     def _initialize(self, env, caller, msg, query):
         params = msg.get("params") if isinstance(msg.get("params"), dict) else {}
-        version = P.negotiate_version(params.get("protocolVersion"))
+        version = protocol.negotiate_version(params.get("protocolVersion"))
         client = params.get("clientInfo") or {}
         session = env["ocore.mcp.session"]._ocore_open(
             caller.key.id,
@@ -390,25 +395,25 @@ class McpController(http.Controller):
     def _modern_post(self, env, caller, headers, query):
         raw = request.httprequest.get_data()
         try:
-            body = P.decode_body(raw)
-        except P.ProtocolError as exc:
+            body = protocol.decode_body(raw)
+        except protocol.ProtocolError as exc:
             return self._jsonrpc_error(None, exc.code, exc.message)
         if isinstance(body, dict) and "id" not in body:
             # a notification: acknowledged (the per-request envelope defines none to act on)
-            if P.message_kind(body) != "notification":
-                return self._jsonrpc_error(None, P.INVALID_REQUEST, "Invalid Request")
-            version = headers.get(P.HEADER_PROTOCOL_VERSION, "")
-            if version not in P.MODERN_PROTOCOL_VERSIONS:
-                exc = P.unsupported_version(version)
+            if protocol.message_kind(body) != "notification":
+                return self._jsonrpc_error(None, protocol.INVALID_REQUEST, "Invalid Request")
+            version = headers.get(protocol.HEADER_PROTOCOL_VERSION, "")
+            if version not in protocol.MODERN_PROTOCOL_VERSIONS:
+                exc = protocol.unsupported_version(version)
                 return self._jsonrpc_error(None, exc.code, exc.message, data=exc.data)
             return self._response(status=202)
-        if P.message_kind(body) != "request":
+        if protocol.message_kind(body) != "request":
             return self._jsonrpc_error(
-                None, P.INVALID_REQUEST, "Body must be a single JSON-RPC request or notification object"
+                None, protocol.INVALID_REQUEST, "Body must be a single JSON-RPC request or notification object"
             )
         try:
-            envelope = P.classify_modern(body, headers)
-        except P.ProtocolError as exc:
+            envelope = protocol.classify_modern(body, headers)
+        except protocol.ProtocolError as exc:
             return self._jsonrpc_error(body["id"], exc.code, exc.message, data=exc.data)
         client = envelope.client_info if isinstance(envelope.client_info, dict) else {}
         conn_kw = {
@@ -425,7 +430,7 @@ class McpController(http.Controller):
             return self._streamed_call(env, caller, body, conn_kw=conn_kw)
         conn = self._connection(caller, "modern", **conn_kw)
         reply = env["ocore.mcp.server"]._ocore_handle(conn, body)
-        status = P.ERROR_HTTP_STATUS.get(reply["error"]["code"], 200) if "error" in reply else 200
+        status = protocol.ERROR_HTTP_STATUS.get(reply["error"]["code"], 200) if "error" in reply else 200
         return self._response(reply, status)
 
     # -- streamed responses (progress / log notifications while a call runs) --------------
@@ -450,7 +455,7 @@ class McpController(http.Controller):
             except Exception as exc:  # noqa: BLE001
                 _logger.exception("MCP call in thread %s failed", name)
                 if on_error:
-                    on_error(P.error(msg.get("id"), P.INTERNAL_ERROR, f"Internal error: {exc}"))
+                    on_error(protocol.error(msg.get("id"), protocol.INTERNAL_ERROR, f"Internal error: {exc}"))
 
         return threading.Thread(target=work, name=name, daemon=True)
 
@@ -482,7 +487,7 @@ class McpController(http.Controller):
                 except queue.Empty:
                     yield b": ping\r\n\r\n"
                     continue
-                yield P.sse_event(message)
+                yield protocol.sse_event(message)
                 if kind == "reply":
                     return
 
@@ -508,7 +513,7 @@ class McpController(http.Controller):
             self._client_ip(),
             instances=_split(query.get("instances")),
             categories=_split(query.get("categories")),
-            protocol_version=P.LATEST_HANDSHAKE_VERSION,
+            protocol_version=protocol.LATEST_HANDSHAKE_VERSION,
         )
         conn = self._session_connection(caller, session, "sse")
         audit.event(env.cr, conn, "session_start", status="success", success=True,
@@ -530,10 +535,10 @@ class McpController(http.Controller):
         key = caller.key
         session = env["ocore.mcp.session"]._ocore_get(session_id)
         if not session or session.key_id != key or session.transport != "sse" or session.ended_at:
-            return self._jsonrpc_error(None, P.SESSION_NOT_FOUND, "Session not found", 404)
+            return self._jsonrpc_error(None, protocol.SESSION_NOT_FOUND, "Session not found", 404)
         try:
-            msg = P.decode_body(request.httprequest.get_data())
-        except P.ProtocolError as exc:
+            msg = protocol.decode_body(request.httprequest.get_data())
+        except protocol.ProtocolError as exc:
             return self._jsonrpc_error(None, exc.code, exc.message)
         if isinstance(msg, list):
             self._check_batch(msg, settings)
@@ -541,7 +546,7 @@ class McpController(http.Controller):
             params = msg.get("params") if isinstance(msg.get("params"), dict) else {}
             client = params.get("clientInfo") or {}
             session.write({
-                "protocol_version": P.negotiate_version(params.get("protocolVersion")),
+                "protocol_version": protocol.negotiate_version(params.get("protocolVersion")),
                 "client_name": str(client.get("name") or "")[:200] or False,
                 "client_version": str(client.get("version") or "")[:100] or False,
                 "client_capabilities": json.dumps(params.get("capabilities") or {}),
@@ -615,8 +620,8 @@ class McpController(http.Controller):
                 if sess.ended_at:
                     return "session ended"
                 try:
-                    pol.check_key(key, env["ocore.mcp.server"]._ocore_settings(), None)
-                except pol.Refusal as exc:
+                    policy.check_key(key, env["ocore.mcp.server"]._ocore_settings(), None)
+                except policy.Refusal as exc:
                     return str(exc)
                 return None
 
@@ -651,7 +656,7 @@ class McpController(http.Controller):
                         reason = message or "closed"
                         return
                     if kind == "message":
-                        yield P.sse_event(message)
+                        yield protocol.sse_event(message)
                     if time.monotonic() - checked >= REVALIDATE_SECONDS:
                         checked = time.monotonic()
                         problem = revalidate()

@@ -11,12 +11,12 @@ from odoo import api, fields, models, release, tools
 from odoo.modules.module import get_manifest
 
 from ..lib import compat, errors, origins
-from ..lib import protocol as P
+from ..lib import protocol
 from ..lib.deadline import CallCancelled, CallInterrupted, CallTimeout, Deadline
 from ..lib.shaping import shape
 from ..lib.tooling import COMMON_PARAMS_HELP
 from ..service import audit
-from ..service import policy as pol
+from ..service import policy
 from ..service.context import CallContext, reset_current_call, set_current_call
 from ..service.notify import hub
 from .res_config_settings import DEFAULTS, PARAM, _as_bool, default_slug
@@ -111,9 +111,10 @@ class McpServer(models.AbstractModel):
 
     def _ocore_handle(self, conn, msg):
         """Handle one decoded JSON-RPC message; return the response dict or None."""
-        kind = P.message_kind(msg)
+        kind = protocol.message_kind(msg)
         if kind is None:
-            return P.error(msg.get("id") if isinstance(msg, dict) else None, P.INVALID_REQUEST, "Invalid Request")
+            request_id = msg.get("id") if isinstance(msg, dict) else None
+            return protocol.error(request_id, protocol.INVALID_REQUEST, "Invalid Request")
         if kind == "response":
             return None  # we send no server->client requests
         method = msg["method"]
@@ -124,11 +125,11 @@ class McpServer(models.AbstractModel):
         request_id = msg["id"]
         try:
             result = self._ocore_request(conn, request_id, method, params)
-        except P.ProtocolError as exc:
-            return P.error(request_id, exc.code, exc.message, exc.data)
-        except pol.Refusal as exc:
-            return P.error(request_id, P.INVALID_PARAMS, str(exc))
-        return P.response(request_id, result)
+        except protocol.ProtocolError as exc:
+            return protocol.error(request_id, exc.code, exc.message, exc.data)
+        except policy.Refusal as exc:
+            return protocol.error(request_id, protocol.INVALID_PARAMS, str(exc))
+        return protocol.response(request_id, result)
 
     def _ocore_request(self, conn, request_id, method, params):
         if method not in SELF_COUNTED_METHODS:
@@ -136,10 +137,10 @@ class McpServer(models.AbstractModel):
         version = conn.protocol_version
         if method == "initialize":
             # version negotiation happens in the transport before the session exists
-            version = P.negotiate_version((params or {}).get("protocolVersion"))
+            version = protocol.negotiate_version((params or {}).get("protocolVersion"))
         try:
-            request = P.parse_request(method, version, params)
-        except P.ProtocolError:
+            request = protocol.parse_request(method, version, params)
+        except protocol.ProtocolError:
             if method in SELF_COUNTED_METHODS:  # malformed: never reaches its handler, counted all the same
                 self._ocore_count_request(conn, request_id, method)
             raise
@@ -154,13 +155,13 @@ class McpServer(models.AbstractModel):
             "logging/setLevel": self._mcp_set_level,
         }.get(method)
         if handler is None:
-            raise P.ProtocolError(P.METHOD_NOT_FOUND, f"Method not found: {method}")
+            raise protocol.ProtocolError(protocol.METHOD_NOT_FOUND, f"Method not found: {method}")
         result = handler(conn, request, request_id)
-        if P.is_modern(version) and method != "server/discover":
+        if protocol.is_modern(version) and method != "server/discover":
             result.setdefault("_meta", {})
         if method == "tools/list":
-            return P.serialize_tools_list(version, result)
-        return P.serialize_result(method, version, result)
+            return protocol.serialize_tools_list(version, result)
+        return protocol.serialize_result(method, version, result)
 
     def _ocore_count_request(self, conn, request_id, method, audit_values=None):
         """Count one request against the key's rate limit: every JSON-RPC request counts, whatever its
@@ -170,12 +171,12 @@ class McpServer(models.AbstractModel):
         if conn.auth is None:
             return None
         cr = self.env.cr
-        limit = pol.effective_rate_limit(conn.scope, conn.settings)
+        limit = policy.effective_rate_limit(conn.scope, conn.settings)
         self._ocore_bookkeeping_transaction()
         allowed, used = self.env["ocore.mcp.rate.limit"]._ocore_hit(conn.auth.id, limit)
         audit_id = None
         if not allowed:
-            refusal = pol.Refusal("rate_limited", f"{used} requests in the last minute for this API key "
+            refusal = policy.Refusal("rate_limited", f"{used} requests in the last minute for this API key "
                                                   f"(limit {limit}/min); retry later")
             audit.insert(cr, {**audit.base_values(conn), "event": "denied", "tool_name": method,
                               "request_id": request_id, **(audit_values or {}), "status": "refused",
@@ -184,7 +185,7 @@ class McpServer(models.AbstractModel):
             audit_id = audit.insert(cr, {**audit.base_values(conn), "request_id": request_id, **audit_values})
         self._ocore_commit_checkpoint()
         if not allowed:
-            raise P.ProtocolError(P.RATE_LIMITED, str(refusal))
+            raise protocol.ProtocolError(protocol.RATE_LIMITED, str(refusal))
         return audit_id
 
     def _ocore_notification(self, conn, method, params):
@@ -221,10 +222,10 @@ class McpServer(models.AbstractModel):
 
     def _mcp_discover(self, conn, request, request_id):
         return {
-            "supportedVersions": list(P.KNOWN_PROTOCOL_VERSIONS),
+            "supportedVersions": list(protocol.KNOWN_PROTOCOL_VERSIONS),
             "capabilities": self._ocore_capabilities(),
             "instructions": self._ocore_instructions(conn),
-            "_meta": {P.SERVER_INFO_META_KEY: self._ocore_server_info()},
+            "_meta": {protocol.SERVER_INFO_META_KEY: self._ocore_server_info()},
             "resultType": "complete",
             "ttlMs": 0,
             "cacheScope": "private",
@@ -255,7 +256,7 @@ class McpServer(models.AbstractModel):
         is_admin = self._ocore_is_admin(conn)
         visible = []
         for spec in specs.values():
-            if pol.visibility_refusal(spec, conn, is_admin) is None:
+            if policy.visibility_refusal(spec, conn, is_admin) is None:
                 visible.append((self._ocore_full_name(spec, conn), spec))
         visible.sort(key=lambda item: (item[1].meta.platform is False, item[1].category, item[0]))
         return visible
@@ -268,7 +269,7 @@ class McpServer(models.AbstractModel):
                 spec = specs.get(full_name[len(prefix) :])
                 if spec and spec.meta.platform == platform:
                     return spec
-        raise pol.Refusal("unknown_tool", f"no tool named {full_name!r} on instance {slug}")
+        raise policy.Refusal("unknown_tool", f"no tool named {full_name!r} on instance {slug}")
 
     def _ocore_tool_description(self, spec, conn):
         """Extension point (e.g. the knowledge addon's auto-context prefix)."""
@@ -302,12 +303,12 @@ class McpServer(models.AbstractModel):
             try:
                 start = int(base64.urlsafe_b64decode(cursor.encode()).decode())
             except (ValueError, UnicodeDecodeError):
-                raise P.ProtocolError(P.INVALID_PARAMS, "Invalid cursor") from None
+                raise protocol.ProtocolError(protocol.INVALID_PARAMS, "Invalid cursor") from None
         chunk = visible[start : start + page]
         result = {"tools": self._ocore_tool_definitions(conn, chunk)}
         if start + page < len(visible):
             result["nextCursor"] = base64.urlsafe_b64encode(str(start + page).encode()).decode()
-        if P.is_modern(conn.protocol_version):
+        if protocol.is_modern(conn.protocol_version):
             result.update(resultType="complete", ttlMs=0, cacheScope="private")
         return result
 
@@ -320,7 +321,7 @@ class McpServer(models.AbstractModel):
         else:
             progress_token = getattr(meta, "progress_token", None) if meta else None
         result = self._ocore_call_tool(conn, params.name, dict(params.arguments or {}), request_id, progress_token)
-        if P.is_modern(conn.protocol_version):
+        if protocol.is_modern(conn.protocol_version):
             result["resultType"] = "complete"
         return result
 
@@ -339,7 +340,7 @@ class McpServer(models.AbstractModel):
         base = {**audit.base_values(conn), "event": "call", "tool_name": full_name, "request_id": request_id}
         try:
             admitted = self._ocore_admit(conn, full_name, arguments, base)
-        except pol.Refusal as exc:
+        except policy.Refusal as exc:
             return self._ocore_refuse_call(base, arguments, exc, started)
         call = self._ocore_start_call(conn, full_name, arguments, admitted, base, request_id, progress_token)
         outcome = self._ocore_run(call, admitted.tool_env)
@@ -354,8 +355,8 @@ class McpServer(models.AbstractModel):
         confirm = bool(arguments.get("confirm"))
         dry_run = bool(arguments.get("dry_run")) and spec.meta.supports_dry_run
         if arguments.get("dry_run") and not spec.meta.supports_dry_run:
-            raise pol.Refusal("invalid_input", f"{spec.name!r} does not support dry_run")
-        pol.check_confirm(spec, confirm, dry_run)
+            raise policy.Refusal("invalid_input", f"{spec.name!r} does not support dry_run")
+        policy.check_confirm(spec, confirm, dry_run)
         tool_env = self._ocore_tool_env(conn, arguments.get("context"))
         # read before the bookkeeping commit empties the ORM cache
         session_stale = bool(conn.session and conn.session_id and (
@@ -369,25 +370,25 @@ class McpServer(models.AbstractModel):
         """The policy checks of a call that depend on the tool and its arguments; returns the validated
         arguments or raises a Refusal (visibility, schema, common parameters, identifiers, model
         allowlist, write guards)."""
-        refusal = pol.visibility_refusal(spec, conn, self._ocore_is_admin(conn))
+        refusal = policy.visibility_refusal(spec, conn, self._ocore_is_admin(conn))
         if refusal:
             raise refusal
         try:
             args = spec.validate(arguments)
         except ValueError as exc:
-            raise pol.Refusal("invalid_input", str(exc)) from None
+            raise policy.Refusal("invalid_input", str(exc)) from None
         self._ocore_check_common(arguments)
-        pol.check_identifiers(spec, args)
-        pol.check_models(spec, args, conn.scope)
-        pol.check_write(spec, conn, args)
+        policy.check_identifiers(spec, args)
+        policy.check_models(spec, args, conn.scope)
+        policy.check_write(spec, conn, args)
         return args
 
     def _ocore_check_rate(self, conn):
         """The call's rate-limit hit (in the bookkeeping transaction), or a Refusal."""
-        limit = pol.effective_rate_limit(conn.scope, conn.settings)
+        limit = policy.effective_rate_limit(conn.scope, conn.settings)
         allowed, used = self.env["ocore.mcp.rate.limit"]._ocore_hit(conn.auth.id, limit)
         if not allowed:
-            raise pol.Refusal("rate_limited", f"{used} calls in the last minute for this API key "
+            raise policy.Refusal("rate_limited", f"{used} calls in the last minute for this API key "
                                               f"(limit {limit}/min); retry later")
 
     def _ocore_refuse_call(self, base, arguments, exc, started):
@@ -411,7 +412,7 @@ class McpServer(models.AbstractModel):
             spec=spec,
             full_name=full_name,
             arguments=admitted.args,
-            timeout=pol.effective_timeout(spec, arguments.get("timeout_seconds"), conn.settings),
+            timeout=policy.effective_timeout(spec, arguments.get("timeout_seconds"), conn.settings),
             max_response_kb=int(arguments.get("max_response_size")
                                 or max(conn.settings["max_response_kb"], spec.meta.min_response_kb)),
             confirm=admitted.confirm,
@@ -447,7 +448,7 @@ class McpServer(models.AbstractModel):
         self._ocore_audit_outcome(call.audit_id, {"status": "error", "success": False, "error_message": message,
                                                   "result_summary": message, "latency_ms": latency,
                                                   "refusal_reason": outcome.get("refusal")})
-        if outcome.get("value") is not None:  # pol.ToolFailed: the tool's output with the error
+        if outcome.get("value") is not None:  # policy.ToolFailed: the tool's output with the error
             text, structured, _truncated = shape(outcome["value"], call.max_response_kb)
             return {"content": [{"type": "text", "text": f"{message}\n{text}"}],
                     "structuredContent": structured, "isError": True}
@@ -533,12 +534,12 @@ class McpServer(models.AbstractModel):
             number = integer(value)
             if number is None or number < low or (high is not None and number > high):
                 bounds = f"between {low} and {high}" if high is not None else f"of at least {low}"
-                raise pol.Refusal("invalid_input", f"{name}: must be an integer {bounds}, got {value!r}")
+                raise policy.Refusal("invalid_input", f"{name}: must be an integer {bounds}, got {value!r}")
             arguments[name] = number
         for name in ("confirm", "dry_run"):
             value = arguments.get(name)
             if value is not None and not isinstance(value, bool):
-                raise pol.Refusal("invalid_input", f"{name}: must be true or false, got {value!r}")
+                raise policy.Refusal("invalid_input", f"{name}: must be true or false, got {value!r}")
 
     def _ocore_error_result(self, message):
         return {"content": [{"type": "text", "text": message}], "isError": True}
@@ -550,26 +551,26 @@ class McpServer(models.AbstractModel):
         company_id = auth.company_id
         ctx = {"lang": auth.lang or "en_US", "tz": auth.tz or "UTC"}
         if context is not None and not isinstance(context, dict):
-            raise pol.Refusal("invalid_input", "context must be an object")
+            raise policy.Refusal("invalid_input", "context must be an object")
         for name, value in (context or {}).items():
             if name == "company_id":
                 if not isinstance(value, int) or value not in user.company_ids.ids:
-                    raise pol.Refusal(
+                    raise policy.Refusal(
                         "invalid_input", f"context.company_id {value!r} is not one of the key owner's companies"
                     )
                 company_id = value
             elif name == "lang":
                 if value not in dict(self.env["res.lang"].get_installed()):
-                    raise pol.Refusal("invalid_input", f"context.lang {value!r} is not an installed language")
+                    raise policy.Refusal("invalid_input", f"context.lang {value!r} is not an installed language")
                 ctx["lang"] = value
             elif name == "tz":
                 import pytz
 
                 if value not in pytz.all_timezones_set:
-                    raise pol.Refusal("invalid_input", f"context.tz {value!r} is not a time zone")
+                    raise policy.Refusal("invalid_input", f"context.tz {value!r} is not a time zone")
                 ctx["tz"] = value
             else:
-                raise pol.Refusal("invalid_input", f"context.{name} is not supported (lang, tz, company_id)")
+                raise policy.Refusal("invalid_input", f"context.{name} is not supported (lang, tz, company_id)")
         ctx["allowed_company_ids"] = [company_id]
         return api.Environment(self.env.cr, auth.user_id, ctx)
 
@@ -596,9 +597,9 @@ class McpServer(models.AbstractModel):
             return {"ok": False, "error": "cancelled by the client; nothing was written", "refusal": "cancelled"}
         except CallInterrupted:
             return {"ok": False, "error": "interrupted; nothing was written"}
-        except pol.Refusal as exc:
+        except policy.Refusal as exc:
             return {"ok": False, "error": str(exc), "refusal": exc.code}
-        except pol.ToolFailed as exc:  # rolled back above, output still shown
+        except policy.ToolFailed as exc:  # rolled back above, output still shown
             return {"ok": False, "error": exc.message, "value": exc.result}
         except psycopg2.errors.QueryCanceled:
             return {"ok": False, "error": f"timeout: a database statement exceeded timeout_seconds={call.timeout} "
@@ -673,7 +674,7 @@ class McpServer(models.AbstractModel):
                 }
             )
         result = {"prompts": prompts}
-        if P.is_modern(conn.protocol_version):
+        if protocol.is_modern(conn.protocol_version):
             result.update(resultType="complete", ttlMs=0, cacheScope="private")
         return result
 
@@ -681,13 +682,13 @@ class McpServer(models.AbstractModel):
         """The prompt's spec, or a ProtocolError for an unknown prompt or wrong arguments."""
         spec = self.env["ocore.mcp.prompts"]._ocore_prompt_specs().get(name)
         if not spec:
-            raise P.ProtocolError(P.INVALID_PARAMS, f"Unknown prompt: {name}")
+            raise protocol.ProtocolError(protocol.INVALID_PARAMS, f"Unknown prompt: {name}")
         missing = [a[0] for a in spec["arguments"] if a[2] and not arguments.get(a[0])]
         if missing:
-            raise P.ProtocolError(P.INVALID_PARAMS, f"Missing required argument(s): {', '.join(missing)}")
+            raise protocol.ProtocolError(protocol.INVALID_PARAMS, f"Missing required argument(s): {', '.join(missing)}")
         unknown = set(arguments) - {a[0] for a in spec["arguments"]}
         if unknown:
-            raise P.ProtocolError(P.INVALID_PARAMS, f"Unknown argument(s): {', '.join(sorted(unknown))}")
+            raise protocol.ProtocolError(protocol.INVALID_PARAMS, f"Unknown argument(s): {', '.join(sorted(unknown))}")
         return spec
 
     def _mcp_prompts_get(self, conn, request, request_id):
@@ -710,17 +711,17 @@ class McpServer(models.AbstractModel):
                 output = [("user", output)]
             outcome = {"status": "success", "success": True,
                        "result_summary": "\n".join(text for _role, text in output)}
-        except P.ProtocolError as exc:
+        except protocol.ProtocolError as exc:
             outcome.update(status="refused", refusal_reason="invalid_input", error_message=exc.message)
             raise
-        except pol.Refusal as exc:
+        except policy.Refusal as exc:
             outcome.update(status="refused", refusal_reason=exc.code, error_message=str(exc))
-            raise P.ProtocolError(P.INVALID_PARAMS, str(exc)) from None
+            raise protocol.ProtocolError(protocol.INVALID_PARAMS, str(exc)) from None
         except Exception as exc:
             _logger.exception("MCP prompt %s failed", name)
             text = f"prompt {name} failed: {type(exc).__name__}: {exc}"
             outcome.update(error_message=text)
-            raise P.ProtocolError(P.INTERNAL_ERROR, text) from None
+            raise protocol.ProtocolError(protocol.INTERNAL_ERROR, text) from None
         finally:
             if token is not None:
                 reset_current_call(token)
@@ -731,6 +732,6 @@ class McpServer(models.AbstractModel):
             "description": spec["description"],
             "messages": [{"role": role, "content": {"type": "text", "text": text}} for role, text in output],
         }
-        if P.is_modern(conn.protocol_version):
+        if protocol.is_modern(conn.protocol_version):
             result["resultType"] = "complete"
         return result
