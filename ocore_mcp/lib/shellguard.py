@@ -143,6 +143,18 @@ def _install():
             return original_connect(*args, **kwargs)
 
         psycopg2.connect = connect
+        # the C function psycopg2.connect calls, under both its names
+        from psycopg2 import _psycopg
+
+        original_c_connect = _psycopg._connect
+
+        @functools.wraps(original_c_connect)
+        def c_connect(*args, **kwargs):
+            if _active.get():
+                _refuse("a new database connection (psycopg2._connect)")
+            return original_c_connect(*args, **kwargs)
+
+        psycopg2._connect = _psycopg._connect = c_connect
         _installed.append(True)
 
 

@@ -121,6 +121,8 @@ class TestShellTools(McpSqlCase):
         ("import odoo.modules.registry\nodoo.modules.registry.Registry(env.cr.dbname).cursor()",
          "a new database cursor"),
         ("import psycopg2\npsycopg2.connect(env.cr._cnx.dsn)", "a new database connection"),
+        ("import psycopg2\npsycopg2._connect(env.cr._cnx.dsn)", "a new database connection"),
+        ("from psycopg2 import _psycopg\n_psycopg._connect(env.cr._cnx.dsn)", "a new database connection"),
         # the fence: a deferred constraint trigger fails any COMMIT while the code runs (here made immediate)
         ("env.cr.execute('SET CONSTRAINTS ALL IMMEDIATE')", "the code cannot commit it"),
     ]
