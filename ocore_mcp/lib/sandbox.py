@@ -13,6 +13,15 @@ from .errors import Refusal
 
 # never listed, searched or entered
 HIDDEN_DIRS = frozenset({".git"})
+
+
+def _hidden(name):
+    """The hidden directory ``name`` is, whatever its case (``.GIT`` is ``.git`` on a case-insensitive file
+    system: macOS, Windows shares), or None."""
+    folded = name.casefold()
+    return folded if folded in HIDDEN_DIRS else None
+
+
 # skipped by the recursive tools (tree, search)
 SKIPPED_DIRS = frozenset({".git", "__pycache__", "node_modules", ".mypy_cache", ".pytest_cache", ".ruff_cache"})
 
@@ -92,7 +101,7 @@ class Sandbox:
         parts = [p for p in path.split("/") if p not in ("", ".")]
         if ".." in parts:
             raise Refusal("path_denied", f"path {path!r} contains '..': paths cannot leave the custom addons root")
-        hidden = [p for p in parts if p in HIDDEN_DIRS]
+        hidden = [_hidden(p) for p in parts if _hidden(p)]
         if hidden:
             raise Refusal("path_denied", f"path {path!r} is inside a {hidden[0]} directory, which file tools "
                           "do not touch")
@@ -103,7 +112,7 @@ class Sandbox:
         file in it or to a parent of it is no way in) or in Odoo's own trees."""
         if not _inside(real, self.root):
             raise Refusal("path_denied", f"path {shown!r} resolves outside the custom addons root (symlink)")
-        hidden = [p for p in os.path.relpath(real, self.root).split(os.sep) if p in HIDDEN_DIRS]
+        hidden = [_hidden(p) for p in os.path.relpath(real, self.root).split(os.sep) if _hidden(p)]
         if hidden:
             raise Refusal("path_denied", f"path {shown!r} resolves inside a {hidden[0]} directory, which file tools "
                           "do not touch")

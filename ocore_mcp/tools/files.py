@@ -454,7 +454,7 @@ class FilesTools(models.AbstractModel):
             files, dirs = 0, 0
             for current, subdirs, names in os.walk(real):
                 for sub in subdirs:
-                    if sub == ".git":
+                    if sub.casefold() == ".git":
                         raise Refusal("path_denied", f"{shown} contains a git repository ({box.rel(current)}/.git);"
                                       " file tools do not delete it")
                 dirs += len(subdirs)
