@@ -12,7 +12,8 @@
 #                     series, e.g. ocore_19)
 #   OCORE_HTTP_PORT   HTTP port of setup/run (default 8069)
 #   OCORE_HTTP_INTERFACE  address Odoo listens on (default 127.0.0.1)
-#   OCORE_ADDONS      addons setup/run installs (comma-separated, default ocore_mcp)
+#   OCORE_ADDONS      addons setup/run installs (comma-separated, default: every product addon,
+#                     ocore_mcp,ocore_mcp_knowledge,ocore_mcp_oauth; OCORE_ADDONS=ocore_mcp for a lean install)
 #   PGHOST, PGPORT, PGUSER, PGPASSWORD
 #                     an existing PostgreSQL server, used as-is when PGHOST or PGUSER is set;
 #                     otherwise the local cluster is started and a role "odoo" is created
@@ -30,7 +31,10 @@ OCORE_CONF=""
 OCORE_DB=${OCORE_DB:-}
 OCORE_HTTP_PORT=${OCORE_HTTP_PORT:-8069}
 OCORE_HTTP_INTERFACE=${OCORE_HTTP_INTERFACE:-127.0.0.1}
-OCORE_ADDONS=${OCORE_ADDONS:-ocore_mcp}
+# Every product addon by default: the knowledge tools and OAuth (the connection the spec recommends) come
+# with a new database; OCORE_ADDONS=ocore_mcp is the lean install.
+OCORE_PRODUCT_ADDONS=ocore_mcp,ocore_mcp_knowledge,ocore_mcp_oauth
+OCORE_ADDONS=${OCORE_ADDONS:-$OCORE_PRODUCT_ADDONS}
 
 # Bump to force a rebuild of the venvs when the install recipe below changes.
 OCORE_RECIPE=3
