@@ -262,11 +262,12 @@ class SqlTools(models.AbstractModel):
                            if name in named}
             detail = "; ".join(f"{name}: {', '.join(cols) if cols else 'a view of credentials'}"
                                for name, cols in sorted(credentials.items()))
+            detail = f" ({detail})" if detail else ""  # not inside _(): the term extractor evaluates its arguments
             raise UserError(_(
                 "%(error)s. The SQL tools run as the role %(role)s, which never reads credentials (password and key "
                 "hashes, tokens, TOTP secrets, secret system parameters)%(detail)s: name the columns you need "
                 "instead of * or a whole row.",
-                error=error, role=self._sql_role, detail=f" ({detail})" if detail else "",
+                error=error, role=self._sql_role, detail=detail,
             )) from None
 
     def _sql_fetch(self, max_rows):
