@@ -51,6 +51,10 @@ def test_start_stop_restart_status(agent):
     assert agent.call("POST", "/v1/instances/proc1/start")["status"] == "running"
     status = agent.call("GET", "/v1/status")
     assert status["disk"]["free"] > 0 and {i["name"] for i in status["instances"]} == {"proc1", "broken"}
+    listed = {i["name"]: i["status"] for i in agent.call("GET", "/v1/instances")["instances"]}
+    assert listed == {"proc1": "running", "broken": "stopped"}
+    disk = agent.call("GET", "/v1/disk")
+    assert disk["total"] >= disk["free"] > 0 and disk["backups_bytes"] >= 0
     assert agent.call("GET", "/v1/instances/nope", expect=404)
 
 

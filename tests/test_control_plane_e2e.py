@@ -246,3 +246,39 @@ async def test_logs_backup_and_restore_through_the_agent(fleet, managed):
             assert data_of(result)["count"] == expected, name
     rows = fleet.cp_admin.audit([("tool_name", "=", f"{b.slug}_restore_database")], limit=2)
     assert [r["status"] for r in rows] == ["success", "refused"]
+
+
+def test_forged_stale_or_replayed_heartbeats_and_enrolments_are_refused(fleet, managed):
+    """The control plane's heartbeat endpoint checks the agent's signature like the agent checks the
+    control plane's; an instance's enrolment endpoint takes only a valid one-time token."""
+    import json as _json
+
+    import httpx2
+    from agent_helpers import signing
+
+    path = "/ocore/control/heartbeat"
+    body = _json.dumps({"load": 99.0, "disk": {"total": 1, "free": 1}, "instances": []}).encode()
+    server = str(managed.server_id)
+    cases = [
+        ("wrong secret", signing.sign("0" * 64, "POST", path, body)),
+        ("stale", signing.sign(managed.secret, "POST", path, body, timestamp=int(time.time()) - 600)),
+        ("other body", signing.sign(managed.secret, "POST", path, b"{}")),
+        ("unsigned", {}),
+    ]
+    replayed = signing.sign(managed.secret, "POST", path, body)
+    with httpx2.Client(base_url=fleet.cp.url, timeout=30) as http:
+        for label, headers in cases:
+            resp = http.post(path, content=body, headers={**headers, signing.HEADER_SERVER: server,
+                                                          "Content-Type": "application/json"})
+            assert resp.status_code == 401, (label, resp.text)
+        forged = fleet.cp_admin.search_read("ocore.control.server", [("id", "=", managed.server_id)],
+                                            ["load_average"])[0]
+        assert forged["load_average"] != 99.0, "a refused heartbeat changed nothing"
+        first = http.post(path, content=body, headers={**replayed, signing.HEADER_SERVER: server})
+        again = http.post(path, content=body, headers={**replayed, signing.HEADER_SERVER: server})
+        assert first.status_code == 200 and again.status_code == 401 and "replayed" in again.text
+        _a, b = fleet.instances
+        for token in ("ocore_enrol_" + "x" * 43, "not a token", ""):
+            resp = http.post(b.server.url + "/ocore/control/enrol", json={
+                "token": token, "issuer": "evil", "kid": "ocore-control-evil-1-1", "public_key": "x"})
+            assert resp.status_code == 403, resp.text
