@@ -77,6 +77,12 @@ _PAIR_RE = re.compile(
     r"""(?=(?P<value>\\"(?:[^"\\\n]|\\[^"]){0,4000}\\"|"(?:[^"\\\n]|\\.){0,4000}"|'[^'\n]{0,4000}'"""
     r"""|[^\s,;&}\])"'<>]{1,4000}))"""
 )
+# an XML element whose tag or name attribute is a credential name: <field name="password">hunter2</field> (Odoo
+# data files), <smtp_pass>hunter2</smtp_pass>
+_XML_RE = re.compile(
+    r"""<(?P<tag>[A-Za-z_][\w.:-]{0,63})(?P<attrs>\s[^<>]{0,300})?>(?P<value>[^<]{1,4000})</(?P=tag)[ \t]{0,8}>"""
+)
+_XML_NAME_RE = re.compile(r"""\bname[ \t]{0,4}=[ \t]{0,4}["']([^"'\n]{1,64})["']""")
 # a SQL literal under a credential alias: SELECT 'hunter2' AS password
 _SQL_ALIAS_RE = re.compile(
     r"""'(?P<value>(?:[^'\n]|''){1,4000})'(?:::[A-Za-z ]{1,30})?[ \t]{1,8}(?i:as)[ \t]{1,8}"""
@@ -142,6 +148,15 @@ def _prose(text, match, value, end):
             and text[end : end + 1] == " " and text[end + 1 : end + 2].isalpha())
 
 
+def _xml_sub(match):
+    attrs = match.group("attrs") or ""
+    named = _XML_NAME_RE.search(attrs)
+    value = match.group("value").strip()
+    if not is_sensitive(named.group(1) if named else match.group("tag")) or not value or value in _EMPTY_VALUES:
+        return match.group(0)
+    return f"<{match.group('tag')}{attrs}>{REDACTED}</{match.group('tag')}>"
+
+
 def _redact_pairs(text):
     parts, last = [], 0
     for match in _PAIR_RE.finditer(text):
@@ -150,6 +165,10 @@ def _redact_pairs(text):
         if start < last or not is_sensitive(match.group("name")) or value in _EMPTY_VALUES \
                 or value.lstrip("\\\"'").startswith(REDACTED[:-1]) or _prose(text, match, value, end):
             continue
+        if value[0] not in "\"'\\" and match.group("name").lower().endswith("authorization"):
+            # an HTTP header: the scheme (Token, ApiKey, Negotiate ...) and its credentials, up to the line's end
+            end = len(text) if text.find("\n", start) < 0 else text.find("\n", start)
+            end -= text[end - 1 : end] == "\r"
         if value.startswith('\\"'):
             new = f'\\"{REDACTED}\\"'
         elif value[0] in "\"'":
@@ -198,6 +217,8 @@ def redact_values(text):
             text = pattern.sub(_value_sub, text)
     if mentions_secret(text):
         text = _redact_pairs(text)
+        if "</" in text:
+            text = _XML_RE.sub(_xml_sub, text)
         if "'" in text:
             text = _SQL_ALIAS_RE.sub(_sql_alias_sub, text)
             text = _SQL_INSERT_RE.sub(_sql_insert_sub, text)
