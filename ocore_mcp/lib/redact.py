@@ -6,7 +6,7 @@ Two complementary ways, both needed:
   ``name = value`` / ``"name": "value"`` pair of a text, in a column whose header is a credential name
   (SQL results ``{"columns": [...], "rows": [[...]]}``, CSV text, psql / markdown tables);
 - by value: anything shaped like a secret wherever it appears: password hashes (passlib / crypt
-  ``$pbkdf2-sha512$...``, bcrypt, argon2, ``$6$``, scrypt, Django style), Odoo API keys (40 hex digits)
+  ``$pbkdf2-sha512$...``, bcrypt, argon2, ``$6$``, scrypt, Django style, LDAP ``{SSHA}``, PostgreSQL ``md5``), Odoo API keys (40 hex digits)
   and SHA-256 hashes, this server's key / OAuth / invite tokens, JWTs, ``Bearer`` / ``Basic``
   credentials, PEM private keys, well-known provider tokens and long random-looking tokens.
 
@@ -64,6 +64,11 @@ _VALUE_RULES = [
     (("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "xox", "sk-", "akia", "aiza"),
      r"\b(?:gh[pousr]_[A-Za-z0-9]{20,255}|xox[abposr]-[A-Za-z0-9-]{10,255}|sk-[A-Za-z0-9_-]{20,255}"
      r"|AKIA[0-9A-Z]{16}|AIza[0-9A-Za-z_-]{35})"),
+    # LDAP / passlib ldap_* hashes: {SSHA}base64, {SHA512}..., {CRYPT}$1$...
+    (("{",), r"(?i:\{(?:S?SHA(?:1|256|384|512)?|S?MD5|CRYPT|PBKDF2(?:-SHA(?:1|256|512))?|ARGON2|BCRYPT)\})"
+             r"[A-Za-z0-9./+=$,:-]{8,2000}"),
+    # PostgreSQL's md5 role passwords: md5 and 32 hex digits
+    (("md5",), r"\bmd5[0-9a-f]{32}\b"),
     # long runs of token characters: Odoo API keys (40 hex digits), SHA-256 digests (64: key hashes),
     # random-looking tokens (token_urlsafe, base64): checked by _token_run
     (None, r"(?P<run>(?<![A-Za-z0-9_+/=-])[A-Za-z0-9_+/-]{32,8000}={0,2})"),
