@@ -6,9 +6,9 @@ Two complementary ways, both needed:
   ``name = value`` / ``"name": "value"`` pair of a text, in a column whose header is a credential name
   (SQL results ``{"columns": [...], "rows": [[...]]}``, CSV text, psql / markdown tables);
 - by value: anything shaped like a secret wherever it appears: password hashes (passlib / crypt
-  ``$pbkdf2-sha512$...``, bcrypt, argon2, ``$6$``, scrypt, Django style, LDAP ``{SSHA}``, PostgreSQL ``md5``), Odoo API keys (40 hex digits)
-  and SHA-256 hashes, this server's key / OAuth / invite tokens, JWTs, ``Bearer`` / ``Basic``
-  credentials, PEM private keys, well-known provider tokens and long random-looking tokens.
+  ``$pbkdf2-sha512$...``, bcrypt, argon2, ``$6$``, scrypt, Django style, LDAP ``{SSHA}``, PostgreSQL
+  ``md5``), Odoo API keys (40 hex digits) and SHA-256 hashes, this server's key / OAuth / invite tokens,
+  JWTs, ``Bearer`` / ``Basic`` credentials, PEM private keys, well-known provider tokens and long random-looking tokens.
 
 Every regular expression is linear in the text (bounded quantifiers, no nested repetition), and the
 text paths only look at the part of a text that is kept (``limit``): the audit writer runs on every
