@@ -32,6 +32,8 @@ PAGE_ROUTE = {"type": "http", "auth": "public", "sitemap": False}
 # the OAuth parameters the consent form carries through to its POST
 AUTHORIZE_PARAMS = ("response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge",
                     "code_challenge_method", "resource", "prompt")
+# the largest body of a machine endpoint (a registration document, a token request): refused unread above
+MAX_BODY = 64 * 1024
 DECISION_FIELDS = ("company_id", "key_mode", "key_id", "preset", "read_only", "instance_scope", "tool_allowlist",
                    "auto_context")
 
@@ -90,6 +92,9 @@ def _api(func):
                               "error_description": f"Origin {foreign[:200]!r} is not allowed on this server"}, 403)
     if request.httprequest.method == "OPTIONS":
         return _with_cors(Response(status=204))
+    if (request.httprequest.content_length or 0) > MAX_BODY:
+        return json_response({"error": "invalid_request", "error_description": f"the request body is over "
+                              f"{MAX_BODY} bytes"}, 413, headers={"Connection": "close"})
     return _with_cors(func())
 
 

@@ -1,5 +1,6 @@
 import base64
 import hashlib
+import http.client
 import json
 import re
 import secrets
@@ -415,6 +416,17 @@ class TestOAuthHttp(HttpCase):
                                             headers={"Host": other_host}))
         self.assertEqual(start["verification_uri"], f"{base}/oauth/device")
         self.assertNotIn("localhost", json.dumps(start))
+        # a machine endpoint's body over 64 KB is refused before it is read
+        parts = urlsplit(base)
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+        try:
+            conn.putrequest("POST", "/oauth/register")
+            conn.putheader("Content-Type", "application/json")
+            conn.putheader("Content-Length", str(50 * 1024 * 1024))
+            conn.endheaders()
+            self.assertEqual(conn.getresponse().status, 413)
+        finally:
+            conn.close()
         # an origin the administrator allowed gets CORS headers naming it
         self.env["ir.config_parameter"].sudo().set_param("ocore_mcp.allowed_origins", "https://app.example.com")
         allowed = {"Origin": "https://app.example.com"}
