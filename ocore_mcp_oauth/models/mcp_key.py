@@ -23,6 +23,19 @@ class McpKey(models.Model):
     oauth_invite_id = fields.Many2one("ocore.mcp.oauth.invite", string="Invite", readonly=True, index=True,
                                       ondelete="set null")
 
+    def _ocore_clear_secret(self, reason):
+        """A key's OAuth tokens are secrets of it too: a key that changes hands or comes back from revocation
+        keeps none of them. Its authorizations are revoked (tokens, refresh tokens, pending codes), so a
+        client authorized by the previous owner never acts as the new one once the key has a secret again."""
+        auths = self.env["ocore.mcp.oauth.authorization"].sudo().search(
+            [("key_id", "in", self.ids), ("active", "=", True)]
+        )
+        if auths:
+            auths.token_ids.filtered("active")._ocore_revoke("authorization_revoked")
+            auths.write({"active": False, "revoked_at": fields.Datetime.now()})
+            auths._ocore_end_sessions(f"the API key's secret has been invalidated ({reason})")
+        return super()._ocore_clear_secret(reason)
+
     @api.model
     def _ocore_server_origins(self):
         """The origins this server is reached at: its public URL (web.base.url), never the request's Host
