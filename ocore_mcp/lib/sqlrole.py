@@ -36,7 +36,11 @@ _logger = logging.getLogger(__name__)
 ROLE_PREFIX = "ocore_mcp_sql_"
 # column names that hold a credential (case-insensitive regex, PostgreSQL syntax) ...
 CREDENTIAL_COLUMN = (
-    r"(password|passwd|pwd|passphrase|secret|token|api_?key|private_?key|key_hash|code_hash|totp|smtp_pass)"
+    r"(password|passwd|pwd|passphrase|secret|token|api_?key|private_?key|key_hash|code_hash|totp|smtp_pass"
+    # payment providers' and services' secrets named ..._key: adyen_hmac_key, aps_sha_request,
+    # authorize_signature_key, worldline_webhook_key, cloud_storage_google_service_account_key ...
+    r"|hmac|sha_re(quest|sponse)|(signature|transaction|merchant|webhook|verification|service_account|server"
+    r"|migration|kiosk)_key)"
 )
 # ... unless they only point at one (a many2one to a payment token, a counter, a date)
 NOT_CREDENTIAL_COLUMN = r"(_id|_ids|_count|_date|_uid|_duration|_prefix|_expiration|_expires|_validity|_type|_set)$"

@@ -207,9 +207,17 @@ class TestSqlCredentials(McpSqlCase):
         """Which column names are credentials (the role never reads them) and which only look like one."""
         credentials = ["password", "new_passwd", "smtp_pass", "client_secret_hash", "totp_secret", "access_token",
                        "refresh_token_hash", "key_hash", "code_hash", "device_code_hash", "api_key", "apikey",
-                       "private_key", "x_signup_token", "pwd"]
+                       "private_key", "x_signup_token", "pwd",
+                       # payment providers' and services' secrets named ..._key (Odoo's addons)
+                       "adyen_hmac_key", "aps_sha_request", "aps_sha_response", "authorize_signature_key",
+                       "authorize_transaction_key", "paytm_merchant_key", "worldline_webhook_key",
+                       "viva_wallet_webhook_verification_key", "cloud_storage_google_service_account_key",
+                       "account_peppol_migration_key", "sfu_server_key", "attendance_kiosk_key"]
         others = ["name", "login", "token_id", "payment_token_ids", "key_prefix", "token_prefix", "api_key_duration",
-                  "token_expires", "secret_count", "password_set", "code_challenge", "keyword", "tokenizer_type"]
+                  "token_expires", "secret_count", "password_set", "code_challenge", "keyword", "tokenizer_type",
+                  # public keys and identifiers named ..._key
+                  "stripe_publishable_key", "adyen_client_key", "recaptcha_public_key", "turnstile_site_key",
+                  "website_form_key", "grouping_key", "avatar_cache_key", "push_to_talk_key", "public_key"]
         columns = ", ".join(f"{name} varchar" for name in credentials + others)
         self.env.cr.execute(f"CREATE TABLE ocore_sql_test_columns ({columns})")  # noqa: S608 - constant names
         found = sqlrole.credential_relations(self.env.cr)["ocore_sql_test_columns"]
