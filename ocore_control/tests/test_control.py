@@ -8,6 +8,8 @@ from odoo.addons.ocore_mcp.lib import compat
 from odoo.addons.ocore_mcp.service import policy as pol
 from odoo.addons.ocore_mcp.service.context import Connection
 
+from ..lib import keys
+
 
 class TestControlPlane(TransactionCase):
     @classmethod
@@ -145,6 +147,17 @@ class TestControlPlane(TransactionCase):
         self.env["ocore.control.server"]._ocore_mark_stale()
         self.assertEqual(self.server.status, "unreachable")
         self.assertEqual(self.instance.status, "unreachable")
+
+    def test_agent_secret_shown_once_stored_nowhere(self):
+        action = self.server.action_generate_agent_secret()
+        secret = action["context"]["default_secret"]
+        self.assertEqual(secret, self.server._ocore_agent_secret())
+        self.assertEqual(self.server.agent_key_fingerprint, keys.fingerprint(secret))
+        self.env.flush_all()
+        self.env.cr.execute("SELECT count(*) FROM ocore_control_server WHERE agent_key_fingerprint = %s", (secret,))
+        self.assertEqual(self.env.cr.fetchone()[0], 0)
+        again = self.server.action_generate_agent_secret()["context"]["default_secret"]
+        self.assertNotEqual(again, secret, "a new generation, the old secret no longer valid")
 
     def test_views(self):
         for view_type in ("kanban", "list", "form", "search"):
