@@ -342,6 +342,8 @@ def redact(value, depth=0, max_string=None, values=True, budget=None):
     if isinstance(value, dict):
         # {"key": "smtp_password", "value": "..."} (e.g. a system parameter): the value is a secret too
         pair_secret = any(is_sensitive(value.get(k)) for k in ("key", "name")) and "value" in value
+        # {"method": "change_password", "args": ["old", "new"]}: a credential method's arguments are secrets
+        method_secret = is_sensitive(value.get("method"))
         columns = value.get("columns")
         secret = ({i for i, c in enumerate(columns) if is_sensitive(c)}
                   if isinstance(columns, list) and isinstance(value.get("rows"), list) else set())
@@ -351,7 +353,8 @@ def redact(value, depth=0, max_string=None, values=True, budget=None):
                 if budget[0] <= 0:
                     break
                 budget[0] -= len(str(k)) + 4
-            if (is_sensitive(k) or (pair_secret and k == "value")) and not _is_empty(v):
+            if (is_sensitive(k) or (pair_secret and k == "value") or (method_secret and k in ("args", "kwargs"))) \
+                    and not _is_empty(v):
                 out[k] = REDACTED
                 if budget is not None:
                     budget[0] -= len(REDACTED)
