@@ -68,6 +68,7 @@ class Caller:
     settings: dict
     ip: str
     base_url: str
+    scope: dict  # the key's scope as this transport applies it
 
     def bound(self, env):
         """The same caller with the key record of ``env`` (a thread's own cursor)."""
@@ -157,6 +158,12 @@ class McpController(http.Controller):
         keys = env["ocore.mcp.key"]
         key, auth = keys._ocore_authenticate(token) if token else (keys.browse(), None)
         try:
+            if not header.strip():
+                raise policy.Refusal("unauthorized", "missing credentials: send the header "
+                                                     "Authorization: Bearer <API key or OAuth access token>")
+            problem = keys._ocore_token_problem(token) if token and not key else None
+            if problem:
+                raise policy.Refusal("unauthorized", problem)
             auth = policy.check_key(auth, settings, self._client_ip())
         except policy.Refusal as exc:
             if key:
@@ -169,7 +176,11 @@ class McpController(http.Controller):
                                                                            str(exc))
             raise HttpError(
                 self._jsonrpc_error(None, protocol.UNAUTHORIZED, str(exc), status, headers=headers)) from None
-        return Caller(key=key, auth=auth, settings=settings, ip=self._client_ip(), base_url=self._base_url(settings))
+        # the stdio bridge's calls: the stdio rate limit unless the key sets one (read here: the request is
+        # not bound in the threads of long calls)
+        scope = policy.transport_scope(auth.scope, request.httprequest.headers.get(policy.BRIDGE_HEADER))
+        return Caller(key=key, auth=auth, settings=settings, ip=self._client_ip(), base_url=self._base_url(settings),
+                      scope=scope)
 
     def _audit_refused_key(self, env, key, auth, settings, exc):
         """The audit row of a refused key (revoked, expired, kill switch, IP), committed: the request
@@ -182,7 +193,7 @@ class McpController(http.Controller):
     def _connection(self, caller, transport, **kw):
         return Connection(
             key=caller.key,
-            scope=caller.auth.scope,
+            scope=caller.scope,
             auth=caller.auth,
             settings=caller.settings,
             transport=transport,

@@ -99,7 +99,10 @@ class McpKey(models.Model):
     instance_scope = fields.Char(
         help="Instance slugs this key may see (comma separated). Empty: every instance it can reach."
     )
-    rate_limit = fields.Integer(help="Calls per minute. 0 uses the instance default.")
+    rate_limit = fields.Integer(help="Calls per minute. 0 uses the instance default (clients through the stdio "
+                                     "bridge: 30 calls per minute).")
+    default_rate_limit = fields.Integer(compute="_compute_default_rate_limit",
+                                        help="The instance's rate limit: a key without one of its own gets it.")
     auto_context = fields.Boolean(
         string="Auto-context", help="Prefix tool descriptions with the instance's knowledge summary."
     )
@@ -316,6 +319,11 @@ class McpKey(models.Model):
         key = self.sudo().create({"name": name, "user_id": user.id, **vals})
         return key, key._ocore_set_new_secret(acting)
 
+    def _compute_default_rate_limit(self):
+        limit = self.env["ocore.mcp.server"]._ocore_settings()["rate_limit"]
+        for key in self:
+            key.default_rate_limit = limit
+
     def action_generate_secret(self):
         """Button (and RPC): (re)generate the secret and show it once, without storing it anywhere.
 
@@ -365,6 +373,12 @@ class McpKey(models.Model):
             return keys.browse(), None
         key = self._ocore_find_by_token(token)
         return key, (key._ocore_auth_info() if key else None)
+
+    @api.model
+    def _ocore_token_problem(self, token):
+        """Why a bearer token that found no key is refused, for the 401 answer (e.g. an OAuth addon's expired
+        or revoked access token), or None: an unknown or malformed API key."""
+        return None
 
     def _ocore_auth_info(self):
         """The key, its owner and its scopes in ONE query (every MCP request needs them)."""

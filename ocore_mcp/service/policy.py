@@ -153,3 +153,16 @@ def effective_timeout(spec, requested, settings):
 
 def effective_rate_limit(scope, settings):
     return scope["rate_limit"] or settings["rate_limit"]
+
+
+# The stdio transport's rate limit (calls per minute): calls relayed by the stdio bridge (ocore-mcp-stdio), which
+# marks its requests with this header, get it unless the key sets its own.
+STDIO_RATE_LIMIT = 30
+BRIDGE_HEADER = "X-Ocore-Transport"
+
+
+def transport_scope(scope, bridged_transport):
+    """The key's scope for a request relayed over ``bridged_transport`` (the bridge header's value)."""
+    if (bridged_transport or "").strip().lower() == "stdio" and scope and not scope.get("rate_limit"):
+        return {**scope, "rate_limit": STDIO_RATE_LIMIT}
+    return scope

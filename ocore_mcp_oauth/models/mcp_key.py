@@ -63,6 +63,15 @@ class McpKey(models.Model):
         return record.key_id.sudo().with_context(active_test=False)
 
     @api.model
+    def _ocore_token_problem(self, token):
+        if token and token.startswith(ACCESS_PREFIX):
+            problem = self.env["ocore.mcp.oauth.token"]._ocore_access_problem(
+                token, accepted_resources(self._ocore_server_origins()))
+            if problem:
+                return problem
+        return super()._ocore_token_problem(token)
+
+    @api.model
     def _ocore_www_authenticate(self, base_url, error, description):
         """Add the RFC 9728 pointer to the protected-resource metadata of the endpoint that was hit."""
         header = super()._ocore_www_authenticate(base_url, error, description)

@@ -144,6 +144,21 @@ class OAuthToken(models.Model):
             return self.sudo().browse()
         return record
 
+    @api.model
+    def _ocore_access_problem(self, token, accepted_resources):
+        """Why ``_ocore_resolve_access`` refuses a token this server issued (the 401's message), or None
+        when it never issued it."""
+        record = self._ocore_find(token, "access", active_only=False)
+        if not record:
+            return None
+        if not record.active or not record.authorization_id.active:
+            return "token revoked: this OAuth access token has been revoked; connect again"
+        if not record.access_expires_at or record.access_expires_at <= fields.Datetime.now():
+            return "token expired: this OAuth access token has expired; refresh it or connect again"
+        if normalize_resource(record.resource) not in accepted_resources:
+            return "this OAuth access token was issued for another resource"
+        return None
+
     def _ocore_revoke(self, reason):
         """Soft-delete these tokens (archived with the reason)."""
         todo = self.sudo().filtered("active")

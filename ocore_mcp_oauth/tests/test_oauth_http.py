@@ -123,6 +123,29 @@ class TestOAuthHttp(HttpCase):
         self.assertEqual(meta["registration_endpoint"], f"{base}/oauth/register")
         self.assertTrue(meta["authorization_response_iss_parameter_supported"])
 
+    def test_401_says_why(self):
+        """No Authorization header: missing credentials; an OAuth access token expired or revoked says so."""
+        resp = self.url_open("/ocore/mcp/stream", data="{}", headers={"Content-Type": "application/json"})
+        self.assertEqual(resp.status_code, 401)
+        self.assertIn("missing credentials", resp.json()["error"]["message"])
+        self.assertIn("missing credentials", resp.headers["WWW-Authenticate"])
+        unknown = self.mcp_initialize("ocore_nosuchkey_" + "x" * 40)
+        self.assertIn("unknown or malformed API key", unknown.json()["error"]["message"])
+        client = self.register()
+        code, verifier = self.get_code(client["client_id"])
+        tokens = self.json_of(self.exchange(client["client_id"], code, verifier))
+        self.assertEqual(self.mcp_initialize(tokens["access_token"]).status_code, 200)
+        record = self.env["ocore.mcp.oauth.token"]._ocore_find(tokens["access_token"])
+        record.access_expires_at = fields.Datetime.subtract(fields.Datetime.now(), seconds=5)
+        expired = self.mcp_initialize(tokens["access_token"])
+        self.assertEqual(expired.status_code, 401)
+        self.assertIn("token expired", expired.json()["error"]["message"])
+        record.access_expires_at = fields.Datetime.add(fields.Datetime.now(), hours=1)
+        record._ocore_revoke("client")
+        revoked = self.mcp_initialize(tokens["access_token"])
+        self.assertEqual(revoked.status_code, 401)
+        self.assertIn("token revoked", revoked.json()["error"]["message"])
+
     def test_code_flow_token_and_refresh_rotation(self):
         client = self.register()
         self.assertNotIn("client_secret", client)

@@ -1,0 +1,5 @@
+import sys
+
+from .bridge import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+../../../ocore_mcp/lib/protocol.py
