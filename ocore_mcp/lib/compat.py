@@ -273,6 +273,11 @@ def report_groups_field(reports):
     return "group_ids" if "group_ids" in reports._fields else "groups_id"
 
 
+def action_groups_field(actions):
+    """Groups allowed to run an ``ir.actions.server``: ``groups_id`` (17.0, 18.0), ``group_ids`` (19.0)."""
+    return "group_ids" if "group_ids" in actions._fields else "groups_id"
+
+
 def modules_on_disk():
     """Names of the module directories (with a manifest) of every addons directory."""
     import os

@@ -198,7 +198,7 @@ class McpServer(models.AbstractModel):
 
     def _ocore_capabilities(self):
         return {
-            "tools": {"listChanged": False},
+            "tools": {"listChanged": True},  # server actions made tools, tools switched off (admins)
             "prompts": {"listChanged": False},
             "logging": {},
         }
@@ -252,11 +252,13 @@ class McpServer(models.AbstractModel):
 
     def _ocore_visible_tools(self, conn):
         """[(full name, spec)] this connection may see, in a stable order."""
-        specs = self.env["ocore.mcp.toolset"]._ocore_tool_specs()
+        toolset = self.env["ocore.mcp.toolset"]
+        specs = toolset._ocore_tool_specs()
         is_admin = self._ocore_is_admin(conn)
         visible = []
         for spec in specs.values():
-            if policy.visibility_refusal(spec, conn, is_admin) is None:
+            if policy.visibility_refusal(spec, conn, is_admin) is None and toolset._ocore_instance_refusal(
+                    spec, conn) is None:
                 visible.append((self._ocore_full_name(spec, conn), spec))
         visible.sort(key=lambda item: (item[1].meta.platform is False, item[1].category, item[0]))
         return visible
@@ -370,7 +372,8 @@ class McpServer(models.AbstractModel):
         """The policy checks of a call that depend on the tool and its arguments; returns the validated
         arguments or raises a Refusal (visibility, schema, common parameters, identifiers, model
         allowlist, write guards)."""
-        refusal = policy.visibility_refusal(spec, conn, self._ocore_is_admin(conn))
+        refusal = policy.visibility_refusal(spec, conn, self._ocore_is_admin(conn)) or \
+            self.env["ocore.mcp.toolset"]._ocore_instance_refusal(spec, conn)
         if refusal:
             raise refusal
         try:

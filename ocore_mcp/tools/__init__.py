@@ -4,3 +4,4 @@ from . import files, modules
 from . import sql, shell
 from . import monitoring
 from . import system, system_backup, attachments, reports
+from . import actions
