@@ -25,6 +25,7 @@
         "views/mcp_module_event_views.xml",
         "views/mcp_control_link_views.xml",
         "views/ir_actions_server_views.xml",
+        "views/mcp_tool_setting_views.xml",
     ],
     "assets": {"web.assets_backend": ["ocore_mcp/static/src/posthog/*.js"]},
     "images": ["static/description/banner.png"],

@@ -33,9 +33,14 @@ class McpToolsetActions(models.AbstractModel):
 
     @api.model
     def _ocore_instance_refusal(self, spec, conn):
-        """Why the instance's administrators keep this tool from this connection, or None: a server action
-        whose owner may not run it."""
-        if isinstance(spec, ActionToolSpec) and not self._ocore_action_runnable(spec, conn.auth.user_id):
+        """Why the instance's administrators keep this tool from this connection, or None: a built-in tool
+        switched off (Settings > MCP > Tools), a server action whose owner may not run it."""
+        if not isinstance(spec, ActionToolSpec):
+            if spec.name in self.env["ocore.mcp.tool.setting"]._ocore_disabled_names():
+                return Refusal("tool_denied", f"tool {spec.name!r} is switched off on this instance by its "
+                                              "administrators (Settings > MCP > Tools)")
+            return None
+        if not self._ocore_action_runnable(spec, conn.auth.user_id):
             return Refusal("tool_denied", f"the key's owner may not run the server action behind {spec.name!r} "
                                           f"(its groups, or write access to {spec.action_model})")
         return None
