@@ -96,7 +96,9 @@ async def test_formats_and_explain(mcp_client, slug, partner):
 async def test_dml_preview_then_confirm_commits(mcp_client, slug, admin, partner):
     query = f"UPDATE res_partner SET ref = 'after' WHERE id = {partner['id']}"
     async with mcp_client() as client:
-        text = error_of(await call(client, slug, "execute_sql", query=query))
+        preview = await call(client, slug, "execute_sql", query=query)
+        assert not preview.is_error  # a preview is a warning, not an error
+        text = text_of(preview)
         assert "Confirmation required" in text and "estimated 1 row(s)" in text
         assert "Update on res_partner" in text
         assert ref_of(admin, partner["id"]) == "before"

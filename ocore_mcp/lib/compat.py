@@ -53,6 +53,13 @@ def field_aggregator(field):
     return getattr(field, "aggregator", None) or getattr(field, "group_operator", None)
 
 
+def aggregator_kwargs(function):
+    """Field keyword setting its default aggregate function: ``group_operator`` (17.0), ``aggregator`` (18.0+)."""
+    from odoo import fields
+
+    return {"aggregator" if hasattr(fields.Field, "aggregator") else "group_operator": function}
+
+
 def read_group(records, domain, groupby, aggregates, order=None, limit=None, offset=0):
     """``_read_group``: same signature and tuple rows in 17.0, 18.0 and 19.0 (``read_group`` is
     deprecated in 19.0). It checks read access on the model and on the fields used."""

@@ -7,6 +7,7 @@ pydantic builds both the schema and the validator, so what a client is told
 and what the server accepts cannot drift apart.
 """
 
+import difflib
 import inspect
 import re
 import typing
@@ -190,21 +191,50 @@ class ToolSpec:
         try:
             obj = self.validator.model_validate(own)
         except ValidationError as exc:
-            raise ValueError(format_validation_error(exc)) from None
+            raise ValueError(format_validation_error(exc, list(self.input_schema.get("properties", {})))) from None
         return {name: getattr(obj, name) for name in self.params}
 
 
-def format_validation_error(exc):
+# names clients often use for an argument that has another name here (the suggestion when it exists)
+ARGUMENT_SYNONYMS = {
+    "content": ("body",), "text": ("body",), "message": ("body",), "html": ("body",),
+    "id": ("ids", "record_id"), "record_ids": ("ids",), "res_id": ("record_id", "ids"),
+    "filter": ("domain",), "filters": ("domain",), "where": ("domain",), "columns": ("fields",),
+    "sql": ("query",), "vals": ("values",),
+    "model_name": ("model",), "res_model": ("model",), "max": ("limit",), "count": ("limit",),
+}
+
+
+def suggest_argument(name, valid):
+    """The valid argument name ``name`` most likely means (a known synonym, else the closest spelling)."""
+    for candidate in ARGUMENT_SYNONYMS.get(str(name).lower(), ()):
+        if candidate in valid:
+            return candidate
+    close = difflib.get_close_matches(str(name), valid, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def format_validation_error(exc, valid_names=None):
+    """One line per problem; an unknown argument gets the likely meant name and the valid ones."""
     parts = []
+    unknown = False
+    valid = list(valid_names or ())
     for err in exc.errors(include_url=False):
         loc = ".".join(str(x) for x in err["loc"]) or "arguments"
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown argument"
+            unknown = True
+            suggestion = suggest_argument(err["loc"][-1], valid) if len(err["loc"]) == 1 and valid else None
+            if suggestion:
+                msg += f" (did you mean `{suggestion}`?)"
         elif err["type"] == "missing":
             msg = "required argument is missing"
         parts.append(f"{loc}: {msg}")
-    return "Invalid arguments: " + "; ".join(parts)
+    text = "Invalid arguments: " + "; ".join(parts)
+    if unknown and valid:
+        text += ". Valid arguments: " + ", ".join(valid)
+    return text
 
 
 def build_spec(func, model_name, method_name, meta, doc=None):

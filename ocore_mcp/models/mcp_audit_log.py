@@ -40,8 +40,12 @@ class McpAuditLog(models.Model):
     )
     success = fields.Boolean()
     error_message = fields.Text()
-    refusal_reason = fields.Char()
-    latency_ms = fields.Integer(string="Latency (ms)")
+    refusal_reason = fields.Char(
+        string="Reason",
+        help="Refused: the policy's reason (invalid_input, permission…). Error: what ended the call, when known "
+             "(timeout, cancelled, database_unavailable).")
+    # grouped rows show the average latency, not a meaningless sum
+    latency_ms = fields.Integer(string="Latency (ms)", **compat.aggregator_kwargs("avg"))
     session_id = fields.Char(index=True)
     request_id = fields.Char()
     key_id = fields.Many2one("ocore.mcp.key", ondelete="set null", index=True)
@@ -110,3 +114,43 @@ class McpAuditLog(models.Model):
                 "DELETE FROM mcp_audit_log WHERE create_date < (now() at time zone 'UTC') - make_interval(days => %s)",
                 (days,),
             )
+
+
+class McpAuditStats(models.Model):
+    """Usage statistics of the audit log per tool and hour: calls, errors, refusals, average latency and its
+    50th/90th percentiles (PostgreSQL's percentile_cont over the hour's calls). A SQL view: it reads the
+    audit log without its record rules, so only system administrators may read it."""
+
+    _name = "ocore.mcp.audit.stats"
+    _description = "MCP usage statistics"
+    _auto = False
+    _order = "period desc, tool_name"
+
+    period = fields.Datetime(string="Hour", readonly=True)
+    tool_name = fields.Char(string="Tool", readonly=True)
+    category = fields.Char(readonly=True)
+    calls = fields.Integer(readonly=True)
+    errors = fields.Integer(readonly=True)
+    refused = fields.Integer(readonly=True)
+    latency_avg = fields.Float(string="Average latency (ms)", readonly=True, **compat.aggregator_kwargs("avg"))
+    # a percentile of several hours is not the largest of theirs: grouped rows show the largest (worst) one
+    latency_p50 = fields.Float(string="p50 latency (ms)", readonly=True, **compat.aggregator_kwargs("max"))
+    latency_p90 = fields.Float(string="p90 latency (ms)", readonly=True, **compat.aggregator_kwargs("max"))
+
+    def init(self):
+        self.env.cr.execute("""
+            CREATE OR REPLACE VIEW ocore_mcp_audit_stats AS (
+                SELECT min(l.id) AS id,
+                       date_trunc('hour', l.create_date) AS period,
+                       l.tool_name AS tool_name,
+                       l.category AS category,
+                       count(*) AS calls,
+                       count(*) FILTER (WHERE l.status = 'error') AS errors,
+                       count(*) FILTER (WHERE l.status = 'refused') AS refused,
+                       avg(l.latency_ms)::float AS latency_avg,
+                       percentile_cont(0.5) WITHIN GROUP (ORDER BY l.latency_ms) AS latency_p50,
+                       percentile_cont(0.9) WITHIN GROUP (ORDER BY l.latency_ms) AS latency_p90
+                  FROM mcp_audit_log l
+                 WHERE l.event IN ('call', 'prompt')
+                 GROUP BY date_trunc('hour', l.create_date), l.tool_name, l.category
+            )""")

@@ -448,7 +448,10 @@ class McpServer(models.AbstractModel):
                 "isError": False,
             }
         message = outcome["error"]
-        self._ocore_audit_outcome(call.audit_id, {"status": "error", "success": False, "error_message": message,
+        # the same cause gets the same status: a Refusal raised inside the tool is "refused", like the
+        # schema's and the policy's before it ran
+        status = "refused" if outcome.get("refused") else "error"
+        self._ocore_audit_outcome(call.audit_id, {"status": status, "success": False, "error_message": message,
                                                   "result_summary": message, "latency_ms": latency,
                                                   "refusal_reason": outcome.get("refusal")})
         if outcome.get("value") is not None:  # policy.ToolFailed: the tool's output with the error
@@ -600,8 +603,8 @@ class McpServer(models.AbstractModel):
             return {"ok": False, "error": "cancelled by the client; nothing was written", "refusal": "cancelled"}
         except CallInterrupted:
             return {"ok": False, "error": "interrupted; nothing was written"}
-        except policy.Refusal as exc:
-            return {"ok": False, "error": str(exc), "refusal": exc.code}
+        except policy.Refusal as exc:  # a tool's own input or policy check: refused, as before the run
+            return {"ok": False, "error": str(exc), "refusal": exc.code, "refused": True}
         except policy.ToolFailed as exc:  # rolled back above, output still shown
             return {"ok": False, "error": exc.message, "value": exc.result}
         except psycopg2.errors.QueryCanceled:

@@ -19,3 +19,4 @@ from . import test_audit_security
 from . import test_compat
 from . import test_server_action_tools
 from . import test_tool_settings
+from . import test_audit_ux

@@ -98,7 +98,7 @@ class TestExecuteSql(McpSqlCase):
                 result = self.call("execute_sql", {"query": query, "confirm": True})
                 self.assertTrue(result["isError"])
                 self.assertIn("SQL refused", result["content"][0]["text"])
-        self.assertEqual(self.last_audit("execute_sql"), ("error", "sql_refused"))
+        self.assertEqual(self.last_audit("execute_sql"), ("refused", "sql_refused"))  # refused, like the schema
 
     def test_guard_refusals(self):
         self.fails("execute_sql", {"query": "DROP TABLE res_partner"}, "SQL refused: DDL is blocked: DROP")
@@ -113,11 +113,15 @@ class TestExecuteSql(McpSqlCase):
 
     def test_dml_needs_confirm_and_previews(self):
         query = f"UPDATE res_partner SET comment = 'after' WHERE id = {self.partner.id}"
-        result = self.fails("execute_sql", {"query": query}, "Confirmation required")
+        result = self.call("execute_sql", {"query": query})
         text = result["content"][0]["text"]
-        self.assertIn("run UPDATE writing an estimated 1 row(s)", text)
+        self.assertFalse(result["isError"], text)  # a preview is a warning, not an error
+        self.assertTrue(text.startswith("Confirmation required: nothing was done. UPDATE would write an "
+                                        "estimated 1 row(s). Call again with confirm: true to run it.\n\nQuery plan:\n"))
         self.assertIn("Update on res_partner", text)  # the EXPLAIN plan
-        self.assertIn("confirm: true", text)
+        self.assertFalse(text.rstrip().endswith("."), text)  # no stray line after the plan
+        data = result["structuredContent"]
+        self.assertEqual((data["executed"], data["estimated_rows"]), (False, 1))
         self.partner.invalidate_recordset()
         self.assertEqual(self.partner.comment, "<p>before</p>")
         data = self.sql(query, confirm=True)
@@ -140,7 +144,7 @@ class TestExecuteSql(McpSqlCase):
     def test_data_modifying_cte_is_dml(self):
         query = f"WITH d AS (UPDATE res_partner SET comment = 'cte' WHERE id = {self.partner.id} RETURNING id) " \
                 "SELECT count(*) FROM d"
-        self.fails("execute_sql", {"query": query}, "Confirmation required")
+        self.assertTrue(self.ok("execute_sql", {"query": query})["confirmation_required"])
         ro_key = self.keys._ocore_create_key("ro cte", self.admin, read_only=True)[0]
         self.fails("execute_sql", {"query": query, "confirm": True}, "write operations blocked", key=ro_key)
         data = self.sql(query, confirm=True)
@@ -158,9 +162,9 @@ class TestExecuteSql(McpSqlCase):
         self.assertIn("Result", data["rows"][0][0])
         # ... unless it is EXPLAIN ANALYZE of a write, which executes it: confirm and preview as for the write
         query = f"EXPLAIN ANALYZE DELETE FROM res_partner WHERE id = {self.partner.id}"
-        text = self.fails("execute_sql", {"query": query}, "Confirmation required")["content"][0]["text"]
-        self.assertIn("run EXPLAIN ANALYZE DELETE writing an estimated 1 row(s)", text)
-        self.assertIn("Delete on res_partner", text)
+        data = self.ok("execute_sql", {"query": query})
+        self.assertIn("EXPLAIN ANALYZE DELETE would write an estimated 1 row(s)", data["warning"])
+        self.assertIn("Delete on res_partner", data["plan"])
         self.assertTrue(self.partner.exists())
 
     def test_select_runs_read_only_even_if_the_guard_missed_a_write(self):

@@ -48,6 +48,12 @@ SUMMARY_ATTRS = (
 VIEW_TYPES = ("form", "list", "tree", "search", "kanban", "calendar", "pivot", "graph", "activity", "gantt",
               "map", "qweb", "cohort", "hierarchy")
 DEFAULT_VIEW_TYPES = ("form", "list", "search", "kanban")
+# the compact summary of a whole model (no ``fields``): what a model needs to write a call, in a few KB
+COMPACT_SELECTION_VALUES = 8
+COMPACT_LAST_TYPES = ("binary", "image")  # image and file fields after the others
+COMPACT_HINT = ("Compact summary: name, type, label, and only what differs from the default (required, readonly, "
+                "not stored, relation, selection keys). Pass fields: [...] for 12 attributes per field (help, "
+                "compute, related, index …) or detail: true for everything.")
 MAX_TRANSLATION_RECORDS = 100
 
 RecordId = Annotated[int, Field(strict=True, gt=0)]
@@ -192,6 +198,27 @@ class MetadataTools(models.AbstractModel):
             "index": (field.index or False) if field.store else None,
         }
 
+    def _ocore_field_compact(self, records, name, field):
+        """The compact summary of one field: name, type, label and the attributes that differ from a plain
+        stored, optional, writable field (a whole model's fields fit in a model's context)."""
+        data = {"name": name, "type": field.type,
+                "string": field.get_description(records.env, attributes=["string"]).get("string")}
+        if field.required:
+            data["required"] = True
+        if field.readonly:
+            data["readonly"] = True
+        if not field.store:
+            data["store"] = False
+        if getattr(field, "comodel_name", None):
+            data["relation"] = field.comodel_name
+        if field.type == "selection":
+            selection = field.get_description(records.env, attributes=["selection"]).get("selection")
+            keys = [item[0] for item in selection] if isinstance(selection, list) else []
+            data["selection"] = keys[:COMPACT_SELECTION_VALUES]
+            if len(keys) > COMPACT_SELECTION_VALUES:
+                data["selection_more"] = len(keys) - COMPACT_SELECTION_VALUES
+        return data
+
     def _ocore_field_detail(self, records, name, field):
         """fields_get's description plus the Python-side attributes (compute, index, module …)."""
         data = fieldlib.jsonable(field.get_description(records.env))
@@ -220,29 +247,38 @@ class MetadataTools(models.AbstractModel):
         detail: bool = False,
         grouped: bool = True,
     ) -> dict:
-        """Get a model's field definitions: 12 attributes per field, full metadata with detail: true.
+        """Get a model's field definitions: a compact summary of every field by default, 12 attributes per
+        field for the fields named, full metadata with detail: true.
 
         Args:
             model: Model name, e.g. sale.order.
-            fields: Only these fields.
+            fields: Only these fields (12 attributes each: help, compute, related, index …).
             detail: Full metadata (domain, context, compute, index, module …).
             grouped: Group as simple / relational / technical.
         """
         records = self._model(model)
         if fields:
             fieldlib.check_field_names(records, fields)
+        compact = not detail and not fields
+        describe = (self._ocore_field_detail if detail else self._ocore_field_compact if compact
+                    else self._ocore_field_summary)
         out = {"simple": [], "relational": [], "technical": []} if grouped else {"fields": []}
         count = 0
-        for name, field in records._fields.items():
+        items = records._fields.items()
+        if compact:  # image and file fields last (they say little about what to write)
+            items = sorted(items, key=lambda item: item[1].type in COMPACT_LAST_TYPES)
+        for name, field in items:
             if fields and name not in fields:
                 continue
             if not compat.field_accessible(field, records):
                 continue
-            data = (self._ocore_field_detail if detail else self._ocore_field_summary)(records, name, field)
-            out[self._ocore_field_group(name, field) if grouped else "fields"].append(data)
+            out[self._ocore_field_group(name, field) if grouped else "fields"].append(describe(records, name, field))
             count += 1
-        return {"model": model, "label": records._description, "count": count, "mode": "detail" if detail
-                else "summary", **out}
+        result = {"model": model, "label": records._description, "count": count,
+                  "mode": "detail" if detail else "summary", **out}
+        if compact:
+            result["hint"] = COMPACT_HINT
+        return result
 
     # -- get_model_constraints -----------------------------------------------------------
 

@@ -400,10 +400,12 @@ class SqlTools(models.AbstractModel):
         if stmt.kind == "dml" and not (call.confirm or call.dry_run):
             with tools._sql_credentials_hint(stmt):
                 plan, estimate = tools._sql_preview(stmt)
-            call.require_confirm(
-                f"run {stmt.command} writing an estimated {estimate} row(s) (nothing was done). "
-                f"Query plan:\n{plan}\n"
-            )
+            # a preview, not an error: nothing ran, the result says what would and how to run it
+            warning = (f"Confirmation required: nothing was done. {stmt.command} would write an estimated "
+                       f"{estimate} row(s). Call again with confirm: true to run it.")
+            return TextResult(f"{warning}\n\nQuery plan:\n{plan}", {
+                "statement": stmt.command, "executed": False, "confirmation_required": True,
+                "estimated_rows": estimate, "warning": warning, "plan": plan})
         return tools._sql_run_statement(stmt, format)
 
     @mcp_tool("sql", kind="destructive", admin_only=True, model_args=())
