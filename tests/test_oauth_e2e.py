@@ -14,13 +14,16 @@ import hashlib
 import http.server
 import ipaddress
 import json
+import os
 import re
 import secrets
 import socket
 import ssl
+import sys
 import threading
 import time
 import xmlrpc.client
+from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import anyio
@@ -36,10 +39,11 @@ from harness import (
     drop_database,
     slug_of,
 )
-from mcp import Client
+from mcp import Client, StdioServerParameters
 from mcp.client.auth import OAuthClientProvider
 from mcp.client.auth.utils import build_protected_resource_metadata_discovery_urls
 from mcp.client.sse import sse_client
+from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import (
     AuthorizationCodeResult,
@@ -354,6 +358,8 @@ async def approve_with(browser, preset=None, categories=(), read_only=None, comp
     if existing_key:
         await page.check("#key_mode_existing")
         await page.select_option("#key_id", value=str(existing_key))
+    if preset == "read_only":  # one read-only control: every category, reading only
+        preset, read_only = "full", True
     if preset:
         await page.check(f"#preset_{preset}")
     for code in categories:
@@ -710,6 +716,63 @@ async def test_deny_in_the_browser_returns_access_denied(oauth_odoo, request):
         raw.close()
 
 
+async def test_consent_shows_what_each_preset_grants_one_read_only_control_and_an_expiry(oauth_odoo, admin, request):
+    raw = RawClient(oauth_odoo, client_name="Consent e2e client")
+    try:
+        verifier, challenge = pkce_pair()
+        url = f"{oauth_odoo.url}/oauth/authorize?{urlencode(raw.authorize_params(challenge, state='c-1'))}"
+        async with browser_session(request) as browser:
+            page = browser.page
+            await page.goto(url)
+            assert await browser.login_if_asked("alice")
+            assert await page.query_selector("#preset_read_only") is None  # read-only is the checkbox alone
+            assert await page.locator("#read_only").count() == 1
+            boxes = "input[name=categories]"
+            offered = await page.eval_on_selector_all(boxes, "els => els.map(e => e.value)")
+            assert "orm" in offered and "export" not in offered  # only categories holding a tool
+            ticked = "els => els.filter(e => e.checked).map(e => e.value)"
+            standard = set(await page.eval_on_selector_all(boxes, ticked))
+            assert "orm" in standard and "sql" not in standard and "shell" not in standard
+            assert all(await page.eval_on_selector_all(boxes, "els => els.map(e => e.disabled)"))
+            help_text = await page.inner_text(".o_ocore_preset_help")
+            assert "Standard" in help_text and "Full" in help_text
+            await page.check("#preset_full")
+            assert set(await page.eval_on_selector_all(boxes, ticked)) == set(offered)
+            await page.check("#preset_custom")
+            assert not any(await page.eval_on_selector_all(boxes, "els => els.map(e => e.disabled)"))
+            await page.check("#preset_standard")
+            await page.set_checked("#read_only", True)
+            await page.select_option("#expiry_days", value="30")
+            await browser.shot("consent-presets")
+            await page.click("button.o_ocore_approve")
+            query = query_of(await browser.wait_callback())
+        status, tokens = raw.exchange(query["code"], verifier)
+        assert status == 200, tokens
+        auth = authorization_of(admin, oauth_odoo.uids["alice"], client_id=raw.client_id)
+        key = admin.search_read("ocore.mcp.key", [("id", "=", auth["key_id"][0])],
+                                ["name", "read_only", "expiration_date", "category_ids"])[0]
+        assert key["read_only"] and key["expiration_date"]
+        assert "Consent e2e client" in key["name"] and "alice" in key["name"]
+        codes = {c["code"] for c in admin.search_read("ocore.mcp.category", [("id", "in", key["category_ids"])],
+                                                       ["code"])}
+        assert codes == standard
+    finally:
+        raw.close()
+
+
+async def test_reauthorizations_of_one_client_merge(oauth_odoo, admin, raw_client, alice_web):
+    """Four connects of one client by one user: one authorization, one key (with the last consent's rights)."""
+    for _ in range(3):
+        raw_client.tokens_for(alice_web)
+    raw_client.tokens_for(alice_web, preset="custom", categories="search")
+    auths = admin.search_read("ocore.mcp.oauth.authorization",
+                              [("client_id.client_id", "=", raw_client.client_id)], ["key_id"])
+    assert len(auths) == 1, auths
+    keys = admin.search_read("ocore.mcp.key", [("id", "=", auths[0]["key_id"][0])], ["category_ids", "active"])
+    cats = admin.search_read("ocore.mcp.category", [("id", "in", keys[0]["category_ids"])], ["code"])
+    assert keys[0]["active"] and [c["code"] for c in cats] == ["search"]
+
+
 async def test_user_without_mcp_access_cannot_approve(oauth_odoo, request):
     raw = RawClient(oauth_odoo, client_name="No access e2e client")
     try:
@@ -862,6 +925,49 @@ async def test_wrong_audience_is_refused(oauth_odoo, admin, raw_client, alice_we
 # -- device flow ----------------------------------------------------------------------------------------------
 
 
+async def test_stdio_bridge_without_a_key_uses_the_device_flow(oauth_odoo, admin, request, tmp_path):
+    """ocore-mcp-stdio without a key: the device flow's code on stderr, confirmed in the browser; the SDK's
+    stdio client then works through it, and a second start reuses the kept tokens."""
+    slug = slug_of(admin.db)
+    bridge_dir = Path(__file__).resolve().parent.parent / "bridge"
+    token_file = tmp_path / "tokens.json"
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "ocore_mcp_stdio", f"{oauth_odoo.url}/ocore/mcp/stream", "--token-file", str(token_file)],
+        env={"PYTHONPATH": str(bridge_dir), "PATH": os.environ["PATH"]})
+    err_path = tmp_path / "bridge.err"
+
+    async def approve():
+        found = None
+        for _ in range(600):
+            found = re.search(r"open (\S+)\s+and confirm the code (\S+)", err_path.read_text())
+            if found:
+                break
+            await anyio.sleep(0.2)
+        assert found, err_path.read_text()
+        async with browser_session(request) as browser:
+            await browser.page.goto(found.group(1))
+            assert await browser.login_if_asked("alice")
+            assert await browser.page.inner_text(".o_ocore_user_code") == found.group(2)
+            await approve_with(browser, preset="read_only")
+            await browser.page.wait_for_selector(".o_ocore_oauth_title")
+
+    with err_path.open("w") as errlog:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(approve)
+            async with Client(stdio_client(params, errlog=errlog), mode="legacy", cache=None,
+                              read_timeout_seconds=180) as client:
+                counted = data_of(await client.call_tool(f"{slug}_count", {"model": "res.users"}))
+                assert counted["count"] >= 1
+    assert oct(token_file.stat().st_mode & 0o777) == "0o600"
+    assert "access_token" not in err_path.read_text()
+    with err_path.open("w") as errlog:  # the kept tokens: no new code to confirm
+        async with Client(stdio_client(params, errlog=errlog), mode="2026-07-28", cache=None,
+                          read_timeout_seconds=60) as client:
+            assert data_of(await client.call_tool(f"{slug}_count", {"model": "res.users"}))["count"] >= 1
+    assert "confirm the code" not in err_path.read_text()
+
+
 async def test_device_flow(oauth_odoo, admin, request):
     slug = slug_of(admin.db)
     cli = RawClient(oauth_odoo, client_name="e2e CLI", redirect_uris=[], grant_types=[DEVICE_GRANT, "refresh_token"])
@@ -949,6 +1055,15 @@ async def test_invite_acceptance(oauth_odoo, admin, request):
         await browser.page.wait_for_selector(".o_ocore_secret")
         await browser.shot("invite-accepted")
         secret = (await browser.page.inner_text(".o_ocore_secret")).strip()
+        # both transports' snippets, each with a copy button, and one for the secret
+        snippets = {await el.get_attribute("data-client"): await el.inner_text()
+                    for el in await browser.page.query_selector_all(".o_ocore_config")}
+        assert set(snippets) == {"claude_desktop", "cursor", "http", "stdio"}
+        assert '"type": "sse"' in snippets["claude_desktop"] and '"type": "http"' in snippets["http"]
+        assert all(secret in text for text in snippets.values())
+        assert await browser.page.locator(".o_ocore_copy").count() == 5
+        await browser.page.click(".o_ocore_copy[data-copy=ocore_config_http]")
+        assert await browser.page.inner_text(".o_ocore_copy[data-copy=ocore_config_http]") == "Copied"
         # the link is spent
         await browser.page.goto(url)
         await browser.shot("invite-used")

@@ -101,8 +101,10 @@ class McpKey(models.Model):
     )
     rate_limit = fields.Integer(help="Calls per minute. 0 uses the instance default (clients through the stdio "
                                      "bridge: 30 calls per minute).")
-    default_rate_limit = fields.Integer(compute="_compute_default_rate_limit",
-                                        help="The instance's rate limit: a key without one of its own gets it.")
+    default_rate_limit = fields.Integer(
+        compute="_compute_default_rate_limit",
+        default=lambda self: self.env["ocore.mcp.server"]._ocore_settings()["rate_limit"],  # a new key's form
+        help="The instance's rate limit: a key without one of its own gets it.")
     auto_context = fields.Boolean(
         string="Auto-context", help="Prefix tool descriptions with the instance's knowledge summary."
     )

@@ -2,7 +2,6 @@
 consent page, token, revocation, device flow and invite links. The OAuth protocol itself is Authlib's
 (lib/authserver.py and its modules); this module renders pages and turns the user's choices into model calls."""
 
-import json
 import logging
 from urllib.parse import urlencode
 
@@ -22,7 +21,7 @@ from ..lib.oauth_adapters import GrantUser
 from ..lib.oauth_http import CORS_HEADERS, json_response
 from ..lib.qr import svg_qr
 from ..lib.resource import AS_WELL_KNOWN, ENDPOINT_RESOURCE, PRM_WELL_KNOWN, canonical_resource
-from ..models.oauth_authorization import PRESETS
+from ..models.oauth_authorization import EXPIRY_CHOICES, PAGE_PRESETS
 
 _logger = logging.getLogger(__name__)
 
@@ -35,7 +34,7 @@ AUTHORIZE_PARAMS = ("response_type", "client_id", "redirect_uri", "scope", "stat
 # the largest body of a machine endpoint (a registration document, a token request): refused unread above
 MAX_BODY = 64 * 1024
 DECISION_FIELDS = ("company_id", "key_mode", "key_id", "preset", "read_only", "instance_scope", "tool_allowlist",
-                   "auto_context")
+                   "auto_context", "expiry_days")
 
 
 def _settings():
@@ -210,7 +209,10 @@ class OAuthController(http.Controller):
             "selected_company_id": int(form.get("company_id") or user.company_id.id),
             "existing_keys": keys,
             "categories": categories,
-            "presets": PRESETS,
+            "presets": PAGE_PRESETS,
+            # what each preset grants, shown as the ticked categories (JSON for the page's script)
+            "preset_categories": env["ocore.mcp.oauth.authorization"]._ocore_preset_categories(),
+            "expiry_choices": EXPIRY_CHOICES,
             "form": form,
             "viewer_only": not user._ocore_may_hold_write_keys(),
             "slug": settings["slug"],
@@ -248,7 +250,8 @@ class OAuthController(http.Controller):
         categories = sorted(i[4:] for i in items if i.startswith("mcp:") and i != "mcp:read")
         if categories:
             return {"preset": "custom", "categories": categories, "read_only": "mcp:read" in items}
-        return {"preset": "read_only" if "mcp:read" in items else "standard", "categories": []}
+        return {"preset": "full" if "mcp:read" in items else "standard", "categories": [],
+                "read_only": "mcp:read" in items}
 
     # -- authorization code flow ------------------------------------------------------------------
 
@@ -416,11 +419,17 @@ class OAuthController(http.Controller):
                 problem = str(exc)
             else:
                 base = _issuer()
-                config = {"mcpServers": {"ocore": {"type": "sse", "url": f"{base}/ocore/mcp/sse",
-                                                   "headers": {"Authorization": f"Bearer {secret}"}}}}
+                configs = env["ocore.mcp.key.show"]._ocore_client_configs(secret, base)
                 return self._render("ocore_mcp_oauth.invite_accepted", {
                     "invite": invite, "key": key, "secret": secret, "stream_url": f"{base}/ocore/mcp/stream",
-                    "config": json.dumps(config, indent=2),
+                    "sse_url": f"{base}/ocore/mcp/sse",
+                    # one snippet per client, each with its transport's URL
+                    "configs": [
+                        ("claude_desktop", _("Claude Desktop (SSE)"), configs["client_config"]),
+                        ("cursor", _("Cursor (Streamable HTTP)"), configs["cursor_config"]),
+                        ("http", _("Claude Code / VS Code (Streamable HTTP, type: http)"), configs["http_config"]),
+                        ("stdio", _("Local process (stdio bridge ocore-mcp-stdio)"), configs["stdio_config"]),
+                    ],
                 })
         return self._render("ocore_mcp_oauth.invite", {
             "invite": invite,

@@ -12,6 +12,11 @@ PRESETS = [
     ("full", "Full"),
     ("custom", "Custom"),
 ]
+# The presets the consent page offers: which categories; reading only is one separate control ("read_only"
+# stays accepted: every category, read-only).
+PAGE_PRESETS = [p for p in PRESETS if p[0] != "read_only"]
+# Expiry choices of the key the consent creates (days; "" never)
+EXPIRY_CHOICES = [("30", "30 days"), ("90", "90 days"), ("365", "1 year"), ("", "Never")]
 
 
 @compat.table_constraints(
@@ -87,6 +92,25 @@ class OAuthAuthorization(models.Model):
         raise ValidationError(_("Unknown permission preset %r.", preset))
 
     @api.model
+    def _ocore_preset_categories(self):
+        """{preset: [category codes]} of the page's presets other than custom (what each grants)."""
+        offered = self.env["ocore.mcp.category"].sudo()._ocore_offered()
+        return {
+            "standard": offered.filtered(lambda c: c.code not in HIGH_RISK_CATEGORIES).mapped("code"),
+            "full": offered.mapped("code"),
+        }
+
+    @api.model
+    def _ocore_expiry_date(self, days):
+        """The expiration date of a new key from the consent's expiry choice (days, or empty: never)."""
+        if not days:
+            return False
+        allowed = {choice for choice, _label in EXPIRY_CHOICES if choice}
+        if str(days) not in allowed:
+            raise ValidationError(_("Unknown expiry %r.", days))
+        return fields.Datetime.add(fields.Datetime.now(), days=int(days))
+
+    @api.model
     def _ocore_grant(self, user, client, decision):
         """Approve ``client`` for ``user`` as decided on the consent page; return the authorization.
 
@@ -121,11 +145,21 @@ class OAuthAuthorization(models.Model):
                 "instance_scope": ",".join(split_list(decision.get("instance_scope"))) or False,
                 "tool_allowlist": ",".join(split_list(decision.get("tool_allowlist"))) or False,
                 "auto_context": bool(decision.get("auto_context")),
+                "expiration_date": self._ocore_expiry_date(decision.get("expiry_days")),
                 "note": _("Created by the OAuth consent of %s.", client.name),
             })
+            previous = self._ocore_previous_auto_authorization(user, client, company)
+            if previous:
+                # a re-authorization of the same client by the same user: one authorization and one key,
+                # with the permissions of this consent (instead of one more of each)
+                key = previous.key_id.sudo().with_context(active_test=False)
+                key.write({k: v for k, v in values.items() if k not in ("company_id", "origin")})
+                return previous
             # created on behalf of the consenting user (checked as them); the secret is never shown:
-            # the client gets OAuth tokens bound to the key
-            key, _secret = Key._ocore_create_key(_("%s (OAuth)", client.name)[:200], user, acting=user, **values)
+            # the client gets OAuth tokens bound to the key. Named so that a person tells them apart.
+            name = _("%(client)s (OAuth, %(user)s, %(date)s)", client=client.name, user=user.login,
+                     date=fields.Date.context_today(self).isoformat())
+            key, _secret = Key._ocore_create_key(name[:200], user, acting=user, **values)
             auto_created = True
         auth = self.sudo().with_context(active_test=False).search(
             [("user_id", "=", user.id), ("client_id", "=", client.id), ("key_id", "=", key.id)], limit=1
@@ -139,6 +173,13 @@ class OAuthAuthorization(models.Model):
                 **vals,
             })
         return auth
+
+    @api.model
+    def _ocore_previous_auto_authorization(self, user, client, company):
+        """The active authorization of ``client`` by ``user`` whose key the consent created (in ``company``)."""
+        auths = self.sudo().search([("user_id", "=", user.id), ("client_id", "=", client.id),
+                                    ("key_auto_created", "=", True)])
+        return auths.filtered(lambda a: a.key_id.state == "active" and a.key_id.company_id == company)[:1]
 
     def _ocore_usable(self):
         """The authorization may still get tokens: active, key active, owner active, client active."""
@@ -168,6 +209,9 @@ class OAuthAuthorization(models.Model):
         for auth in self:
             if auth.user_id != self.env.user and not self.env.user.has_group("ocore_mcp.group_mcp_manager"):
                 raise AccessError(_("You can only revoke your own authorizations."))
+        return self.sudo()._ocore_revoke_all()
+
+    def _ocore_revoke_all(self):
         auths = self.sudo()
         now = fields.Datetime.now()
         auths.token_ids.filtered("active")._ocore_revoke("authorization_revoked")
@@ -177,6 +221,25 @@ class OAuthAuthorization(models.Model):
             auto_keys.write({"active": False})  # the core closes the key's sessions
         auths._ocore_end_sessions("the OAuth authorization has been revoked")
         return True
+
+    @api.autovacuum
+    def _gc_never_exchanged(self):
+        """Approvals whose code (or device grant) never reached the token exchange: the authorization and
+        the key it created are revoked once no code or device grant of theirs can still be exchanged."""
+        now = fields.Datetime.now()
+        auths = self.sudo().search([("key_auto_created", "=", True),
+                                    ("create_date", "<", fields.Datetime.subtract(now, minutes=15))])
+        if not auths:
+            return
+        tokens = self.env["ocore.mcp.oauth.token"].sudo().with_context(active_test=False)
+        with_tokens = set(tokens.search([("authorization_id", "in", auths.ids)]).authorization_id.ids)
+        pending = set(self.env["ocore.mcp.oauth.code"].sudo().search(
+            [("authorization_id", "in", auths.ids), ("expires_at", ">", now)]).authorization_id.ids)
+        pending |= set(self.env["ocore.mcp.oauth.device"].sudo().search(
+            [("authorization_id", "in", auths.ids), ("expires_at", ">", now)]).authorization_id.ids)
+        unused = auths.filtered(lambda a: a.id not in with_tokens and a.id not in pending)
+        if unused:
+            unused._ocore_revoke_all()
 
     def action_revoke_client(self):
         """Revoke every authorization of the same client(s) (the ones the current user may see)."""

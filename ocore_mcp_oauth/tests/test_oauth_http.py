@@ -342,6 +342,9 @@ class TestOAuthHttp(HttpCase):
         self.assertEqual(self.post_form("/oauth/token", poll).json()["error"], "slow_down")
         # the user confirms the code in the browser
         self.authenticate("oauth_http_alice", "oauth_http_alice")
+        empty = self.url_open("/oauth/device")  # the code field's placeholder is no real-looking code
+        self.assertIn('placeholder="XXXX-XXXX"', empty.text)
+        self.assertNotIn("BCKF-HMLT", empty.text)
         page = self.url_open(f"/oauth/device?user_code={start['user_code'].lower()}")
         self.assertEqual(page.status_code, 200)
         self.assertIn(start["user_code"], page.text)

@@ -460,3 +460,45 @@ class TestClientMetadataDocuments(TransactionCase):
         self.assertFalse(Client._ocore_find_or_fetch("https://127.0.0.1:9/client.json"))
         self.env["ir.config_parameter"].sudo().set_param("ocore_mcp_oauth.cimd_enabled", "0")
         self.assertFalse(Client._ocore_find_or_fetch(self.URL))
+
+
+@tagged("post_install", "-at_install")
+class TestConsentMergeAndCleanup(OAuthCase):
+    def backdate(self, auth):
+        self.env.flush_all()
+        self.env.cr.execute("UPDATE ocore_mcp_oauth_authorization SET create_date = create_date - interval '1 hour' "
+                            "WHERE id = %s", (auth.id,))
+        auth.invalidate_recordset()
+
+    def test_reauthorization_merges_and_names_the_key(self):
+        first = self.grant(preset="standard")
+        second = self.grant(preset="custom", categories=["orm"], read_only=True, expiry_days="30")
+        self.assertEqual(first, second)
+        self.assertEqual(self.Auth.search_count([("user_id", "=", self.alice.id), ("client_id", "=", self.client.id)]), 1)
+        key = second.key_id
+        self.assertEqual(self.Key.search_count([("user_id", "=", self.alice.id), ("origin", "=", "oauth")]), 1)
+        self.assertEqual(key.category_ids.mapped("code"), ["orm"])
+        self.assertTrue(key.read_only)
+        self.assertTrue(key.expiration_date)
+        self.assertIn("Test client", key.name)
+        self.assertIn("oauth_alice", key.name)
+        with self.assertRaisesRegex(ValidationError, "Unknown expiry"):
+            self.grant(preset="standard", expiry_days="7")
+
+    def test_an_approval_never_exchanged_is_dropped(self):
+        unused = self.grant(preset="standard")
+        other = self.env["ocore.mcp.oauth.client"].create({
+            "name": "Exchanged client", "redirect_uris": "http://127.0.0.1:9999/callback", "registration": "dcr"})
+        used = self.Auth._ocore_grant(self.alice, other, {"company_id": self.company.id, "preset": "standard"})
+        self.issue(used)
+        for auth in (unused, used):
+            self.backdate(auth)
+        self.Auth._gc_never_exchanged()
+        self.assertFalse(unused.active)
+        self.assertFalse(unused.key_id.active)
+        self.assertTrue(used.active)
+        self.assertTrue(used.key_id.active)
+        # a fresh approval (its code may still be exchanged) stays
+        fresh = self.grant(preset="standard")
+        self.Auth._gc_never_exchanged()
+        self.assertTrue(fresh.active)
