@@ -17,4 +17,5 @@ from . import ir_module_module, mcp_module_event
 from . import mcp_posthog
 from . import mcp_control_link
 from . import ir_ui_view, res_groups
-from . import ir_actions_server, mcp_tool_setting
+from . import mcp_resources, mcp_completion
+from . import ir_actions_server, mcp_tool_setting, mcp_playground

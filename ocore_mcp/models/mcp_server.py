@@ -28,7 +28,7 @@ SERVER_VERSION = get_manifest("ocore_mcp")["version"]  # the addon's own version
 PLATFORM_PREFIX = "ocore"
 TOOLS_PAGE_SIZE = 200
 # requests whose handler counts them against the rate limit itself (with their audit row)
-SELF_COUNTED_METHODS = frozenset({"tools/call", "prompts/get"})
+SELF_COUNTED_METHODS = frozenset({"tools/call", "prompts/get", "resources/read"})
 AUDIT_RECONNECT_SECONDS = 10  # how long a call whose connection died tries to record its outcome
 INSTRUCTIONS = (
     "Odoo {version} instance '{slug}' ({environment}). Tools named {slug}_<tool> act on this instance as "
@@ -144,16 +144,7 @@ class McpServer(models.AbstractModel):
             if method in SELF_COUNTED_METHODS:  # malformed: never reaches its handler, counted all the same
                 self._ocore_count_request(conn, request_id, method)
             raise
-        handler = {
-            "initialize": self._mcp_initialize,
-            "server/discover": self._mcp_discover,
-            "ping": self._mcp_ping,
-            "tools/list": self._mcp_tools_list,
-            "tools/call": self._mcp_tools_call,
-            "prompts/list": self._mcp_prompts_list,
-            "prompts/get": self._mcp_prompts_get,
-            "logging/setLevel": self._mcp_set_level,
-        }.get(method)
+        handler = self._ocore_method_handlers().get(method)
         if handler is None:
             raise protocol.ProtocolError(protocol.METHOD_NOT_FOUND, f"Method not found: {method}")
         result = handler(conn, request, request_id)
@@ -162,6 +153,20 @@ class McpServer(models.AbstractModel):
         if method == "tools/list":
             return protocol.serialize_tools_list(version, result)
         return protocol.serialize_result(method, version, result)
+
+    def _ocore_method_handlers(self):
+        """{JSON-RPC method: handler(conn, request, request_id)}; an extension adds its methods here
+        (models/mcp_resources.py: resources/*, completion/complete)."""
+        return {
+            "initialize": self._mcp_initialize,
+            "server/discover": self._mcp_discover,
+            "ping": self._mcp_ping,
+            "tools/list": self._mcp_tools_list,
+            "tools/call": self._mcp_tools_call,
+            "prompts/list": self._mcp_prompts_list,
+            "prompts/get": self._mcp_prompts_get,
+            "logging/setLevel": self._mcp_set_level,
+        }
 
     def _ocore_count_request(self, conn, request_id, method, audit_values=None):
         """Count one request against the key's rate limit: every JSON-RPC request counts, whatever its

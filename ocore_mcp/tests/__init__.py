@@ -18,5 +18,6 @@ from . import test_posthog, test_tools_monitoring
 from . import test_audit_security
 from . import test_compat
 from . import test_server_action_tools
-from . import test_tool_settings
+from . import test_resources
 from . import test_audit_ux
+from . import test_tool_settings
