@@ -740,6 +740,7 @@ async def test_consent_shows_what_each_preset_grants_one_read_only_control_and_a
             assert set(await page.eval_on_selector_all(boxes, ticked)) == set(offered)
             await page.check("#preset_custom")
             assert not any(await page.eval_on_selector_all(boxes, "els => els.map(e => e.disabled)"))
+            assert await page.eval_on_selector_all(boxes, ticked) == []  # custom: the user ticks what to grant
             await page.check("#preset_standard")
             await page.set_checked("#read_only", True)
             await page.select_option("#expiry_days", value="30")
