@@ -37,13 +37,17 @@ async def test_new_tool_keeps_pipeline_metadata(mcp_client, make_key, slug):
     async with mcp_client(key=make_key(categories=["search"])) as client:
         names = {t.name for t in await list_all_tools(client)}
         assert not {f"{slug}_{name}" for name in EXTENSION_TOOLS} & names
-    async with mcp_client(key=make_key(read_only=True)) as client:
+    async with mcp_client(key=make_key()) as client:
         tools = {t.name: t for t in await list_all_tools(client)}
         # annotations state only what differs from MCP's defaults (readOnlyHint false, destructiveHint true)
         write = tools[f"{slug}_e2e_create_partner"].annotations
         assert not write.read_only_hint and write.destructive_hint is False
         assert tools[f"{slug}_e2e_delete_partner"].annotations.destructive_hint is True
         assert tools[f"{slug}_e2e_echo"].annotations.read_only_hint is True
+    async with mcp_client(key=make_key(read_only=True)) as client:  # offered only what it may call
+        names = {t.name for t in await list_all_tools(client)}
+        assert f"{slug}_e2e_echo" in names
+        assert not {f"{slug}_e2e_create_partner", f"{slug}_e2e_delete_partner"} & names
 
 
 @pytest.mark.parametrize(("transport", "mode"), [("stream", "legacy"), ("stream", MODERN), ("sse", "legacy")],

@@ -48,7 +48,12 @@ class ToolMeta:
     category: str
     kind: str = "read"
     name: str | None = None
-    title: str | None = None
+    title: str | None = None  # human title in tools/list (none: not sent, see lib/annotations.py)
+    # MCP annotations; None: lib/annotations.py decides (destructive: the kind and its table, idempotent:
+    # its table, open world: the MCP default, true)
+    destructive_hint: bool | None = None
+    idempotent_hint: bool | None = None
+    open_world_hint: bool | None = None
     # argument names whose value is an Odoo model name (checked against the
     # key's model allowlist and the identifier pattern by the pipeline)
     model_args: tuple = ("model",)

@@ -132,19 +132,23 @@ class McpCompletion(models.AbstractModel):
         if isinstance(model, str) and model:
             if not self._ocore_model_reachable(conn, env, model):
                 return []
-            domain = [("model", "=", model)]
+            domain.append(("model", "=", model))
+        if value:
+            domain.append(("report_name", "ilike", value))
         Reports = env["ir.actions.report"]
         if not compat.has_access(Reports, "read"):
             return []
-        user_groups = compat.user_all_groups(env.user)
+        groups_field = compat.report_groups_field(Reports)
+        user_groups = set(compat.user_all_groups(env.user).ids)
         candidates = []
-        for report in Reports.search(domain, order="report_name", limit=5000):
-            groups = report[compat.report_groups_field(report)]
-            if groups and not (groups & user_groups):
+        rows = Reports.search_read(domain, ["report_name", "name", "model", groups_field], order="report_name",
+                                   limit=5000)
+        for row in rows:
+            if row[groups_field] and not user_groups.intersection(row[groups_field]):
                 continue
-            if not model and not self._ocore_model_reachable(conn, env, report.model):
+            if not model and not self._ocore_model_reachable(conn, env, row["model"]):
                 continue
-            candidates.append((report.report_name, report.name or ""))
+            candidates.append((row["report_name"], row["name"] or ""))
         return list(dict.fromkeys(ranked(value, candidates)))
 
     def _ocore_complete_modules(self, env, value):

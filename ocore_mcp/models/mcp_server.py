@@ -10,6 +10,7 @@ from psycopg2.extensions import ISOLATION_LEVEL_READ_COMMITTED, ISOLATION_LEVEL_
 from odoo import api, fields, models, release, tools
 from odoo.modules.module import get_manifest
 
+from ..lib import annotations as tool_annotations
 from ..lib import compat, errors, origins
 from ..lib import protocol
 from ..lib.deadline import CallCancelled, CallInterrupted, CallTimeout, Deadline
@@ -263,10 +264,17 @@ class McpServer(models.AbstractModel):
         visible = []
         for spec in specs.values():
             if policy.visibility_refusal(spec, conn, is_admin) is None and toolset._ocore_instance_refusal(
-                    spec, conn) is None:
+                    spec, conn) is None and not self._ocore_write_hidden(spec, conn):
                 visible.append((self._ocore_full_name(spec, conn), spec))
         visible.sort(key=lambda item: (item[1].meta.platform is False, item[1].category, item[0]))
         return visible
+
+    def _ocore_write_hidden(self, spec, conn):
+        """A write or destructive tool is not offered to a read-only key or on an instance with writes off
+        (calling it would be refused); a tool some of whose calls only read (``readonly_when``) stays."""
+        if not spec.meta.requires_write or spec.meta.readonly_when is not None:
+            return False
+        return bool(conn.scope["read_only"] or not conn.settings["write_enabled"])
 
     def _ocore_resolve_tool(self, conn, full_name):
         specs = self.env["ocore.mcp.toolset"]._ocore_tool_specs()
@@ -283,18 +291,21 @@ class McpServer(models.AbstractModel):
         return spec.description
 
     def _ocore_tool_definition(self, full_name, spec, conn):
-        # only what differs from the MCP defaults (readOnlyHint false, destructiveHint true): every
+        # the title and the annotations that differ from the MCP defaults (lib/annotations.py): every
         # byte here repeats in each tool of tools/list
-        if spec.kind == "read":
-            annotations = {"readOnlyHint": True}
-        else:
-            annotations = {"destructiveHint": spec.kind == "destructive"}
-        return {
+        annotations = tool_annotations.annotations_of(spec)
+        definition = {
             "name": full_name,
             "description": self._ocore_tool_description(spec, conn),
             "inputSchema": spec.input_schema,
             "annotations": annotations,
         }
+        title = tool_annotations.title_of(spec)
+        if title and conn.protocol_version == "2025-03-26":  # the one revision with the title in the annotations
+            definition["annotations"] = {**annotations, "title": title}
+        elif title:
+            definition["title"] = title
+        return definition
 
     def _ocore_tool_definitions(self, conn, chunk):
         """The definitions of one tools/list page ([(full name, spec)]). Extension point for data shared
