@@ -21,4 +21,5 @@ from . import test_server_action_tools
 from . import test_resources
 from . import test_audit_ux
 from . import test_tool_settings
+from . import test_playground
 from . import test_tool_annotations

@@ -1,0 +1,312 @@
+/** @odoo-module **/
+/**
+ * MCP > Playground (client action "ocore_mcp.playground"): pick a tool, fill a form generated from its
+ * input schema, run it through the real MCP pipeline as yourself (audited, transport "playground"), see
+ * the result as text and JSON, the time it took, the exact JSON-RPC request and a curl line.
+ *
+ * Stable imports only (17.0, 18.0, 19.0): @odoo/owl, @web/core/registry, @web/core/utils/hooks; the
+ * server is reached through the orm service (ocore.mcp.playground methods), never a raw RPC route.
+ */
+import { Component, onWillStart, useState, xml } from "@odoo/owl";
+import { registry } from "@web/core/registry";
+import { useService } from "@web/core/utils/hooks";
+
+const MODEL = "ocore.mcp.playground";
+// the parameters every tool accepts, handled by the pipeline (kept last in the form)
+const COMMON = ["confirm", "dry_run"];
+
+function fieldType(schema) {
+    if (!schema || typeof schema !== "object") {
+        return "json";
+    }
+    if (Array.isArray(schema.enum)) {
+        return "enum";
+    }
+    const type = Array.isArray(schema.type) ? schema.type.find((t) => t !== "null") : schema.type;
+    if (["string", "integer", "number", "boolean"].includes(type)) {
+        return type;
+    }
+    return "json"; // arrays, objects, unions: typed as JSON
+}
+
+export class McpPlayground extends Component {
+    static props = ["*"];
+    static template = xml`
+<div class="o_ocore_playground o_action h-100 overflow-auto p-3">
+    <h2>MCP Playground</h2>
+    <div t-if="state.loadError" class="alert alert-danger o_ocore_pg_load_error" t-esc="state.loadError"/>
+    <div class="row g-3">
+        <div class="col-lg-5">
+            <div class="mb-2">
+                <label class="form-label fw-bold" for="ocore_pg_key">API key</label>
+                <select id="ocore_pg_key" class="form-select o_ocore_pg_key" t-on-change="onKeyChange">
+                    <t t-foreach="state.keys" t-as="key" t-key="key.id">
+                        <option t-att-value="key.id" t-att-selected="key.id === state.keyId">
+                            <t t-esc="key.name"/><t t-if="key.read_only"> (read-only)</t>
+                        </option>
+                    </t>
+                </select>
+            </div>
+            <div class="mb-2">
+                <label class="form-label fw-bold" for="ocore_pg_tool">Tool</label>
+                <input class="form-control mb-1 o_ocore_pg_filter" placeholder="Filter tools"
+                       t-att-value="state.filter" t-on-input="(ev) => state.filter = ev.target.value"/>
+                <select id="ocore_pg_tool" class="form-select o_ocore_pg_tool" t-on-change="onToolChange">
+                    <option value="">Choose a tool (<t t-esc="state.tools.length"/>)</option>
+                    <t t-foreach="filteredTools" t-as="tool" t-key="tool.name">
+                        <option t-att-value="tool.name" t-att-selected="tool.name === state.toolName"
+                                t-esc="tool.name"/>
+                    </t>
+                </select>
+            </div>
+            <t t-if="selectedTool">
+                <p class="text-muted small o_ocore_pg_description" style="white-space: pre-wrap" t-esc="selectedTool.description"/>
+                <form class="o_ocore_pg_form" t-on-submit.prevent="run">
+                    <t t-foreach="fields" t-as="field" t-key="field.name">
+                        <div class="mb-2" t-att-data-field="field.name">
+                            <label class="form-label mb-0" t-att-for="'ocore_pg_f_' + field.name">
+                                <code t-esc="field.name"/><span t-if="field.required" class="text-danger"> *</span>
+                                <span class="text-muted small ms-1" t-esc="field.typeLabel"/>
+                            </label>
+                            <t t-if="field.type === 'boolean'">
+                                <div class="form-check">
+                                    <input type="checkbox" class="form-check-input" t-att-id="'ocore_pg_f_' + field.name"
+                                           t-att-name="field.name" t-att-checked="state.values[field.name]"
+                                           t-on-change="(ev) => state.values[field.name] = ev.target.checked"/>
+                                </div>
+                            </t>
+                            <t t-elif="field.type === 'enum'">
+                                <select class="form-select" t-att-id="'ocore_pg_f_' + field.name" t-att-name="field.name"
+                                        t-on-change="(ev) => state.values[field.name] = ev.target.value">
+                                    <option value=""/>
+                                    <t t-foreach="field.schema.enum" t-as="choice" t-key="choice_index">
+                                        <option t-att-value="choice" t-att-selected="isChosen(field, choice)"
+                                                t-esc="choice"/>
+                                    </t>
+                                </select>
+                            </t>
+                            <t t-elif="field.type === 'json'">
+                                <textarea class="form-control font-monospace" rows="2" t-att-id="'ocore_pg_f_' + field.name"
+                                          t-att-name="field.name" t-att-placeholder="field.placeholder"
+                                          t-att-value="fieldValue(field)"
+                                          t-on-input="(ev) => state.values[field.name] = ev.target.value"/>
+                            </t>
+                            <t t-else="">
+                                <input class="form-control" t-att-type="field.type === 'string' ? 'text' : 'number'"
+                                       t-att-step="field.type === 'number' ? 'any' : '1'"
+                                       t-att-id="'ocore_pg_f_' + field.name" t-att-name="field.name"
+                                       t-att-value="fieldValue(field)"
+                                       t-on-input="(ev) => state.values[field.name] = ev.target.value"/>
+                            </t>
+                            <div t-if="field.description" class="form-text" t-esc="field.description"/>
+                            <div t-if="state.errors[field.name]" class="text-danger small o_ocore_pg_field_error"
+                                 t-esc="state.errors[field.name]"/>
+                        </div>
+                    </t>
+                    <button type="submit" class="btn btn-primary o_ocore_pg_run" t-att-disabled="state.running">
+                        <t t-if="state.running">Running…</t><t t-else="">Run</t>
+                    </button>
+                </form>
+            </t>
+        </div>
+        <div class="col-lg-7">
+            <div t-if="state.callError" class="alert alert-danger o_ocore_pg_call_error" t-esc="state.callError"/>
+            <t t-if="state.result">
+                <div class="d-flex align-items-center gap-2 mb-2">
+                    <span t-attf-class="badge o_ocore_pg_status {{ state.result.is_error ? 'text-bg-danger' : 'text-bg-success' }}"
+                          t-esc="state.result.is_error ? 'Error' : 'Success'"/>
+                    <span class="o_ocore_pg_elapsed"><t t-esc="state.result.elapsed_ms"/> ms</span>
+                </div>
+                <ul class="nav nav-tabs mb-2">
+                    <t t-foreach="tabs" t-as="tab" t-key="tab[0]">
+                        <li class="nav-item">
+                            <a href="#" t-attf-class="nav-link o_ocore_pg_tab_{{ tab[0] }} {{ state.tab === tab[0] ? 'active' : '' }}"
+                               t-on-click.prevent="() => state.tab = tab[0]" t-esc="tab[1]"/>
+                        </li>
+                    </t>
+                </ul>
+                <pre class="border rounded p-2 bg-light o_ocore_pg_output" style="white-space: pre-wrap; max-height: 60vh; overflow: auto"
+                     t-esc="output"/>
+            </t>
+        </div>
+    </div>
+</div>`;
+
+    setup() {
+        this.orm = useService("orm");
+        this.state = useState({
+            keys: [], keyId: null, tools: [], filter: "", toolName: "", values: {}, errors: {},
+            running: false, result: null, callError: "", loadError: "", tab: "text",
+        });
+        this.tabs = [["text", "Text"], ["json", "JSON"], ["request", "Request"], ["curl", "curl"], ["response", "Response"]];
+        onWillStart(() => this.loadKeys());
+    }
+
+    async loadKeys() {
+        try {
+            this.state.keys = await this.orm.call(MODEL, "ocore_playground_keys", []);
+            this.state.keyId = this.state.keys.length ? this.state.keys[0].id : null;
+            await this.loadTools();
+        } catch (error) {
+            this.state.loadError = this.errorText(error);
+        }
+    }
+
+    async loadTools() {
+        this.state.tools = [];
+        if (!this.state.keyId) {
+            return;
+        }
+        const result = await this.orm.call(MODEL, "ocore_playground_tools", [this.state.keyId]);
+        this.state.tools = result.tools;
+        if (!this.selectedTool) {
+            this.state.toolName = "";
+        }
+    }
+
+    errorText(error) {
+        return (error && error.data && error.data.message) || (error && error.message) || String(error);
+    }
+
+    async onKeyChange(ev) {
+        this.state.keyId = parseInt(ev.target.value, 10);
+        this.state.loadError = "";
+        try {
+            await this.loadTools();
+        } catch (error) {
+            this.state.loadError = this.errorText(error);
+        }
+    }
+
+    onToolChange(ev) {
+        this.state.toolName = ev.target.value;
+        this.state.values = {};
+        this.state.errors = {};
+        this.state.result = null;
+        this.state.callError = "";
+        for (const field of this.fields) {
+            if (field.schema.default !== undefined && field.schema.default !== null) {
+                this.state.values[field.name] = field.type === "json" ? JSON.stringify(field.schema.default)
+                    : field.schema.default;
+            }
+        }
+    }
+
+    fieldValue(field) {
+        const value = this.state.values[field.name];
+        return value === undefined || value === null ? "" : value;
+    }
+
+    isChosen(field, choice) {
+        const value = this.state.values[field.name];
+        return value !== undefined && value !== null && String(value) === String(choice);
+    }
+
+    get filteredTools() {
+        const needle = this.state.filter.trim().toLowerCase();
+        return needle ? this.state.tools.filter((t) => t.name.toLowerCase().includes(needle)) : this.state.tools;
+    }
+
+    get selectedTool() {
+        return this.state.tools.find((t) => t.name === this.state.toolName);
+    }
+
+    get fields() {
+        const schema = (this.selectedTool && this.selectedTool.inputSchema) || {};
+        const required = new Set(schema.required || []);
+        const names = Object.keys(schema.properties || {});
+        names.sort((a, b) => COMMON.includes(a) - COMMON.includes(b));
+        return names.map((name) => {
+            const prop = schema.properties[name] || {};
+            const type = fieldType(prop);
+            let typeLabel = type === "json" ? (prop.type || "JSON") : type;
+            if (Array.isArray(typeLabel)) {
+                typeLabel = typeLabel.join(" | ");
+            }
+            return {
+                name, schema: prop, type, typeLabel, required: required.has(name), description: prop.description || "",
+                placeholder: prop.type === "array" ? "[ … ] (JSON)" : prop.type === "object" ? "{ … } (JSON)" : "JSON",
+            };
+        });
+    }
+
+    buildArguments() {
+        const args = {};
+        const errors = {};
+        for (const field of this.fields) {
+            const raw = this.state.values[field.name];
+            if (field.type === "boolean") {
+                if (raw !== undefined) {
+                    args[field.name] = Boolean(raw);
+                }
+                continue;
+            }
+            if (raw === undefined || raw === null || String(raw).trim() === "") {
+                if (field.required) {
+                    errors[field.name] = "Required";
+                }
+                continue;
+            }
+            const text = String(raw).trim();
+            if (field.type === "integer" || field.type === "number") {
+                const number = Number(text);
+                if (Number.isNaN(number) || (field.type === "integer" && !Number.isInteger(number))) {
+                    errors[field.name] = `Not ${field.type === "integer" ? "an integer" : "a number"}`;
+                } else {
+                    args[field.name] = number;
+                }
+            } else if (field.type === "json") {
+                try {
+                    args[field.name] = JSON.parse(text);
+                } catch {
+                    errors[field.name] = "Not valid JSON";
+                }
+            } else if (field.type === "enum") {
+                const choice = field.schema.enum.find((c) => String(c) === text);
+                args[field.name] = choice === undefined ? text : choice;
+            } else {
+                args[field.name] = text;
+            }
+        }
+        return { args, errors };
+    }
+
+    async run() {
+        const { args, errors } = this.buildArguments();
+        this.state.errors = errors;
+        if (Object.keys(errors).length) {
+            return;
+        }
+        this.state.running = true;
+        this.state.callError = "";
+        try {
+            this.state.result = await this.orm.call(MODEL, "ocore_playground_call", [this.state.keyId, this.state.toolName, args]);
+        } catch (error) {
+            this.state.result = null;
+            this.state.callError = this.errorText(error);
+        } finally {
+            this.state.running = false;
+        }
+    }
+
+    get output() {
+        const result = this.state.result;
+        if (!result) {
+            return "";
+        }
+        switch (this.state.tab) {
+            case "json":
+                return JSON.stringify(result.structured ?? null, null, 2);
+            case "request":
+                return JSON.stringify(result.request, null, 2);
+            case "curl":
+                return result.curl;
+            case "response":
+                return JSON.stringify(result.response, null, 2);
+            default:
+                return result.text;
+        }
+    }
+}
+
+registry.category("actions").add("ocore_mcp.playground", McpPlayground);
