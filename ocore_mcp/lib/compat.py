@@ -575,6 +575,7 @@ def list_view_mode_to_tree(view_mode):
 
 
 _SEARCH_GROUP_ATTRS = {}
+_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
 
 
 def search_groups_take_attributes():
@@ -647,6 +648,7 @@ def adapt_view_values(model, vals, view_type=None):
         if archs and not search_groups_take_attributes():
             for fname in archs:
                 text = vals[fname].decode() if isinstance(vals[fname], bytes) else vals[fname]
+                text = _XML_DECLARATION.sub("", text, count=1)  # data files' archs start with one
                 if view_type == "search" or text.lstrip().startswith("<search"):
                     vals[fname] = search_arch_bare_groups(vals[fname])
     elif model._name == "ir.actions.act_window":

@@ -1,10 +1,13 @@
 """The series differences handled in lib/compat.py, on whichever of Odoo 17.0, 18.0, 19.0 runs the tests."""
 
+import io
+
 import psycopg2
 
 from odoo import release
 from odoo.tests import TransactionCase, tagged
 from odoo.tools import mute_logger
+from odoo.tools.convert import convert_xml_import
 
 from ..lib import compat
 
@@ -45,6 +48,45 @@ class TestSeriesCompat(TransactionCase):
         # a later write is adapted too
         lst.arch = '<list><field name="name"/><field name="display_name"/></list>'
         self.assertIn("<tree>" if tree else "<list>", lst.arch_db)
+
+    def test_data_files_written_the_18_0_way_load_on_every_series(self):
+        """The same through a data file (whose archs start with an XML declaration), as another addon's."""
+        xml = b"""<?xml version="1.0" encoding="utf-8"?>
+<odoo>
+    <record id="compat_test_list" model="ir.ui.view">
+        <field name="name">compat.test.list</field>
+        <field name="model">res.partner</field>
+        <field name="arch" type="xml"><list><field name="name"/></list></field>
+    </record>
+    <record id="compat_test_search" model="ir.ui.view">
+        <field name="name">compat.test.search</field>
+        <field name="model">res.partner</field>
+        <field name="arch" type="xml">
+            <search>
+                <field name="name"/>
+                <group expand="0" string="Group By">
+                    <filter name="by_country" string="Country" context="{'group_by': 'country_id'}"/>
+                </group>
+            </search>
+        </field>
+    </record>
+    <record id="compat_test_action" model="ir.actions.act_window">
+        <field name="name">compat</field>
+        <field name="res_model">res.partner</field>
+        <field name="view_mode">list,form</field>
+        <field name="target">inline</field>
+    </record>
+</odoo>"""
+        data = io.BytesIO(xml)
+        data.name = "compat_test.xml"
+        convert_xml_import(self.env, "ocore_mcp", data, {}, "init", False)
+        tree = compat.lists_are_trees(self.env)
+        self.assertEqual(self.env.ref("ocore_mcp.compat_test_list").type, "tree" if tree else "list")
+        search = self.env.ref("ocore_mcp.compat_test_search")
+        self.assertEqual('expand="0"' in search.arch_db, compat.search_groups_take_attributes())
+        action = self.env.ref("ocore_mcp.compat_test_action")
+        self.assertEqual(action.view_mode, "tree,form" if tree else "list,form")
+        self.assertIn(action.target, ("inline", "current"))
 
     def test_table_constraints_exist_in_the_database(self):
         """The constraints declared through compat.table_constraints are real PostgreSQL constraints
