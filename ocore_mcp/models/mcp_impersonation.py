@@ -66,13 +66,14 @@ class McpImpersonation(models.Model):
         """Mark the link used, atomically across workers. Return ``(link, problem)``: ``problem`` is
         None when the link may log in now, else why not ("unknown", "used", "expired")."""
         digest = token_hash(token or "")
+        # the clock that set expires_at (not now(): the transaction's start, which may be long past)
+        now = fields.Datetime.now()
         self.env.cr.execute(
             """UPDATE ocore_mcp_impersonation
-                  SET used_at = now() at time zone 'UTC', used_ip = %s, used_user_agent = %s,
-                      write_date = now() at time zone 'UTC'
-                WHERE token_hash = %s AND used_at IS NULL AND expires_at > now() at time zone 'UTC'
+                  SET used_at = %s, used_ip = %s, used_user_agent = %s, write_date = %s
+                WHERE token_hash = %s AND used_at IS NULL AND expires_at > %s
             RETURNING id""",
-            (ip, (user_agent or "")[:500] or None, digest),
+            (now, ip, (user_agent or "")[:500] or None, now, digest, now),
         )
         row = self.env.cr.fetchone()
         link = self.sudo().with_context(active_test=False).search([("token_hash", "=", digest)], limit=1)
