@@ -59,7 +59,8 @@ async def test_metadata_tools_are_listed(mcp_client, slug):
         assert f"{slug}_{name}" in tools, name
     assert tools[f"{slug}_list_models"].annotations.read_only_hint is True
     update = tools[f"{slug}_update_translation"]
-    assert not update.annotations.read_only_hint and update.annotations.destructive_hint is False
+    # it overwrites the translation in place: destructive (MCP annotations), although no confirm is asked
+    assert not update.annotations.read_only_hint and update.annotations.destructive_hint is True
     assert {"source", "dry_run"} <= set(update.input_schema["properties"])
     assert set(update.input_schema["required"]) == {"model", "record_id", "field", "lang", "value"}
 

@@ -21,7 +21,7 @@ DESTRUCTIVE_WRITES = frozenset({
     "set_user_active", "set_user_groups", "set_user_password", "impersonate_user",
     "set_system_parameter", "toggle_scheduled_action", "run_scheduled_action",
     "install_module", "upgrade_module",
-    "file_write", "file_move", "file_create",
+    "file_write", "file_move",
     "update_translation", "update_note", "set_model_summary", "set_instance_summary",
 })
 # calling again with the same arguments changes nothing more
