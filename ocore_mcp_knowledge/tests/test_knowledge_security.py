@@ -279,9 +279,11 @@ class TestRecordNotes(KnowledgeSecurityCase):
                 self.assertEqual(listed, {n.id for n in expected})
                 context = {n["id"] for n in self.ok("get_context", key=key)["notes"]}
                 self.assertEqual(context & {hidden.id, seen.id}, {n.id for n in expected})
-                as_user = Note.with_user(user)
+                # every company of the user selected, as the backend's company switcher sends them (17.0
+                # falls back to the main company alone without it)
+                as_user = Note.with_user(user).with_context(allowed_company_ids=user.company_ids.ids)
                 self.assertEqual(set(as_user.search([("target_type", "=", "record")])), in_orm)
                 if hidden not in in_orm:
                     with self.assertRaises(AccessError):
-                        hidden.with_user(user).read(["body"])
-                    self.assertFalse(hidden.with_user(user).ocore_visible)
+                        hidden.with_env(as_user.env).read(["body"])
+                    self.assertFalse(hidden.with_env(as_user.env).ocore_visible)
