@@ -44,7 +44,8 @@ class ActionToolSpec(ToolSpec):
 
 
 def _ids_args(uses_values):
-    ids = Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=1, max_length=MAX_IDS)]
+    # strict: a string such as " 1" or "0x1" is refused, never coerced into a record id
+    ids = Annotated[list[Annotated[int, Field(gt=0, strict=True)]], Field(min_length=1, max_length=MAX_IDS)]
     fields_ = {"ids": (ids, Field(..., description="Ids of the records to run the action on."))}
     if uses_values:
         fields_["values"] = (dict | None, Field(None, description=(

@@ -105,6 +105,8 @@ class TestServerActionTools(McpToolCase):
         self.make_action("tag_partners", TAG_CODE)
         self.fails("tag_partners", {"ids": [], "confirm": True}, "ids")
         self.fails("tag_partners", {"ids": ["x"], "confirm": True}, "ids")
+        for spelling in (str(self.p1.id), f" {self.p1.id}", True):  # never coerced into a record id
+            self.fails("tag_partners", {"ids": [spelling], "confirm": True}, "ids.0")
         self.fails("tag_partners", {"confirm": True}, "ids: required argument is missing")
         self.fails("tag_partners", {"ids": [self.p1.id], "other": 1, "confirm": True}, "unknown argument")
         self.fails("tag_partners", {"ids": [self.p1.id, 999999999], "confirm": True}, "999999999")

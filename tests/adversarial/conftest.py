@@ -41,6 +41,14 @@ def adv(odoo, admin):
     user_att = admin.create("ir.attachment", {"name": "u.txt", "res_model": "res.users", "res_id": uid,
                                               "datas": "eA=="})
     crons = admin.search_read("ir.cron", [], ["id"], limit=1)
+    # server actions made tools (cases/server_actions.jsonl): one any key owner may run, one for administrators
+    partner_model = admin.search_read("ir.model", [("model", "=", "res.partner")], ["id"])[0]["id"]
+    for name, groups in (("adv_action_tag", []), ("adv_action_admin", [admin.ref("base.group_system")])):
+        if not admin.search_read("ir.actions.server", [("mcp_tool_name", "=", name)], ["id"]):
+            admin.create("ir.actions.server", {
+                "name": name, "model_id": partner_model, "state": "code", "mcp_tool": True, "mcp_tool_name": name,
+                "code": "records.write({'ref': (env.context.get('mcp_values') or {}).get('ref', 'adv-after')})",
+                admin.user_groups_field(): [(6, 0, groups)]})
 
     root = odoo.custom_addons / f"adv_root_{tag}"
     outside = odoo.custom_addons / f"adv_outside_{tag}"

@@ -199,7 +199,7 @@ def test_corpus_size():
 # -- tool families ----------------------------------------------------------------------------
 
 TOOL_FAMILIES = ["sql", "files", "identifiers", "methods", "scope", "users", "oversized", "sql_credentials",
-                 "sql_settings", "files_symlink", "monitoring"]
+                 "sql_settings", "files_symlink", "monitoring", "server_actions"]
 
 
 async def run_tool_cases(odoo, admin, adv, outcome, cases):
