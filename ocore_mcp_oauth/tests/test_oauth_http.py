@@ -1,4 +1,5 @@
 import base64
+import contextlib
 import hashlib
 import http.client
 import json
@@ -445,14 +446,18 @@ class TestOAuthHttp(HttpCase):
         # a machine endpoint's body over 64 KB is refused before it is read
         parts = urlsplit(base)
         conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
-        try:
-            conn.putrequest("POST", "/oauth/register")
-            conn.putheader("Content-Type", "application/json")
-            conn.putheader("Content-Length", str(50 * 1024 * 1024))
-            conn.endheaders()
-            self.assertEqual(conn.getresponse().status, 413)
-        finally:
-            conn.close()
+        # 19.0's HttpCase answers 400 to a request it did not allow (url_open allows its own)
+        allow = getattr(self, "allow_requests", None)
+        allowed = allow(all_requests=True) if allow else contextlib.nullcontext()
+        with allowed:
+            try:
+                conn.putrequest("POST", "/oauth/register")
+                conn.putheader("Content-Type", "application/json")
+                conn.putheader("Content-Length", str(50 * 1024 * 1024))
+                conn.endheaders()
+                self.assertEqual(conn.getresponse().status, 413)
+            finally:
+                conn.close()
         # an origin the administrator allowed gets CORS headers naming it
         self.env["ir.config_parameter"].sudo().set_param("ocore_mcp.allowed_origins", "https://app.example.com")
         allowed = {"Origin": "https://app.example.com"}
