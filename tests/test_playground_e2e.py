@@ -106,6 +106,19 @@ async def test_playground_runs_a_tool(odoo, admin, admin_key, slug):
                 assert request["method"] == "tools/call"
                 assert request["params"]["arguments"] == {"ids": [partner], "confirm": True}
                 curl = await output(page, "curl")
+                # a prompt: its arguments as a form too
+                await page.click(".o_ocore_pg_mode_prompts")
+                try:
+                    await page.locator(".o_ocore_pg_tool option[value='explain_model']").wait_for(state="attached")
+                except Exception:
+                    await page.screenshot(path=str(ARTIFACTS / "playground-failed.png"))
+                    raise AssertionError("no prompts: " + "\n".join(console)) from None
+                await page.select_option(".o_ocore_pg_tool", "explain_model")
+                await page.fill("#ocore_pg_f_model", "res.partner")
+                await page.click(".o_ocore_pg_run")
+                await page.locator(".o_ocore_pg_status:has-text('Success')").wait_for()
+                assert "res.partner" in await output(page, "text")
+                assert json.loads(await output(page, "request"))["method"] == "prompts/get"
                 await page.mouse.move(0, 0)
                 await page.screenshot(path=str(ARTIFACTS / "playground.png"))
             finally:
@@ -114,6 +127,7 @@ async def test_playground_runs_a_tool(odoo, admin, admin_key, slug):
         rows = admin.wait_audit([("transport", "=", "playground"), ("tool", "=", tool_name), ("success", "=", True)])
         assert rows[0]["key_id"][0] == admin_key.id and rows[0]["user_id"][0] == admin.ref("base.user_admin")
         assert admin.audit([("transport", "=", "playground"), ("tool", "=", "search_read")])
+        assert admin.audit([("transport", "=", "playground"), ("event", "=", "prompt"), ("tool_name", "=", "explain_model")])
         # the curl line is the exact request: replayed with the real key it runs the tool again
         assert admin_key.secret not in curl
         reply = replay(curl, admin_key.secret)

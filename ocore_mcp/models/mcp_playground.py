@@ -99,27 +99,48 @@ class McpPlayground(models.AbstractModel):
         return {"tools": tools}
 
     @api.model
+    def ocore_playground_prompts(self, key_id):
+        """The prompts the key may get (prompts/list through the dispatcher)."""
+        server, conn = self._ocore_connection(key_id)
+        reply = server._ocore_handle(conn, self._ocore_message("prompts/list", {}))
+        if "error" in reply:
+            raise UserError(reply["error"]["message"])
+        return {"prompts": reply["result"]["prompts"]}
+
+    @api.model
     def ocore_playground_call(self, key_id, tool, arguments):
         """Call ``tool`` through the dispatcher; return the reply, the time it took, the exact request
         and a curl line replaying it."""
-        if not isinstance(tool, str) or not isinstance(arguments, dict):
-            raise UserError(_("A tool name and an object of arguments are needed."))
+        return self._ocore_send(key_id, "tools/call", tool, arguments)
+
+    @api.model
+    def ocore_playground_prompt(self, key_id, prompt, arguments):
+        """Get ``prompt`` with ``arguments`` through the dispatcher (audited like a client's prompts/get)."""
+        return self._ocore_send(key_id, "prompts/get", prompt, arguments)
+
+    def _ocore_send(self, key_id, method, name, arguments):
+        if not isinstance(name, str) or not isinstance(arguments, dict):
+            raise UserError(_("A name and an object of arguments are needed."))
         server, conn = self._ocore_connection(key_id)
-        message = self._ocore_message("tools/call", {"name": tool, "arguments": arguments},
+        message = self._ocore_message(method, {"name": name, "arguments": arguments},
                                       request_id=int(time.time() * 1000) % 1000000000)
         started = time.monotonic()
         reply = server._ocore_handle(conn, message)
         elapsed_ms = int((time.monotonic() - started) * 1000)
         result = reply.get("result") or {}
-        text = "\n".join(part.get("text", "") for part in result.get("content", []) if part.get("type") == "text")
         if "error" in reply:
             text = reply["error"].get("message", "")
+        elif method == "prompts/get":
+            text = "\n\n".join(f"[{m.get('role')}] {(m.get('content') or {}).get('text', '')}"
+                                for m in result.get("messages", []))
+        else:
+            text = "\n".join(part.get("text", "") for part in result.get("content", []) if part.get("type") == "text")
         return {
             "request": message,
             "response": reply,
             "is_error": bool("error" in reply or result.get("isError")),
             "text": text,
-            "structured": result.get("structuredContent"),
+            "structured": result.get("structuredContent") if method == "tools/call" else result,
             "elapsed_ms": elapsed_ms,
             "curl": self._ocore_curl(conn, message),
         }

@@ -39,6 +39,22 @@ class TestPlayground(McpToolCase):
         self.assertTrue(out["is_error"])
         self.assertIn("confirm", out["text"])
 
+    def test_prompts(self):
+        pg = self.env["ocore.mcp.playground"].with_user(self.admin)
+        prompts = {p["name"]: p for p in pg.ocore_playground_prompts(self.key.id)["prompts"]}
+        self.assertIn("explain_model", prompts)
+        self.assertIn("model", [a["name"] for a in prompts["explain_model"]["arguments"]])
+        out = pg.ocore_playground_prompt(self.key.id, "explain_model", {"model": "res.partner"})
+        self.assertFalse(out["is_error"], out["text"])
+        self.assertIn("res.partner", out["text"])
+        self.assertEqual(out["request"]["method"], "prompts/get")
+        self.assertIn("Mcp-Method: prompts/get", shlex.split(out["curl"]))
+        row = self.env["ocore.mcp.audit.log"].sudo().search([("event", "=", "prompt")], limit=1)
+        self.assertEqual((row.tool_name, row.transport), ("explain_model", "playground"))
+        out = pg.ocore_playground_prompt(self.key.id, "explain_model", {})
+        self.assertTrue(out["is_error"])
+        self.assertIn("model", out["text"])
+
     def test_own_keys_only_and_scopes(self):
         user = self.make_user("pg_user", [self.env.ref("base.group_user").id, self.env.ref("ocore_mcp.group_mcp_user").id])
         pg = self.env["ocore.mcp.playground"].with_user(user)

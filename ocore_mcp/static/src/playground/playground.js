@@ -47,12 +47,18 @@ export class McpPlayground extends Component {
                     </t>
                 </select>
             </div>
+            <div class="btn-group mb-2" role="group">
+                <button type="button" t-attf-class="btn btn-sm o_ocore_pg_mode_tools {{ state.mode === 'tools' ? 'btn-primary' : 'btn-outline-primary' }}"
+                        t-on-click="() => this.setMode('tools')">Tools</button>
+                <button type="button" t-attf-class="btn btn-sm o_ocore_pg_mode_prompts {{ state.mode === 'prompts' ? 'btn-primary' : 'btn-outline-primary' }}"
+                        t-on-click="() => this.setMode('prompts')">Prompts</button>
+            </div>
             <div class="mb-2">
-                <label class="form-label fw-bold" for="ocore_pg_tool">Tool</label>
+                <label class="form-label fw-bold" for="ocore_pg_tool"><t t-if="state.mode === 'prompts'">Prompt</t><t t-else="">Tool</t></label>
                 <input class="form-control mb-1 o_ocore_pg_filter" placeholder="Filter tools"
                        t-att-value="state.filter" t-on-input="(ev) => state.filter = ev.target.value"/>
                 <select id="ocore_pg_tool" class="form-select o_ocore_pg_tool" t-on-change="onToolChange">
-                    <option value="">Choose a tool (<t t-esc="state.tools.length"/>)</option>
+                    <option value="">Choose (<t t-esc="items.length"/>)</option>
                     <t t-foreach="filteredTools" t-as="tool" t-key="tool.name">
                         <option t-att-value="tool.name" t-att-selected="tool.name === state.toolName"
                                 t-esc="tool.name"/>
@@ -135,7 +141,7 @@ export class McpPlayground extends Component {
     setup() {
         this.orm = useService("orm");
         this.state = useState({
-            keys: [], keyId: null, tools: [], filter: "", toolName: "", values: {}, errors: {},
+            keys: [], keyId: null, tools: [], prompts: [], mode: "tools", filter: "", toolName: "", values: {}, errors: {},
             running: false, result: null, callError: "", loadError: "", tab: "text",
         });
         this.tabs = [["text", "Text"], ["json", "JSON"], ["request", "Request"], ["curl", "curl"], ["response", "Response"]];
@@ -173,6 +179,9 @@ export class McpPlayground extends Component {
         this.state.loadError = "";
         try {
             await this.loadTools();
+            if (this.state.mode === "prompts") {
+                await this.loadPrompts();
+            }
         } catch (error) {
             this.state.loadError = this.errorText(error);
         }
@@ -202,13 +211,46 @@ export class McpPlayground extends Component {
         return value !== undefined && value !== null && String(value) === String(choice);
     }
 
+    get items() {
+        return this.state.mode === "prompts" ? this.state.prompts : this.state.tools;
+    }
+
     get filteredTools() {
         const needle = this.state.filter.trim().toLowerCase();
-        return needle ? this.state.tools.filter((t) => t.name.toLowerCase().includes(needle)) : this.state.tools;
+        return needle ? this.items.filter((t) => t.name.toLowerCase().includes(needle)) : this.items;
     }
 
     get selectedTool() {
-        return this.state.tools.find((t) => t.name === this.state.toolName);
+        return this.items.find((t) => t.name === this.state.toolName);
+    }
+
+    async setMode(mode) {
+        this.state.mode = mode;
+        this.state.toolName = "";
+        this.state.result = null;
+        this.state.callError = "";
+        if (mode === "prompts") {
+            try {
+                await this.loadPrompts();
+            } catch (error) {
+                this.state.loadError = this.errorText(error);
+            }
+        }
+    }
+
+    async loadPrompts() {
+        const result = await this.orm.call(MODEL, "ocore_playground_prompts", [this.state.keyId]);
+        // a prompt's arguments are strings: the same form, from a schema made of them
+        this.state.prompts = result.prompts.map((prompt) => ({
+            name: prompt.name,
+            description: prompt.description || "",
+            inputSchema: {
+                type: "object",
+                properties: Object.fromEntries((prompt.arguments || []).map(
+                    (arg) => [arg.name, { type: "string", description: arg.description || "" }])),
+                required: (prompt.arguments || []).filter((arg) => arg.required).map((arg) => arg.name),
+            },
+        }));
     }
 
     get fields() {
@@ -280,7 +322,8 @@ export class McpPlayground extends Component {
         this.state.running = true;
         this.state.callError = "";
         try {
-            this.state.result = await this.orm.call(MODEL, "ocore_playground_call", [this.state.keyId, this.state.toolName, args]);
+            const method = this.state.mode === "prompts" ? "ocore_playground_prompt" : "ocore_playground_call";
+            this.state.result = await this.orm.call(MODEL, method, [this.state.keyId, this.state.toolName, args]);
         } catch (error) {
             this.state.result = null;
             this.state.callError = this.errorText(error);
