@@ -25,6 +25,7 @@ class McpAuditLog(models.Model):
             ("session_end", "Session ended"),
             ("denied", "Refused"),
             ("prompt", "Prompt"),
+            ("resource", "Resource read"),
         ],
         required=True,
         default="call",

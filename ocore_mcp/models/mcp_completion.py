@@ -58,7 +58,7 @@ class McpCompletion(models.AbstractModel):
         value = params.argument.value or ""
         context = dict((params.context.arguments or {}) if params.context else {})
         if ref.type == "ref/resource":
-            templates = {t.uri_template: t for t in server._ocore_resource_templates()}
+            templates = {t.uri_template: t for t in self.env["ocore.mcp.resources"]._ocore_resource_templates()}
             template = templates.get(ref.uri)
             if template is None:
                 raise protocol.ProtocolError(protocol.INVALID_PARAMS, f"Unknown resource template: {ref.uri}")

@@ -1,5 +1,5 @@
 """MCP resources (``resources/list``, ``resources/templates/list``, ``resources/read``) and the
-``completion/complete`` handler (its values: models/mcp_completion.py).
+``completion/complete`` handler (its values: models/mcp_completion.py), dispatched by ``ocore.mcp.server``.
 
 A resource is read through a tool: every URI maps onto one installed tool and its arguments
 (``odoo://res.partner/7`` -> ``read(model="res.partner", ids=[7])``), and the read goes through the
@@ -8,7 +8,7 @@ protected models, record rules, the rate limit, the deadline, size limits and th
 therefore exactly those of the tool; the audit row says ``event = resource`` and names the URI.
 
 An addon adds a template or a direct resource by overriding ``_ocore_resource_templates`` /
-``_ocore_direct_resources`` of ``ocore.mcp.server`` (``ocore_mcp_knowledge`` adds its notes).
+``_ocore_direct_resources`` of ``ocore.mcp.resources`` (``ocore_mcp_knowledge`` adds its notes).
 """
 
 import base64
@@ -18,7 +18,7 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from odoo import fields, models
+from odoo import models
 
 from ..lib import protocol
 from ..service import audit, policy
@@ -84,14 +84,12 @@ def _ids_or_fields(value):
     return [part for part in (value or "").split(",") if part]
 
 
-class McpAuditLogResource(models.Model):
-    _inherit = "ocore.mcp.audit.log"
+class McpResources(models.AbstractModel):
+    """Resources and the completion/complete handler; ``ocore.mcp.server`` dispatches here and its
+    pipeline steps run every read."""
 
-    event = fields.Selection(selection_add=[("resource", "Resource read")], ondelete={"resource": "cascade"})
-
-
-class McpServerResources(models.AbstractModel):
-    _inherit = "ocore.mcp.server"
+    _name = "ocore.mcp.resources"
+    _description = "MCP Resources"
 
     # -- declarations (extension points) ------------------------------------------------
 
@@ -183,21 +181,14 @@ class McpServerResources(models.AbstractModel):
 
     # -- protocol methods ------------------------------------------------------------------
 
-    def _ocore_capabilities(self):
-        capabilities = super()._ocore_capabilities()
-        capabilities["resources"] = {"listChanged": False}
-        capabilities["completions"] = {}
-        return capabilities
-
     def _ocore_method_handlers(self):
-        handlers = super()._ocore_method_handlers()
-        handlers.update({
+        """The methods ``ocore.mcp.server`` dispatches here."""
+        return {
             "resources/list": self._mcp_resources_list,
             "resources/templates/list": self._mcp_resources_templates_list,
             "resources/read": self._mcp_resources_read,
             "completion/complete": self._mcp_completion_complete,
-        })
-        return handlers
+        }
 
     def _mcp_completion_complete(self, conn, request, request_id):
         """Values of a resource template's or a prompt's argument (models/mcp_completion.py)."""
@@ -216,7 +207,8 @@ class McpServerResources(models.AbstractModel):
         return result
 
     def _mcp_resources_list(self, conn, request, request_id):
-        is_admin = self._ocore_is_admin(conn)
+        server = self.env["ocore.mcp.server"]
+        is_admin = server._ocore_is_admin(conn)
         visible = [r for r in self._ocore_direct_resources()
                    if self._ocore_resource_tool_visible(conn, r.tool, is_admin)]
         chunk, following = _page(visible, request.params.cursor if request.params else None, RESOURCES_PAGE_SIZE)
@@ -227,7 +219,8 @@ class McpServerResources(models.AbstractModel):
         return self._ocore_list_result(conn, result)
 
     def _mcp_resources_templates_list(self, conn, request, request_id):
-        is_admin = self._ocore_is_admin(conn)
+        server = self.env["ocore.mcp.server"]
+        is_admin = server._ocore_is_admin(conn)
         visible = [t for t in self._ocore_resource_templates()
                    if self._ocore_resource_tool_visible(conn, t.tool, is_admin)]
         chunk, following = _page(visible, request.params.cursor if request.params else None, RESOURCES_PAGE_SIZE)
@@ -258,29 +251,30 @@ class McpServerResources(models.AbstractModel):
     def _mcp_resources_read(self, conn, request, request_id):
         """A read is a call of the URI's tool through the pipeline's steps, audited as ``resource``.
         Counted against the rate limit once (by the pipeline: resources/read is self-counted)."""
+        server = self.env["ocore.mcp.server"]
         uri = str(request.params.uri)
         started = time.monotonic()
         base = {**audit.base_values(conn), "event": "resource", "tool_name": uri[:200], "request_id": request_id}
         try:
             template, values, tool, arguments = self._ocore_resolve_resource(uri)
         except protocol.ProtocolError as exc:  # counted and audited like any refused read
-            self._ocore_count_request(conn, request_id, "resources/read", {
+            server._ocore_count_request(conn, request_id, "resources/read", {
                 "event": "resource", "tool_name": uri[:200], "params": {"uri": uri}, "status": "refused",
                 "success": False, "refusal_reason": "not_found", "error_message": exc.message,
                 "latency_ms": int((time.monotonic() - started) * 1000)})
             raise
         spec = self.env["ocore.mcp.toolset"]._ocore_tool_specs().get(tool)
-        full_name = self._ocore_full_name(spec, conn) if spec else tool
+        full_name = server._ocore_full_name(spec, conn) if spec else tool
         try:
-            admitted = self._ocore_admit(conn, full_name, arguments, base)
+            admitted = server._ocore_admit(conn, full_name, arguments, base)
         except policy.Refusal as exc:
-            self._ocore_refuse_call(base, {"uri": uri, **arguments}, exc, started)
+            server._ocore_refuse_call(base, {"uri": uri, **arguments}, exc, started)
             raise protocol.ProtocolError(protocol.INVALID_PARAMS, str(exc)) from None
-        call = self._ocore_start_call(conn, full_name, {"uri": uri, **arguments}, admitted, base, request_id, None)
-        outcome = self._ocore_run(call, admitted.tool_env)
+        call = server._ocore_start_call(conn, full_name, {"uri": uri, **arguments}, admitted, base, request_id, None)
+        outcome = server._ocore_run(call, admitted.tool_env)
         if not outcome["ok"] and outcome.get("refusal") == "not_found":
             outcome = {**outcome, "error": f"Resource not found: {uri} ({outcome['error']})"}
-        result = self._ocore_finish_call(call, outcome, started)
+        result = server._ocore_finish_call(call, outcome, started)
         if result.get("isError"):
             message = result["content"][0]["text"]
             code = RESOURCE_NOT_FOUND if outcome.get("refusal") == "not_found" else protocol.INVALID_PARAMS

@@ -157,7 +157,7 @@ class McpServer(models.AbstractModel):
 
     def _ocore_method_handlers(self):
         """{JSON-RPC method: handler(conn, request, request_id)}; an extension adds its methods here
-        (models/mcp_resources.py: resources/*, completion/complete)."""
+        (e.g. models/mcp_resources.py)."""
         return {
             "initialize": self._mcp_initialize,
             "server/discover": self._mcp_discover,
@@ -167,6 +167,7 @@ class McpServer(models.AbstractModel):
             "prompts/list": self._mcp_prompts_list,
             "prompts/get": self._mcp_prompts_get,
             "logging/setLevel": self._mcp_set_level,
+            **self.env["ocore.mcp.resources"]._ocore_method_handlers(),  # resources/*, completion/complete
         }
 
     def _ocore_count_request(self, conn, request_id, method, audit_values=None):
@@ -206,6 +207,8 @@ class McpServer(models.AbstractModel):
         return {
             "tools": {"listChanged": True},  # server actions made tools, tools switched off (admins)
             "prompts": {"listChanged": False},
+            "resources": {"listChanged": False},
+            "completions": {},
             "logging": {},
         }
 

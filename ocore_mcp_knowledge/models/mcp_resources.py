@@ -12,8 +12,8 @@ from odoo.addons.ocore_mcp.models.mcp_resources import DirectResource, ResourceT
 _MODEL = r"(?P<model>[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)*)"
 
 
-class McpServerKnowledgeResources(models.AbstractModel):
-    _inherit = "ocore.mcp.server"
+class McpKnowledgeResources(models.AbstractModel):
+    _inherit = "ocore.mcp.resources"
 
     def _ocore_direct_resources(self):
         return [*super()._ocore_direct_resources(),

@@ -37,7 +37,7 @@ class ConformanceCompletion(models.AbstractModel):
 
 
 class ConformanceResources(models.AbstractModel):
-    _inherit = "ocore.mcp.server"
+    _inherit = "ocore.mcp.resources"
 
     def _ocore_direct_resources(self):
         return [*super()._ocore_direct_resources(),
