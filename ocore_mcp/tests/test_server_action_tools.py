@@ -71,6 +71,11 @@ class TestServerActionTools(McpToolCase):
         # the category is offered (key form, OAuth scopes) once it holds a tool
         self.assertIn("actions", self.env["ocore.mcp.category"]._ocore_offered().mapped("code"))
 
+    def test_form_views(self):
+        # the MCP tab on the server action's form, not on the scheduled action's (built on it)
+        self.assertIn('name="mcp_tool"', self.env["ir.actions.server"].get_view(view_type="form")["arch"])
+        self.assertNotIn("mcp_tool", self.env["ir.cron"].get_view(view_type="form")["arch"])
+
     def test_name_validation(self):
         for bad in ("Tag", "1tag", "tag-partners", "tag partners", "x" * 65, ""):
             with self.subTest(name=bad), self.assertRaises(ValidationError), self.env.cr.savepoint():
