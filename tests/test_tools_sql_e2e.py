@@ -130,7 +130,8 @@ async def test_guard_refusals(mcp_client, slug, admin, query, expected):
     async with mcp_client() as client:
         text = error_of(await call(client, slug, "execute_sql", query=query, confirm=True))
     assert text.startswith("SQL refused:") and expected in text
-    row = admin.wait_audit([("tool", "=", "execute_sql"), ("status", "=", "error")],
+    # a refusal of the tool's own guard is "refused", like the policy's
+    row = admin.wait_audit([("tool", "=", "execute_sql"), ("status", "=", "refused")],
                            predicate=lambda r: expected in (r["error_message"] or ""))[0]
     assert row["refusal_reason"] == "sql_refused"
 
