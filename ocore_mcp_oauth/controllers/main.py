@@ -220,6 +220,8 @@ class OAuthController(http.Controller):
         }
 
     def _decision(self):
+        """What the user chose on the consent or device form: applied, or echoed into the form shown again
+        after an error (with every tick kept)."""
         form = request.httprequest.form
         decision = {name: form.get(name) for name in DECISION_FIELDS}
         decision["categories"] = form.getlist("categories")
@@ -315,14 +317,8 @@ class OAuthController(http.Controller):
                     request.env.user.sudo(), grant.client.record, self._decision()
                 )
         except (AccessError, UserError, ValidationError) as exc:
-            return self._render_consent(server, grant, error=str(exc), form=self._form_echo())
+            return self._render_consent(server, grant, error=str(exc), form=self._decision())
         return server.create_authorization_response(grant_user=GrantUser(authorization), grant=grant)
-
-    def _form_echo(self):
-        form = request.httprequest.form
-        echo = {name: form.get(name) for name in DECISION_FIELDS}
-        echo["categories"] = form.getlist("categories")
-        return echo
 
     # -- device flow (RFC 8628) -----------------------------------------------------------------------
 
@@ -388,7 +384,7 @@ class OAuthController(http.Controller):
                 )
                 device._ocore_decide(user, authorization)
         except (AccessError, UserError, ValidationError) as exc:
-            return self._render_device(user_code, error=str(exc), form=self._form_echo(), found=(device, 0))
+            return self._render_device(user_code, error=str(exc), form=self._decision(), found=(device, 0))
         return self._message(
             _("Device connected"),
             _("%s is now connected to this database. You can close this page and return to your device.",
