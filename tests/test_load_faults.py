@@ -311,7 +311,6 @@ def sse_reply(reader, request_id):
 
 
 def test_database_connections_terminated_during_session(lf, key):
-    gpid = gevent_pid(lf)
     reader = SseReader(lf.stream_url, key, read_timeout=30)
     try:
         reader.read_endpoint()
@@ -333,9 +332,11 @@ def test_database_connections_terminated_during_session(lf, key):
             assert_ok(*post_call(lf, key, "count", {"model": SCRATCH_MODEL}, id=10 + i), f"call #{i} after")
         # the gevent worker's listener reconnects (LISTEN again) ...
         # (its one connection: idle after LISTEN + COMMIT, or after its periodic SELECT 1 + COMMIT)
+        # (the listening connections name themselves in pg_stat_activity; all of the database's were cut)
         wait_until(lambda: lf.pg("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
-                                 "AND state = 'idle' AND (query ILIKE 'LISTEN%%' OR query = 'COMMIT')",
-                                 (f"odoo-{gpid}",))[0][0], 20, "the SSE listener reconnects")
+                                 "AND datname = %s AND state = 'idle' "
+                                 "AND (query ILIKE 'LISTEN%%' OR query = 'COMMIT')",
+                                 ("ocore_mcp_listener", lf.db))[0][0], 20, "the SSE listener reconnects")
         # ... and the reply of a later call still arrives on the open stream
         sse_send(lf, key, reader, jsonrpc("tools/call", {"name": f"{lf.slug}_count",
                                                          "arguments": {"model": SCRATCH_MODEL}}, id=3))
