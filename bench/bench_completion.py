@@ -9,10 +9,9 @@ Run with the test virtualenv:  .venv-test/bin/python bench/bench_completion.py [
 
 import argparse
 import statistics
-import time
 
 from bench_search_read import ADDONS, MODERN, McpHttp
-from benchlib import bench_server
+from benchlib import bench_server, time_paths
 
 RECORD = {"type": "ref/resource", "uri": "odoo://{model}/{id}{?fields}"}
 REPORT = {"type": "ref/resource", "uri": "odoo://{model}/{id}/report/{report}{?format}"}
@@ -66,15 +65,7 @@ def main():
             paths[f"resources/read odoo://res.partner/{partner} ({label})"] = (
                 lambda c=client: c.call("resources/read", {"uri": f"odoo://res.partner/{partner}"}))
         paths["ping (2025-11-25 session)"] = lambda: clients["legacy"].call("ping", {})
-        timings = {name: [] for name in paths}
-        for _ in range(10):  # warm-up
-            for fn in paths.values():
-                fn()
-        for _ in range(args.calls):
-            for name, fn in paths.items():
-                started = time.perf_counter()
-                fn()
-                timings[name].append((time.perf_counter() - started) * 1000)
+        timings = time_paths(paths, args.calls)
     print(f"\n{args.calls} calls per path, Streamable HTTP on 127.0.0.1 (ms)")
     width = max(map(len, timings))
     worst = 0.0

@@ -17,10 +17,9 @@ import statistics
 import subprocess
 import textwrap
 import threading
-import time
 import xmlrpc.client
 
-from benchlib import bench_server
+from benchlib import bench_server, time_paths
 
 MODERN = "2026-07-28"
 FIELDS = ["name", "email", "phone", "is_company", "city", "country_id"]
@@ -264,15 +263,7 @@ def main():
                 lambda: McpHttp(server.port, key.secret, "legacy").initialize(),
             "mcp handshake: server/discover (2026-07-28)": lambda: clients[MODERN].call("server/discover", {}),
         }
-        timings = {name: [] for name in paths}
-        for _ in range(10):  # warm-up
-            for fn in paths.values():
-                fn()
-        for _ in range(args.calls):
-            for name, fn in paths.items():
-                t = time.perf_counter()
-                fn()
-                timings[name].append((time.perf_counter() - t) * 1000)
+        timings = time_paths(paths, args.calls)
         listing = clients[MODERN].call("tools/list", {})
         list_bytes = len(json.dumps(listing, separators=(",", ":")))
         sse.close()

@@ -2,6 +2,7 @@
 
 import contextlib
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
@@ -32,3 +33,18 @@ def bench_server(suffix, addons=("ocore_mcp",), partners=80, keep=False, label="
         server.stop()
         if not keep:
             harness.drop_database(setup, db)
+
+
+def time_paths(paths, calls, warmup=10):
+    """{name: [ms per call]} of each path of ``paths`` ({name: callable}), called ``calls`` times in turn after
+    ``warmup`` rounds (interleaved, so that a passing load weighs on every path alike)."""
+    timings = {name: [] for name in paths}
+    for _ in range(warmup):
+        for fn in paths.values():
+            fn()
+    for _ in range(calls):
+        for name, fn in paths.items():
+            started = time.perf_counter()
+            fn()
+            timings[name].append((time.perf_counter() - started) * 1000)
+    return timings
