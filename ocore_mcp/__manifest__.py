@@ -27,6 +27,7 @@
         "views/ir_actions_server_views.xml",
         "views/mcp_tool_setting_views.xml",
         "views/mcp_playground_views.xml",
+        "views/mcp_approval_views.xml",
     ],
     "assets": {"web.assets_backend": ["ocore_mcp/static/src/posthog/*.js", "ocore_mcp/static/src/playground/*.js"]},
     "images": ["static/description/banner.png"],

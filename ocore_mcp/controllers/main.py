@@ -236,6 +236,13 @@ class McpController(http.Controller):
         meta = params.get("_meta") if isinstance(params, dict) else None
         return isinstance(meta, dict) and meta.get("progressToken") is not None
 
+    def _wants_confirmation(self, env, conn, msg):
+        """Answer with an SSE stream when the call will ask the human (elicitation/create goes on that stream,
+        models/mcp_approval.py): a destructive tools/call of a client that declared elicitation."""
+        if not self._accepts_sse() or not isinstance(msg, dict) or msg.get("method") != "tools/call":
+            return False
+        return env["ocore.mcp.approval"]._ocore_may_elicit(conn, msg)
+
     def _serve(self, work):
         """Every MCP route: the database (404 without), the Origin check (403), a preflight's answer,
         then ``work(env, settings)``; HTTP errors and a lost database connection become responses."""
@@ -365,7 +372,7 @@ class McpController(http.Controller):
             for msg in messages:
                 server._ocore_handle(conn, msg)
             return self._response(status=202)
-        if len(messages) == 1 and self._wants_stream(messages[0]):
+        if len(messages) == 1 and (self._wants_stream(messages[0]) or self._wants_confirmation(env, conn, messages[0])):
             return self._streamed_call(env, caller, messages[0], session_id=session.session_id)
         replies = [r for r in (server._ocore_handle(conn, m) for m in messages) if r is not None]
         return self._response(replies if isinstance(body, list) else replies[0])

@@ -19,3 +19,4 @@ from . import mcp_control_link
 from . import ir_ui_view, res_groups
 from . import mcp_resources, mcp_completion
 from . import ir_actions_server, mcp_tool_setting, mcp_playground
+from . import mcp_approval

@@ -57,6 +57,10 @@ class McpAuditLog(models.Model):
     protocol_version = fields.Char()
     transport = fields.Char()
     dry_run = fields.Boolean()
+    confirmation = fields.Char(
+        string="Human confirmation",
+        help="How a human answered for a destructive call: accepted / declined / cancelled (elicitation), or the "
+             "approval that let it run (models/mcp_approval.py).")
     admin_only_output = fields.Boolean(
         string="Administrators' output", readonly=True,
         help="The result repeats what an administrators' tool returned (e.g. an administrator listing "

@@ -88,6 +88,10 @@ class McpKey(models.Model):
         help="Tool categories this key may use. Empty grants every category.",
     )
     read_only = fields.Boolean(help="Block every write and destructive tool.")
+    human_confirmation = fields.Boolean(
+        string="Human confirmation required",
+        help="Every destructive call waits for a human, even with confirm: true: the AI client asks its user "
+             "(elicitation) or, when it cannot, the call waits for the key owner's approval in MCP > Approvals.")
     tool_allowlist = fields.Text(help="Only these tools (comma or newline separated, without the instance prefix).")
     tool_denylist = fields.Text(help="Never these tools (comma or newline separated, without the instance prefix).")
     model_ids = fields.Many2many(

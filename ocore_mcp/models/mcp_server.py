@@ -116,8 +116,9 @@ class McpServer(models.AbstractModel):
         if kind is None:
             request_id = msg.get("id") if isinstance(msg, dict) else None
             return protocol.error(request_id, protocol.INVALID_REQUEST, "Invalid Request")
-        if kind == "response":
-            return None  # we send no server->client requests
+        if kind == "response":  # the client's answer to our request (a call waiting for the human)
+            self.env["ocore.mcp.approval"]._ocore_client_response(conn, msg)
+            return None
         method = msg["method"]
         params = msg.get("params")
         if kind == "notification":
@@ -341,9 +342,12 @@ class McpServer(models.AbstractModel):
             progress_token = meta.get("progress_token", meta.get("progressToken"))
         else:
             progress_token = getattr(meta, "progress_token", None) if meta else None
+        if protocol.is_modern(conn.protocol_version):  # a retry answering our InputRequiredResult
+            conn.input_responses = getattr(params, "input_responses", None)
+            conn.request_state = getattr(params, "request_state", None)
         result = self._ocore_call_tool(conn, params.name, dict(params.arguments or {}), request_id, progress_token)
         if protocol.is_modern(conn.protocol_version):
-            result["resultType"] = "complete"
+            result.setdefault("resultType", "complete")
         return result
 
     # -- the pipeline ----------------------------------------------------------------
@@ -377,8 +381,11 @@ class McpServer(models.AbstractModel):
         dry_run = bool(arguments.get("dry_run")) and spec.meta.supports_dry_run
         if arguments.get("dry_run") and not spec.meta.supports_dry_run:
             raise policy.Refusal("invalid_input", f"{spec.name!r} does not support dry_run")
-        policy.check_confirm(spec, confirm, dry_run)
         tool_env = self._ocore_tool_env(conn, arguments.get("context"))
+        # last check: a destructive call is confirmed (confirm: true, the human through elicitation, or an
+        # approval in the backend: models/mcp_approval.py)
+        confirm = self.env["ocore.mcp.approval"]._ocore_confirm_step(conn, spec, full_name, arguments, confirm,
+                                                                      dry_run, base)
         # read before the bookkeeping commit empties the ORM cache
         session_stale = bool(conn.session and conn.session_id and (
             not conn.session.last_seen
@@ -423,7 +430,9 @@ class McpServer(models.AbstractModel):
              "latency_ms": int((time.monotonic() - started) * 1000)},
         )
         self._ocore_commit_checkpoint()
-        return self._ocore_error_result(str(exc))
+        if getattr(exc, "protocol_error", None) is not None:  # e.g. MissingRequiredClientCapability
+            raise exc.protocol_error
+        return getattr(exc, "result", None) or self._ocore_error_result(str(exc))
 
     def _ocore_start_call(self, conn, full_name, arguments, admitted, base, request_id, progress_token):
         """Step 2: the call's context, its 'running' audit row and the key's / session's last use, committed

@@ -15,7 +15,7 @@ ERROR_MAX = 2000
 _COLUMNS = (
     "event", "tool_name", "tool", "category", "params", "result_summary", "status", "success",
     "error_message", "refusal_reason", "latency_ms", "session_id", "request_id", "key_id", "user_id",
-    "company_id", "ip_address", "client_name", "protocol_version", "transport", "dry_run",
+    "company_id", "ip_address", "client_name", "protocol_version", "transport", "dry_run", "confirmation",
 )
 
 

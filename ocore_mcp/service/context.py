@@ -48,6 +48,9 @@ class Connection:
     emit: object = None  # callable(message dict): notifications during a call
     base_url: str = ""
     auth: KeyAuth | None = None
+    # 2026-07-28 retry of a request that got an InputRequiredResult: the client's answers and our sealed state
+    input_responses: dict | None = None
+    request_state: str | None = None
 
     def __post_init__(self):
         if self.auth is None and self.key:
@@ -112,7 +115,9 @@ class CallContext:
             self.secrets.append(str(value))
 
     def require_confirm(self, what):
-        """Refuse (with a warning of what would happen) unless confirm=true was given."""
+        """Refuse (with a warning of what would happen) unless the call is confirmed: confirm=true was given,
+        or the human accepted it (elicitation, an approval: the pipeline's confirm step then sets ``confirm``,
+        see models/mcp_approval.py)."""
         if not self.confirm:
             raise Refusal(
                 "confirm_required",

@@ -171,6 +171,7 @@ class Hub:
         self._listeners = {}
         self._queues = {}  # (dbname, session_id) -> set(queue)
         self._calls = {}  # (dbname, session_id, request_id) -> Deadline
+        self._answers = {}  # (dbname, session_id, request id of ours) -> queue: a client's response awaited here
         self._seen = {}  # dbname -> {row id: monotonic time of its dispatch}
         self.stopping = threading.Event()
         self._wakeup = None  # a pipe whose read end the listeners watch: written to stop them now
@@ -234,12 +235,27 @@ class Hub:
         with self._lock:
             self._calls.pop(entry, None)
 
+    def expect_answer(self, dbname, session_id, request_id):
+        """(entry, queue): the client's response to our request ``request_id`` (published by whichever worker
+        receives it, ``t`` "answer") is put on the queue (models/mcp_approval.py: a call waiting for the human)."""
+        self._ensure_listener(dbname)  # listening before the request leaves: the answer cannot be missed
+        entry = (dbname, session_id, json.dumps(request_id))
+        answers = queue.Queue()
+        with self._lock:
+            self._answers[entry] = answers
+        return entry, answers
+
+    def drop_answer(self, entry):
+        with self._lock:
+            self._answers.pop(entry, None)
+
     def _replay(self, cr, dbname, since):
         """Dispatch the rows created since ``since`` (minus the margin) for the streams and calls of this
         process that it has not dispatched yet: their NOTIFY may have been sent while nothing listened."""
         with self._lock:
             sessions = {sid for (db, sid) in self._queues if db == dbname}
             sessions |= {sid for (db, sid, _request) in self._calls if db == dbname}
+            sessions |= {sid for (db, sid, _request) in self._answers if db == dbname}
         if not sessions:
             return 0
         cr.execute(
@@ -279,6 +295,12 @@ class Hub:
                 deadline = self._calls.get((dbname, session_id, json.dumps(payload.get("r"))))
             if deadline is not None:
                 deadline.cancel_now()
+            return True
+        if kind == "answer":
+            with self._lock:
+                answers = self._answers.get((dbname, session_id, json.dumps(payload.get("r"))))
+            if answers is not None:
+                answers.put(payload.get("m"))
             return True
         with self._lock:
             queues = list(self._queues.get((dbname, session_id), ()))

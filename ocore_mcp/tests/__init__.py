@@ -23,3 +23,4 @@ from . import test_audit_ux
 from . import test_tool_settings
 from . import test_playground
 from . import test_tool_annotations
+from . import test_approval
