@@ -95,9 +95,14 @@ class TestAuditVisibility(AuditCase):
         # the administrator (a system administrator and MCP manager) sees both
         as_admin = self.Audit.with_user(self.admin)
         self.assertEqual(as_admin.search([("id", "in", (sql_row | plain_row).ids)]), sql_row | plain_row)
-        # an MCP manager who is not a system administrator: every row but the administrators' tools
+        # an MCP manager who is not a system administrator: no row of the administrators' tools, nor of a
+        # user who may read more than they do (the administrator's search_read shows what that user read)
         as_manager = self.Audit.with_user(self.manager)
-        self.assertEqual(as_manager.search([("id", "in", (sql_row | plain_row).ids)]), plain_row)
+        self.assertFalse(as_manager.search([("id", "in", (sql_row | plain_row).ids)]))
+        self.ok("search_read", {"model": "res.partner", "limit": 1}, key=self.internal_key)
+        internal_row = self.last_row("search_read")
+        self.assertEqual(internal_row.user_id, self.internal)
+        self.assertEqual(as_manager.search([("id", "in", (plain_row | internal_row).ids)]), internal_row)
         self.assertFalse(as_manager.search([("admin_only_tool", "=", True)]))
         self.assertFalse(as_manager.search_read([("tool", "=", "execute_sql")], ["result_summary"]))
         with self.assertRaises(AccessError):
@@ -107,8 +112,33 @@ class TestAuditVisibility(AuditCase):
         groups = compat.read_group(as_manager, [("tool", "=", "execute_sql")], [], ["__count"])
         self.assertEqual(groups[0][0], 0)
 
+    def test_manager_reads_rows_of_users_with_no_more_rights(self):
+        as_manager = self.Audit.with_user(self.manager)
+        self.ok("search_read", {"model": "res.partner", "limit": 1}, key=self.manager_key)
+        own = self.last_row("search_read")
+        self.ok("search_read", {"model": "res.partner", "limit": 1}, key=self.internal_key)
+        lesser = self.last_row("search_read")
+        self.assertEqual(as_manager.search([("id", "in", (own | lesser).ids)]), own | lesser)
+        # a user holding one group the manager lacks (here: the export feature) may do what the manager may
+        # not: their rows are hidden from the manager, on every path
+        wider = make_user(self.env, "audit_wider", ["base.group_user", "ocore_mcp.group_mcp_user",
+                                                    "base.group_allow_export"])
+        wider_key = self.keys._ocore_create_key("audit wider", wider, rate_limit=100000)[0]
+        self.ok("search_read", {"model": "res.partner", "limit": 1}, key=wider_key)
+        hidden = self.last_row("search_read")
+        self.assertEqual(hidden.user_id, wider)
+        self.env.registry.clear_cache()  # as the group change of a real user does
+        self.assertFalse(as_manager.search([("id", "=", hidden.id)]))
+        with self.assertRaises(AccessError):
+            as_manager.browse(hidden.id).read(["params", "result_summary"])
+        self.assertEqual(compat.read_group(as_manager, [("id", "=", hidden.id)], [], ["__count"])[0][0], 0)
+        # once the manager holds that group too, the rows show
+        self.manager.sudo().write({compat.user_groups_field(self.manager): [
+            Command.link(self.env.ref("base.group_allow_export").id)]})
+        self.assertEqual(as_manager.search([("id", "=", hidden.id)]), hidden)
+
     def test_rows_of_a_tool_no_longer_installed_are_hidden(self):
-        self.ok("search_read", {"model": "res.partner", "limit": 1})
+        self.ok("search_read", {"model": "res.partner", "limit": 1}, key=self.internal_key)
         row = self.last_row("search_read")
         self.env.cr.execute("UPDATE mcp_audit_log SET tool = 'removed_addon_tool' WHERE id = %s", (row.id,))
         self.env.invalidate_all()
