@@ -444,12 +444,93 @@ class McpController(http.Controller):
             "categories": _split(query.get("categories")),
             "log_level": envelope.log_level,
         }
+        if body.get("method") == "subscriptions/listen":
+            return self._listen(env, caller, body, conn_kw)
         if self._wants_stream(body):
             return self._streamed_call(env, caller, body, conn_kw=conn_kw)
         conn = self._connection(caller, "modern", **conn_kw)
         reply = env["ocore.mcp.server"]._ocore_handle(conn, body)
         status = protocol.ERROR_HTTP_STATUS.get(reply["error"]["code"], 200) if "error" in reply else 200
         return self._response(reply, status)
+
+    # -- subscriptions/listen (2026-07-28): the response is the stream of change notifications ---------
+
+    def _listen(self, env, caller, body, conn_kw):
+        """Its subscriptions opened by the dispatcher (rate limit, scopes, access: models/mcp_subscription.py),
+        then an SSE stream: the acknowledgment, the notifications, and the result when the server ends it
+        (key revoked, server stopping); a client that leaves ends it too. Held by the gevent worker (or a
+        threaded server): the reverse proxy sends this POST there by its Mcp-Method header."""
+        if not self._accepts_sse():
+            return self._jsonrpc_error(body["id"], protocol.INVALID_REQUEST, "Not Acceptable: subscriptions/listen is "
+                                       "answered as a text/event-stream", status=406)
+        if not self._long_lived_ok():
+            return self._jsonrpc_error(body["id"], protocol.INVALID_REQUEST, "subscriptions/listen is served on the "
+                                       "streaming port (gevent worker): route POSTs with 'Mcp-Method: "
+                                       "subscriptions/listen' there (README, Production deployment)", status=400)
+        conn = self._connection(caller, "modern", **conn_kw)
+        reply = env["ocore.mcp.server"]._ocore_handle(conn, body)
+        opened = getattr(conn, "listen", None)
+        if "error" in reply or opened is None:
+            status = protocol.ERROR_HTTP_STATUS.get(reply["error"]["code"], 400) if "error" in reply else 500
+            return self._response(reply, status)
+        channel, honored = opened
+        dbname = env.cr.dbname
+        events = hub.subscribe(dbname, channel)  # listening before the subscriptions are visible: nothing missed
+        env.cr.commit()  # pylint: disable=invalid-commit  # the subscriptions are visible to every worker now
+        meta = {"io.modelcontextprotocol/subscriptionId": body["id"]}
+        ack = protocol.notification("notifications/subscriptions/acknowledged", {"notifications": honored,
+                                                                                  "_meta": meta})
+        key_id = caller.key.id
+
+        def revalidate():
+            with Registry(dbname).cursor() as cr:
+                Registry(dbname).check_signaling(cr)
+                renv = api.Environment(cr, SUPERUSER_ID, {})
+                renv["ocore.mcp.subscription"]._ocore_listen_alive(channel)
+                key = renv["ocore.mcp.key"].with_context(active_test=False).browse(key_id)
+                try:
+                    policy.check_key(key, renv["ocore.mcp.server"]._ocore_settings(), None)
+                except policy.Refusal as exc:
+                    return str(exc)
+                return None
+
+        def generate():
+            threading.current_thread().type = "websocket"  # no limit_time_real reload for streams
+            graceful = False
+            try:
+                yield protocol.sse_event(ack)
+                checked = time.monotonic()
+                while True:
+                    wait = min(KEEPALIVE_SECONDS, max(0.5, REVALIDATE_SECONDS - (time.monotonic() - checked)))
+                    try:
+                        kind, message = events.get(timeout=wait)
+                    except queue.Empty:
+                        yield b": ping\r\n\r\n"
+                        kind = None
+                    if kind == "close":
+                        graceful = True
+                        break
+                    if kind == "message":
+                        yield protocol.sse_event(message)
+                    if time.monotonic() - checked >= REVALIDATE_SECONDS:
+                        checked = time.monotonic()
+                        if revalidate():
+                            graceful = True
+                            break
+                if graceful:
+                    yield protocol.sse_event(reply)  # the result: the server ended the stream on purpose
+            finally:
+                hub.unsubscribe(dbname, channel, events)
+                try:
+                    with Registry(dbname).cursor() as cr:
+                        api.Environment(cr, SUPERUSER_ID, {})["ocore.mcp.subscription"]._ocore_close_listen(channel)
+                except Exception:  # noqa: BLE001 - the autovacuum removes rows whose heartbeat stopped
+                    _logger.warning("could not remove the subscriptions of listen stream %s", channel, exc_info=True)
+
+        resp = WerkzeugResponse(generate(), mimetype="text/event-stream", direct_passthrough=True)
+        for name, value in {**self._cors_headers(), **SSE_HEADERS}.items():
+            resp.headers[name] = value
+        return resp
 
     # -- streamed responses (progress / log notifications while a call runs) --------------
 

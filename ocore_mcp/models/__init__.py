@@ -18,5 +18,6 @@ from . import mcp_posthog
 from . import mcp_control_link
 from . import ir_ui_view, res_groups
 from . import mcp_resources, mcp_completion
+from . import mcp_subscription
 from . import ir_actions_server, mcp_tool_setting, mcp_playground
 from . import mcp_approval

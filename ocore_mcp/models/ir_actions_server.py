@@ -18,7 +18,6 @@ from odoo.exceptions import ValidationError
 
 from ..lib import compat
 from ..lib.tooling import CONFIRM_PARAM, DRY_RUN_PARAM, ToolMeta, ToolSpec, _compact
-from ..service.notify import hub
 
 _logger = logging.getLogger(__name__)
 
@@ -137,9 +136,8 @@ class IrActionsServer(models.Model):
         """The tool list changed: clear the cached specs (every worker: the registry's cache signal) and
         tell every open session (``notifications/tools/list_changed`` on its stream, sent at commit)."""
         self.env.registry.clear_cache()
-        sessions = self.env["ocore.mcp.session"].sudo().search([("state", "=", "open")])
-        for session in sessions:
-            hub.publish(self.env.cr, session.session_id, {"t": "msg", "m": LIST_CHANGED})
+        # the open sessions, and the 2026-07-28 listen streams that asked for tool list changes
+        self.env["ocore.mcp.subscription"].sudo()._ocore_tools_list_changed()
 
     @api.model
     @tools.ormcache()

@@ -38,6 +38,7 @@ class IrModuleModule(models.Model):
             return result
 
         requested = set(self.mapped("name"))
+        tools_before = self._ocore_tool_signature()
         events = self.env[EVENT_MODEL]
         events._ocore_sync_database()  # earlier changes first, then hold the comparison off
         events._ocore_set_busy(True)  # committed with the operation's first commit
@@ -59,7 +60,27 @@ class IrModuleModule(models.Model):
                 _logger.warning("could not record the module operation %s", sorted(marked), exc_info=True)
                 self._ocore_clear_busy()
                 self.env.cr.commit()  # pylint: disable=invalid-commit  # the operation committed; clear its marker
+        self._ocore_notify_tools_changed(tools_before)
         return result
+
+    def _ocore_tool_signature(self):
+        """The installed tools (name, category, kind): compared before and after a module operation."""
+        if "ocore.mcp.toolset" not in self.env:
+            return None
+        specs = self.env["ocore.mcp.toolset"]._ocore_tool_specs()
+        return frozenset((name, spec.category, spec.meta.kind) for name, spec in specs.items())
+
+    def _ocore_notify_tools_changed(self, before):
+        """notifications/tools/list_changed to the open sessions and listen streams when the operation
+        changed the installed tools (models/mcp_subscription.py)."""
+        try:
+            if before is None or "ocore.mcp.subscription" not in self.env or self._ocore_tool_signature() == before:
+                return
+            self.env["ocore.mcp.subscription"].sudo()._ocore_tools_list_changed()
+            self.env.cr.commit()  # pylint: disable=invalid-commit  # the operation committed; NOTIFY with this commit
+        except Exception:  # noqa: BLE001 - the operation itself is done and committed
+            self.env.cr.rollback()
+            _logger.warning("could not notify the MCP sessions of the tool list change", exc_info=True)
 
     def _ocore_clear_busy(self):
         try:

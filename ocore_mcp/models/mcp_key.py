@@ -11,6 +11,9 @@ from ..lib import compat
 from ..service.context import KeyAuth
 
 _logger = logging.getLogger(__name__)
+# fields whose change may alter the tool list of the key's open sessions (notifications/tools/list_changed)
+TOOL_LIST_FIELDS = frozenset({"active", "user_id", "company_id", "expiration_date", "category_ids", "read_only",
+                              "tool_allowlist", "tool_denylist", "model_ids", "instance_scope"})
 
 TOKEN_PREFIX = "ocore_"  # noqa: S105 - a name, not a secret
 
@@ -114,6 +117,7 @@ class McpKey(models.Model):
     )
     note = fields.Text()
     session_count = fields.Integer(compute="_compute_session_count")
+    subscription_ids = fields.One2many("ocore.mcp.subscription", "key_id", string="Subscriptions", readonly=True)
 
     @api.depends("key_prefix")
     def _compute_has_secret(self):
@@ -248,6 +252,8 @@ class McpKey(models.Model):
             revived = self.with_context(active_test=False).filtered(lambda k: not k.active)
         revoked = self.filtered("active") if "active" in vals and not vals["active"] else self.browse()
         res = super().write(vals)
+        if TOOL_LIST_FIELDS & set(vals):  # the tool list of the keys' open sessions may change
+            self.env["ocore.mcp.subscription"].sudo()._ocore_tools_list_changed(self.with_context(active_test=False))
         if not self.env.su and ("user_id" in vals or "company_id" in vals or revived):
             (self if ("user_id" in vals or "company_id" in vals) else revived)._ocore_check_owner()
         # a key that changes hands or comes back from revocation never keeps its old secret

@@ -25,6 +25,7 @@ from ..service import audit, policy
 
 RESOURCE_NOT_FOUND = -32002  # the MCP specification's code for an unknown resource
 RESOURCES_PAGE_SIZE = 50
+SUBSCRIPTION_ID_META_KEY = "io.modelcontextprotocol/subscriptionId"
 _MODEL = r"(?P<model>[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)*)"
 _ID = r"(?P<id>[1-9][0-9]{0,9})"
 
@@ -188,7 +189,36 @@ class McpResources(models.AbstractModel):
             "resources/templates/list": self._mcp_resources_templates_list,
             "resources/read": self._mcp_resources_read,
             "completion/complete": self._mcp_completion_complete,
+            "resources/subscribe": self._mcp_resources_subscribe,
+            "resources/unsubscribe": self._mcp_resources_unsubscribe,
+            "subscriptions/listen": self._mcp_subscriptions_listen,
         }
+
+    # -- change push (models/mcp_subscription.py) ------------------------------------------
+
+    def _mcp_resources_subscribe(self, conn, request, request_id):
+        """``notifications/resources/updated`` on the session's stream (its legacy SSE stream, its
+        Streamable HTTP GET stream) when the record the URI names changes, whoever writes it."""
+        if not conn.session:
+            raise protocol.ProtocolError(protocol.METHOD_NOT_FOUND, "resources/subscribe needs a session "
+                                         "(2026-07-28: subscriptions/listen)")
+        self.env["ocore.mcp.subscription"]._ocore_subscribe(conn, str(request.params.uri), conn.session_id,
+                                                            session=conn.session)
+        return {}
+
+    def _mcp_resources_unsubscribe(self, conn, request, request_id):
+        if not conn.session:
+            raise protocol.ProtocolError(protocol.METHOD_NOT_FOUND, "resources/unsubscribe needs a session")
+        self.env["ocore.mcp.subscription"]._ocore_unsubscribe(conn.session_id, str(request.params.uri))
+        return {}
+
+    def _mcp_subscriptions_listen(self, conn, request, request_id):
+        """2026-07-28: opens the listen stream's subscriptions (the controller streams them: the
+        acknowledgment first, then the events). ``conn.listen`` = (channel, honored filter); the result is
+        the stream's graceful end."""
+        notifications = request.params.notifications.model_dump(by_alias=True, exclude_none=True)
+        conn.listen = self.env["ocore.mcp.subscription"]._ocore_open_listen(conn, request_id, notifications)
+        return {"_meta": {SUBSCRIPTION_ID_META_KEY: request_id}, "resultType": "complete"}
 
     def _mcp_completion_complete(self, conn, request, request_id):
         """Values of a resource template's or a prompt's argument (models/mcp_completion.py)."""

@@ -208,7 +208,7 @@ class McpServer(models.AbstractModel):
         return {
             "tools": {"listChanged": True},  # server actions made tools, tools switched off (admins)
             "prompts": {"listChanged": False},
-            "resources": {"listChanged": False},
+            "resources": {"listChanged": False, "subscribe": True},  # models/mcp_subscription.py
             "completions": {},
             "logging": {},
         }

@@ -165,6 +165,42 @@ class _DbListener:
                         _logger.exception("bad MCP notification payload")
 
 
+class _Deliverer:
+    """The thread that turns the record changes a listener received into notifications for this process's
+    streams (batched: a burst of writes is checked with one cursor)."""
+
+    BATCH_SECONDS = 0.05
+
+    def __init__(self, hub, dbname):
+        self.hub = hub
+        self.dbname = dbname
+        self.pending = set()
+        self.lock = threading.Lock()
+        self.wake = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name=f"ocore-mcp-deliver-{dbname}", daemon=True)
+        self.thread.start()
+
+    def add(self, table, res_id):
+        with self.lock:
+            self.pending.add((table, res_id))
+        self.wake.set()
+
+    def _loop(self):
+        while not self.hub.stopping.is_set():
+            if not self.wake.wait(KEEPALIVE_SECONDS):
+                continue
+            time.sleep(self.BATCH_SECONDS)
+            with self.lock:
+                self.wake.clear()
+                changes, self.pending = self.pending, set()
+            if not changes:
+                continue
+            try:
+                self.hub._deliver(self.dbname, changes)
+            except Exception:  # noqa: BLE001 - a failed batch must not end the thread
+                _logger.exception("could not deliver MCP resource updates for %s", self.dbname)
+
+
 class Hub:
     def __init__(self):
         self._lock = threading.Lock()
@@ -173,6 +209,7 @@ class Hub:
         self._calls = {}  # (dbname, session_id, request_id) -> Deadline
         self._answers = {}  # (dbname, session_id, request id of ours) -> queue: a client's response awaited here
         self._seen = {}  # dbname -> {row id: monotonic time of its dispatch}
+        self._deliverers = {}  # dbname -> _Deliverer (record changes for this process's subscriptions)
         self.stopping = threading.Event()
         self._wakeup = None  # a pipe whose read end the listeners watch: written to stop them now
 
@@ -290,6 +327,9 @@ class Hub:
             return False
         session_id = payload.get("s")
         kind = payload.get("t")
+        if kind == "chg":  # a subscribed record changed (the table's trigger, at its writer's commit)
+            self._changed(dbname, payload.get("tb"), payload.get("id"))
+            return True
         if kind == "cancel":
             with self._lock:
                 deadline = self._calls.get((dbname, session_id, json.dumps(payload.get("r"))))
@@ -317,6 +357,46 @@ class Hub:
         for q in queues:
             q.put(("close", payload.get("why")) if kind == "close" else ("message", message))
         return True
+
+    # -- record changes (resource subscriptions) -------------------------------------------
+
+    def _changed(self, dbname, table, res_id):
+        """Queue a changed record for the delivery thread of ``dbname`` (only when this process holds
+        streams of that database: the subscriptions' checks need a cursor, never the listener's)."""
+        if not isinstance(table, str) or not isinstance(res_id, int):
+            return
+        with self._lock:
+            if not any(db == dbname for (db, _sid) in self._queues):
+                return
+            deliverer = self._deliverers.get(dbname)
+            if deliverer is None or not deliverer.thread.is_alive():
+                deliverer = self._deliverers[dbname] = _Deliverer(self, dbname)
+        deliverer.add(table, res_id)
+
+    def _deliver(self, dbname, changes):
+        """Hand ``notifications/resources/updated`` to the streams of this process that subscribed to the
+        changed records and may still read them (``ocore.mcp.subscription._ocore_deliveries``)."""
+        from odoo import SUPERUSER_ID, api  # noqa: PLC0415 - the ORM only in the delivery thread
+        from odoo.modules.registry import Registry  # noqa: PLC0415
+
+        with self._lock:
+            channels = {sid for (db, sid) in self._queues if db == dbname}
+        if not channels:
+            return 0
+        registry = Registry(dbname)
+        with registry.cursor() as cr:
+            registry.check_signaling(cr)  # outside a request nothing refreshes this process's caches
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            if "ocore.mcp.subscription" not in env:
+                return 0
+            deliveries = env["ocore.mcp.subscription"]._ocore_deliveries(changes, channels)
+        for channel, message in deliveries:
+            with self._lock:
+                queues = list(self._queues.get((dbname, channel), ()))
+            text = protocol.message_text(message)
+            for q in queues:
+                q.put(("message", text))
+        return len(deliveries)
 
     def _fetch(self, dbname, message_id):
         with sql_db.db_connect(dbname).cursor() as cr:

@@ -24,3 +24,4 @@ from . import test_tool_settings
 from . import test_playground
 from . import test_tool_annotations
 from . import test_approval
+from . import test_subscriptions
