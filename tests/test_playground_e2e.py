@@ -4,6 +4,7 @@ line it shows, with a real key put in place of the placeholder, gives the same a
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 import shlex
@@ -135,3 +136,96 @@ async def test_playground_runs_a_tool(odoo, admin, admin_key, slug):
         assert reply["result"]["structuredContent"]["ids"] == [partner]
     finally:
         admin.call("ir.actions.server", "unlink", [action_id])
+
+
+async def test_playground_reads_a_resource_template(odoo, admin, admin_key, slug):
+    """Resources: pick a template, fill its variables (the model completed by completion/complete), read it
+    through the pipeline, see the JSON content; an attachment's blob offered as a download with its size."""
+    from playwright.async_api import async_playwright
+
+    ref = f"pgres-{secrets.token_hex(3)}"
+    name = f"Playground resource {ref}"
+    partner = admin.create("res.partner", {"name": name, "ref": ref})
+    pdf = b"%PDF-1.4 playground resource\n%%EOF\n"
+    attachment = admin.create("ir.attachment", {"name": f"{ref}.pdf", "datas": base64.b64encode(pdf).decode(),
+                                                "mimetype": "application/pdf"})
+    record_template = "odoo://{model}/{id}{?fields}"
+    uri = f"odoo://res.partner/{partner}?fields=name,ref"
+    async with async_playwright() as pw:
+        chromium = await pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = await (await chromium.new_context(viewport={"width": 1400, "height": 1000})).new_page()
+            console = []
+            page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+            await page.goto(f"{odoo.url}/web/login")
+            await page.fill("input[name=login]", ADMIN_LOGIN)
+            await page.fill("input[name=password]", ADMIN_PASSWORD)
+            async with page.expect_navigation():
+                await page.click("form.oe_login_form button[type=submit]")
+            await page.goto(playground_url(odoo))
+            await page.locator(f".o_ocore_pg_key option[value='{admin_key.id}']").wait_for(state="attached")
+            await page.select_option(".o_ocore_pg_key", str(admin_key.id))
+            await page.click(".o_ocore_pg_mode_resources")
+            try:
+                await page.locator(f".o_ocore_pg_tool option[value='{record_template}']").wait_for(state="attached")
+            except Exception:
+                await page.screenshot(path=str(ARTIFACTS / "playground-resources-failed.png"))
+                raise AssertionError("no resource templates: " + "\n".join(console)) from None
+            assert await page.locator(".o_ocore_pg_tool option[value='odoo://instance']").count() == 1  # direct
+            await page.select_option(".o_ocore_pg_tool", record_template)
+            await page.locator("[data-field=fields]").wait_for()
+            assert await page.locator(".o_ocore_pg_uri").inner_text() == record_template
+            assert "*" in await page.locator("[data-field=id] label").inner_text()  # a path variable: required
+            assert "*" not in await page.locator("[data-field=fields] label").inner_text()  # a query one: optional
+            # completion/complete suggests the model as it is typed
+            await page.click("#ocore_pg_f_model")
+            await page.keyboard.type("res.partn")
+            await page.locator(".o_ocore_pg_suggestions_model option[value='res.partner']").wait_for(state="attached")
+            await page.fill("#ocore_pg_f_model", "res.partner")
+            await page.fill("#ocore_pg_f_id", str(partner))
+            await page.fill("#ocore_pg_f_fields", "name,ref")
+            await page.click(".o_ocore_pg_run")
+            await page.locator(".o_ocore_pg_status").wait_for()
+            assert await page.locator(".o_ocore_pg_status").inner_text() == "Success", await output(page, "text")
+            assert await page.locator(".o_ocore_pg_content[data-kind=json] .o_ocore_pg_mime").inner_text() == \
+                "application/json"
+            data = json.loads(await output(page, "json"))
+            assert (data["name"], data["ref"]) == (name, ref)
+            request = json.loads(await output(page, "request"))
+            assert request["method"] == "resources/read" and request["params"]["uri"] == uri
+            curl = await output(page, "curl")
+            # a missing record: the pipeline's error
+            await page.fill("#ocore_pg_f_id", "999999999")
+            await page.click(".o_ocore_pg_run")
+            await page.locator(".o_ocore_pg_status:has-text('Error')").wait_for()
+            assert "not found" in (await output(page, "text")).lower()
+            # a blob: its MIME type, size and a download link
+            await page.select_option(".o_ocore_pg_tool", "odoo://ir.attachment/{id}/content")
+            await page.locator(".o_ocore_pg_uri:has-text('odoo://ir.attachment/{id}/content')").wait_for()
+            await page.locator("[data-field=fields]").wait_for(state="detached")  # the form of this template
+            await page.fill("#ocore_pg_f_id", str(attachment))
+            await page.click(".o_ocore_pg_run")
+            try:
+                await page.locator(".o_ocore_pg_content[data-kind=blob]").wait_for()
+            except Exception:
+                await page.screenshot(path=str(ARTIFACTS / "playground-resources-failed.png"))
+                raise AssertionError("no blob: " + await page.locator(".o_ocore_playground").inner_text()) from None
+            assert await page.locator(".o_ocore_pg_content .o_ocore_pg_mime").inner_text() == "application/pdf"
+            assert await page.locator(".o_ocore_pg_content .o_ocore_pg_size").inner_text() == f"{len(pdf)} bytes"
+            link = page.locator(".o_ocore_pg_download")
+            assert (await link.get_attribute("download")).endswith(".pdf")
+            href = await link.get_attribute("href")
+            assert href.startswith("data:application/pdf;base64,")
+            assert base64.b64decode(href.split(",", 1)[1]) == pdf
+            await page.mouse.move(0, 0)
+            await page.screenshot(path=str(ARTIFACTS / "playground-resources.png"))
+        finally:
+            await chromium.close()
+    rows = admin.wait_audit([("transport", "=", "playground"), ("event", "=", "resource"), ("tool_name", "=", uri)])
+    assert rows[0]["success"] and rows[0]["key_id"][0] == admin_key.id
+    assert admin.audit([("transport", "=", "playground"), ("event", "=", "resource"),
+                        ("tool_name", "=", f"odoo://ir.attachment/{attachment}/content"), ("success", "=", True)])
+    # the curl line is the exact request: replayed with the real key it reads the same record
+    reply = replay(curl, admin_key.secret)
+    content = reply["result"]["contents"][0]
+    assert content["uri"] == uri and json.loads(content["text"])["ref"] == ref

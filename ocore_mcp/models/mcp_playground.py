@@ -4,12 +4,18 @@ A user picks one of their own API keys, then lists and calls tools through the r
 (``ocore.mcp.server._ocore_handle``: the same policy pipeline, savepoint, deadline, rate limit and audit as
 an AI client's call, with the transport "playground"). The request sent is the exact 2026-07-28 JSON-RPC
 message a client would POST, returned with a ``curl`` line to replay it (the key left as a placeholder).
+Prompts (prompts/get) and resources (resources/read of a direct resource or of a template filled in here,
+completion/complete for its variables) go through the same dispatcher.
 """
 
+import base64
+import binascii
 import dataclasses
 import json
 import shlex
+import re
 import time
+from urllib.parse import quote
 
 from odoo import SUPERUSER_ID, _, api, models
 from odoo.exceptions import AccessError, UserError
@@ -23,6 +29,77 @@ TRANSPORT = "playground"
 STREAM_PATH = "/ocore/mcp/stream"
 KEY_PLACEHOLDER = "<YOUR_MCP_API_KEY>"
 MAX_TOOL_PAGES = 20
+MAX_PREVIEW_CHARS = 200000  # a text content shown whole up to this size (its full size is always given)
+# RFC 6570 expressions of a resource template: {name} (a path segment) and {?a,b} (form-style query)
+TEMPLATE_EXPRESSION = re.compile(r"\{(\??)([A-Za-z0-9_,]+)\}")
+
+
+def template_variables(uri_template):
+    """The variables of ``uri_template`` in order: ``{"name", "required"}`` (path ones are required)."""
+    found = []
+    for query, names in TEMPLATE_EXPRESSION.findall(uri_template or ""):
+        found += [{"name": name, "required": not query} for name in names.split(",") if name]
+    return found
+
+
+def expand_template(uri_template, values):
+    """``uri_template`` with ``values`` (RFC 6570 level 1 for {name}, form-style query for {?a,b}: unset
+    query variables are left out); a missing path variable raises KeyError(its name)."""
+    values = values or {}
+
+    def expand(match):
+        query, names = match.group(1), match.group(2).split(",")
+        if not query:
+            value = values.get(names[0])
+            if value in (None, ""):
+                raise KeyError(names[0])
+            return quote(str(value), safe="")
+        pairs = [f"{name}={quote(str(values[name]), safe=',')}" for name in names if values.get(name) not in (None, "")]
+        return ("?" + "&".join(pairs)) if pairs else ""
+
+    return TEMPLATE_EXPRESSION.sub(expand, uri_template)
+
+
+def header_value(value):
+    """A header value as the SDK sends it: as is when printable ASCII, else the ``=?base64?…?=`` form."""
+    if value.isascii() and value.isprintable():
+        return value
+    return "=?base64?" + base64.b64encode(value.encode()).decode("ascii") + "?="
+
+
+def content_summary(content):
+    """One ``contents`` item as the playground shows it: text (pretty JSON when it is JSON), or a blob's
+    MIME type and size (the blob itself kept for a download link)."""
+    mime = content.get("mimeType") or ""
+    item = {"uri": content.get("uri"), "mime_type": mime}
+    if "blob" in content:
+        try:
+            size = len(base64.b64decode(content["blob"] or "", validate=True))
+        except (binascii.Error, ValueError):
+            size = None
+        item.update(kind="blob", size=size, blob=content["blob"])
+        return item
+    text = content.get("text") or ""
+    item.update(kind="text", size=len(text.encode()), text=text[:MAX_PREVIEW_CHARS],
+                truncated=len(text) > MAX_PREVIEW_CHARS)
+    if mime.endswith("json") and not item["truncated"]:
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            parsed = None  # shown as text
+        if parsed is not None:
+            item.update(kind="json", json=parsed)
+    return item
+
+
+def elide_blobs(reply):
+    """The reply with each blob replaced by its length (the Response tab; the blob is offered for download)."""
+    contents = (reply.get("result") or {}).get("contents")
+    if not contents or not any("blob" in c for c in contents):
+        return reply
+    result = dict(reply["result"], contents=[
+        dict(c, blob=f"<base64, {len(c['blob'])} characters>") if "blob" in c else c for c in contents])
+    return dict(reply, result=result)
 
 
 class McpPlayground(models.AbstractModel):
@@ -86,17 +163,7 @@ class McpPlayground(models.AbstractModel):
     def ocore_playground_tools(self, key_id):
         """The tools the key may call (tools/list through the dispatcher, every page)."""
         server, conn = self._ocore_connection(key_id)
-        tools, cursor = [], None
-        for page in range(MAX_TOOL_PAGES):
-            params = {"cursor": cursor} if cursor else {}
-            reply = server._ocore_handle(conn, self._ocore_message("tools/list", params, request_id=page + 1))
-            if "error" in reply:
-                raise UserError(reply["error"]["message"])
-            tools += reply["result"]["tools"]
-            cursor = reply["result"].get("nextCursor")
-            if not cursor:
-                break
-        return {"tools": tools}
+        return {"tools": self._ocore_list_all(server, conn, "tools/list", "tools")}
 
     @api.model
     def ocore_playground_prompts(self, key_id):
@@ -106,6 +173,59 @@ class McpPlayground(models.AbstractModel):
         if "error" in reply:
             raise UserError(reply["error"]["message"])
         return {"prompts": reply["result"]["prompts"]}
+
+    def _ocore_list_all(self, server, conn, method, field):
+        items, cursor = [], None
+        for page in range(MAX_TOOL_PAGES):
+            params = {"cursor": cursor} if cursor else {}
+            reply = server._ocore_handle(conn, self._ocore_message(method, params, request_id=page + 1))
+            if "error" in reply:
+                raise UserError(reply["error"]["message"])
+            items += reply["result"][field]
+            cursor = reply["result"].get("nextCursor")
+            if not cursor:
+                break
+        return items
+
+    @api.model
+    def ocore_playground_resources(self, key_id):
+        """The direct resources and resource templates the key may read (resources/list and
+        resources/templates/list through the dispatcher); each template with its variables."""
+        server, conn = self._ocore_connection(key_id)
+        resources = self._ocore_list_all(server, conn, "resources/list", "resources")
+        templates = self._ocore_list_all(server, conn, "resources/templates/list", "resourceTemplates")
+        for template in templates:
+            template["variables"] = template_variables(template["uriTemplate"])
+        return {"resources": resources, "templates": templates}
+
+    @api.model
+    def ocore_playground_complete(self, key_id, uri_template, name, value, arguments=None):
+        """completion/complete of variable ``name`` of a template (the values filled so far as context)."""
+        server, conn = self._ocore_connection(key_id)
+        context = {k: str(v) for k, v in (arguments or {}).items() if v not in (None, "") and k != name}
+        params = {"ref": {"type": "ref/resource", "uri": str(uri_template)},
+                  "argument": {"name": str(name), "value": str(value or "")}}
+        if context:
+            params["context"] = {"arguments": context}
+        reply = server._ocore_handle(conn, self._ocore_message("completion/complete", params))
+        if "error" in reply:
+            return {"values": [], "error": reply["error"].get("message", "")}
+        return {"values": reply["result"]["completion"]["values"]}
+
+    @api.model
+    def ocore_playground_read(self, key_id, uri=None, uri_template=None, values=None):
+        """resources/read of ``uri``, or of ``uri_template`` filled with ``values``, through the dispatcher
+        (audited like a client's read: event ``resource``, transport ``playground``)."""
+        if uri_template:
+            if not isinstance(uri_template, str) or not isinstance(values or {}, dict):
+                raise UserError(_("A template and an object of values are needed."))
+            try:
+                uri = expand_template(uri_template, values)
+            except KeyError as exc:
+                raise UserError(_("A value for %s is needed.", exc.args[0])) from None
+        if not isinstance(uri, str) or not uri:
+            raise UserError(_("A resource URI is needed."))
+        return self._ocore_send(key_id, "resources/read", uri, None)
 
     @api.model
     def ocore_playground_call(self, key_id, tool, arguments):
@@ -119,31 +239,45 @@ class McpPlayground(models.AbstractModel):
         return self._ocore_send(key_id, "prompts/get", prompt, arguments)
 
     def _ocore_send(self, key_id, method, name, arguments):
-        if not isinstance(name, str) or not isinstance(arguments, dict):
+        if method == "resources/read":
+            params = {"uri": name}
+        elif not isinstance(name, str) or not isinstance(arguments, dict):
             raise UserError(_("A name and an object of arguments are needed."))
+        else:
+            params = {"name": name, "arguments": arguments}
         server, conn = self._ocore_connection(key_id)
-        message = self._ocore_message(method, {"name": name, "arguments": arguments},
-                                      request_id=int(time.time() * 1000) % 1000000000)
+        message = self._ocore_message(method, params, request_id=int(time.time() * 1000) % 1000000000)
         started = time.monotonic()
         reply = server._ocore_handle(conn, message)
         elapsed_ms = int((time.monotonic() - started) * 1000)
         result = reply.get("result") or {}
+        contents = [content_summary(c) for c in result.get("contents") or []] if method == "resources/read" else None
         if "error" in reply:
             text = reply["error"].get("message", "")
+        elif contents is not None:
+            text = "\n\n".join(
+                c["text"] if c["kind"] != "blob" else f"[{c['mime_type']}, {c['size']} bytes]" for c in contents)
         elif method == "prompts/get":
             text = "\n\n".join(f"[{m.get('role')}] {(m.get('content') or {}).get('text', '')}"
                                 for m in result.get("messages", []))
         else:
             text = "\n".join(part.get("text", "") for part in result.get("content", []) if part.get("type") == "text")
-        return {
+        out = {
             "request": message,
-            "response": reply,
+            "response": elide_blobs(reply),
             "is_error": bool("error" in reply or result.get("isError")),
             "text": text,
             "structured": result.get("structuredContent") if method == "tools/call" else result,
             "elapsed_ms": elapsed_ms,
             "curl": self._ocore_curl(conn, message),
         }
+        if contents is not None:
+            out["contents"] = contents
+            if len(contents) == 1 and contents[0]["kind"] == "json":
+                out["structured"] = contents[0]["json"]
+            else:
+                out["structured"] = elide_blobs(reply).get("result")
+        return out
 
     def _ocore_curl(self, conn, message):
         url = f"{conn.settings.get('base_url') or ''}{STREAM_PATH}"
@@ -153,8 +287,10 @@ class McpPlayground(models.AbstractModel):
             "Accept: application/json, text/event-stream",
             f"MCP-Protocol-Version: {PLAYGROUND_VERSION}",
             f"Mcp-Method: {message['method']}",
-            f"Mcp-Name: {message['params']['name']}",
         ]
+        name_key = protocol.NAME_BEARING_METHODS.get(message["method"])
+        if name_key:
+            headers.append(f"Mcp-Name: {header_value(message['params'][name_key])}")
         body = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
         parts = ["curl", "-sS", "-X", "POST", shlex.quote(url)]
         for header in headers:

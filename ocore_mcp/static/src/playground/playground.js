@@ -2,7 +2,9 @@
 /**
  * MCP > Playground (client action "ocore_mcp.playground"): pick a tool, fill a form generated from its
  * input schema, run it through the real MCP pipeline as yourself (audited, transport "playground"), see
- * the result as text and JSON, the time it took, the exact JSON-RPC request and a curl line.
+ * the result as text and JSON, the time it took, the exact JSON-RPC request and a curl line. Prompts
+ * (prompts/get) and resources (a direct resource, or a template whose variables are filled in a form with
+ * completion/complete suggestions) are read the same way; a blob is offered as a download.
  *
  * Stable imports only (17.0, 18.0, 19.0): @odoo/owl, @web/core/registry, @web/core/utils/hooks; the
  * server is reached through the orm service (ocore.mcp.playground methods), never a raw RPC route.
@@ -14,6 +16,7 @@ import { useService } from "@web/core/utils/hooks";
 const MODEL = "ocore.mcp.playground";
 // the parameters every tool accepts, handled by the pipeline (kept last in the form)
 const COMMON = ["confirm", "dry_run"];
+const COMPLETION_DELAY_MS = 250;
 
 function fieldType(schema) {
     if (!schema || typeof schema !== "object") {
@@ -52,20 +55,23 @@ export class McpPlayground extends Component {
                         t-on-click="() => this.setMode('tools')">Tools</button>
                 <button type="button" t-attf-class="btn btn-sm o_ocore_pg_mode_prompts {{ state.mode === 'prompts' ? 'btn-primary' : 'btn-outline-primary' }}"
                         t-on-click="() => this.setMode('prompts')">Prompts</button>
+                <button type="button" t-attf-class="btn btn-sm o_ocore_pg_mode_resources {{ state.mode === 'resources' ? 'btn-primary' : 'btn-outline-primary' }}"
+                        t-on-click="() => this.setMode('resources')">Resources</button>
             </div>
             <div class="mb-2">
-                <label class="form-label fw-bold" for="ocore_pg_tool"><t t-if="state.mode === 'prompts'">Prompt</t><t t-else="">Tool</t></label>
-                <input class="form-control mb-1 o_ocore_pg_filter" placeholder="Filter tools"
+                <label class="form-label fw-bold" for="ocore_pg_tool"><t t-if="state.mode === 'prompts'">Prompt</t><t t-elif="state.mode === 'resources'">Resource</t><t t-else="">Tool</t></label>
+                <input class="form-control mb-1 o_ocore_pg_filter" placeholder="Filter"
                        t-att-value="state.filter" t-on-input="(ev) => state.filter = ev.target.value"/>
                 <select id="ocore_pg_tool" class="form-select o_ocore_pg_tool" t-on-change="onToolChange">
                     <option value="">Choose (<t t-esc="items.length"/>)</option>
                     <t t-foreach="filteredTools" t-as="tool" t-key="tool.name">
                         <option t-att-value="tool.name" t-att-selected="tool.name === state.toolName"
-                                t-esc="tool.name"/>
+                                t-esc="tool.label || tool.name"/>
                     </t>
                 </select>
             </div>
             <t t-if="selectedTool">
+                <p t-if="selectedTool.uriTemplate" class="mb-1"><code class="o_ocore_pg_uri" t-esc="selectedTool.uriTemplate"/></p>
                 <p class="text-muted small o_ocore_pg_description" style="white-space: pre-wrap" t-esc="selectedTool.description"/>
                 <form class="o_ocore_pg_form" t-on-submit.prevent="run">
                     <t t-foreach="fields" t-as="field" t-key="field.name">
@@ -101,8 +107,16 @@ export class McpPlayground extends Component {
                                 <input class="form-control" t-att-type="field.type === 'string' ? 'text' : 'number'"
                                        t-att-step="field.type === 'number' ? 'any' : '1'"
                                        t-att-id="'ocore_pg_f_' + field.name" t-att-name="field.name"
-                                       t-att-value="fieldValue(field)"
-                                       t-on-input="(ev) => state.values[field.name] = ev.target.value"/>
+                                       t-att-value="fieldValue(field)" autocomplete="off"
+                                       t-att-list="field.completes ? 'ocore_pg_dl_' + field.name : undefined"
+                                       t-on-focus="() => field.completes and this.complete(field.name)"
+                                       t-on-input="(ev) => this.onInput(field, ev.target.value)"/>
+                                <datalist t-if="field.completes" t-att-id="'ocore_pg_dl_' + field.name"
+                                          t-attf-class="o_ocore_pg_suggestions_{{ field.name }}">
+                                    <t t-foreach="state.suggestions[field.name] or []" t-as="suggestion" t-key="suggestion_index">
+                                        <option t-att-value="suggestion"/>
+                                    </t>
+                                </datalist>
                             </t>
                             <div t-if="field.description" class="form-text" t-esc="field.description"/>
                             <div t-if="state.errors[field.name]" class="text-danger small o_ocore_pg_field_error"
@@ -110,7 +124,7 @@ export class McpPlayground extends Component {
                         </div>
                     </t>
                     <button type="submit" class="btn btn-primary o_ocore_pg_run" t-att-disabled="state.running">
-                        <t t-if="state.running">Running…</t><t t-else="">Run</t>
+                        <t t-if="state.running">Running…</t><t t-elif="state.mode === 'resources'">Read</t><t t-else="">Run</t>
                     </button>
                 </form>
             </t>
@@ -122,6 +136,19 @@ export class McpPlayground extends Component {
                     <span t-attf-class="badge o_ocore_pg_status {{ state.result.is_error ? 'text-bg-danger' : 'text-bg-success' }}"
                           t-esc="state.result.is_error ? 'Error' : 'Success'"/>
                     <span class="o_ocore_pg_elapsed"><t t-esc="state.result.elapsed_ms"/> ms</span>
+                </div>
+                <div t-if="state.result.contents" class="mb-2 o_ocore_pg_contents">
+                    <t t-foreach="state.result.contents" t-as="content" t-key="content_index">
+                        <div class="small o_ocore_pg_content" t-att-data-kind="content.kind">
+                            <code t-esc="content.uri"/>
+                            <span class="badge text-bg-secondary ms-1 o_ocore_pg_mime" t-esc="content.mime_type or '?'"/>
+                            <span class="ms-1 o_ocore_pg_size"><t t-esc="content.size"/> bytes</span>
+                            <a t-if="content.kind === 'blob'" class="ms-2 o_ocore_pg_download"
+                               t-att-href="'data:' + (content.mime_type or 'application/octet-stream') + ';base64,' + content.blob"
+                               t-att-download="downloadName(content)">Download</a>
+                            <span t-if="content.truncated" class="ms-1 text-muted">(shown in part)</span>
+                        </div>
+                    </t>
                 </div>
                 <ul class="nav nav-tabs mb-2">
                     <t t-foreach="tabs" t-as="tab" t-key="tab[0]">
@@ -141,9 +168,11 @@ export class McpPlayground extends Component {
     setup() {
         this.orm = useService("orm");
         this.state = useState({
-            keys: [], keyId: null, tools: [], prompts: [], mode: "tools", filter: "", toolName: "", values: {}, errors: {},
-            running: false, result: null, callError: "", loadError: "", tab: "text",
+            keys: [], keyId: null, tools: [], prompts: [], resources: [], mode: "tools", filter: "", toolName: "",
+            values: {}, errors: {}, suggestions: {}, running: false, result: null, callError: "", loadError: "",
+            tab: "text",
         });
+        this.completionTimers = {};
         this.tabs = [["text", "Text"], ["json", "JSON"], ["request", "Request"], ["curl", "curl"], ["response", "Response"]];
         onWillStart(() => this.loadKeys());
     }
@@ -181,6 +210,8 @@ export class McpPlayground extends Component {
             await this.loadTools();
             if (this.state.mode === "prompts") {
                 await this.loadPrompts();
+            } else if (this.state.mode === "resources") {
+                await this.loadResources();
             }
         } catch (error) {
             this.state.loadError = this.errorText(error);
@@ -191,6 +222,7 @@ export class McpPlayground extends Component {
         this.state.toolName = ev.target.value;
         this.state.values = {};
         this.state.errors = {};
+        this.state.suggestions = {};
         this.state.result = null;
         this.state.callError = "";
         for (const field of this.fields) {
@@ -212,12 +244,15 @@ export class McpPlayground extends Component {
     }
 
     get items() {
-        return this.state.mode === "prompts" ? this.state.prompts : this.state.tools;
+        if (this.state.mode === "prompts") {
+            return this.state.prompts;
+        }
+        return this.state.mode === "resources" ? this.state.resources : this.state.tools;
     }
 
     get filteredTools() {
         const needle = this.state.filter.trim().toLowerCase();
-        return needle ? this.items.filter((t) => t.name.toLowerCase().includes(needle)) : this.items;
+        return needle ? this.items.filter((t) => (t.label || t.name).toLowerCase().includes(needle)) : this.items;
     }
 
     get selectedTool() {
@@ -229,13 +264,70 @@ export class McpPlayground extends Component {
         this.state.toolName = "";
         this.state.result = null;
         this.state.callError = "";
-        if (mode === "prompts") {
-            try {
+        try {
+            if (mode === "prompts") {
                 await this.loadPrompts();
-            } catch (error) {
-                this.state.loadError = this.errorText(error);
+            } else if (mode === "resources") {
+                await this.loadResources();
             }
+        } catch (error) {
+            this.state.loadError = this.errorText(error);
         }
+    }
+
+    async loadResources() {
+        const result = await this.orm.call(MODEL, "ocore_playground_resources", [this.state.keyId]);
+        // the option's value is the URI (template); a template's variables make the form (all strings)
+        const direct = result.resources.map((resource) => ({
+            name: resource.uri, uri: resource.uri, label: `${resource.title || resource.name} (${resource.uri})`,
+            description: resource.description || "", inputSchema: { type: "object", properties: {} },
+        }));
+        const templates = result.templates.map((template) => ({
+            name: template.uriTemplate, uriTemplate: template.uriTemplate,
+            label: `${template.title || template.name} (${template.uriTemplate})`,
+            description: template.description || "",
+            inputSchema: {
+                type: "object",
+                properties: Object.fromEntries(template.variables.map((variable) => [variable.name, {
+                    type: "string", completes: true,
+                    description: variable.required ? "" : "optional (query parameter)",
+                }])),
+                required: template.variables.filter((variable) => variable.required).map((variable) => variable.name),
+            },
+        }));
+        this.state.resources = [...direct, ...templates];
+    }
+
+    onInput(field, value) {
+        this.state.values[field.name] = value;
+        if (field.completes) {
+            clearTimeout(this.completionTimers[field.name]);
+            this.completionTimers[field.name] = setTimeout(() => this.complete(field.name), COMPLETION_DELAY_MS);
+        }
+    }
+
+    async complete(name) {
+        const template = this.selectedTool && this.selectedTool.uriTemplate;
+        if (!template) {
+            return;
+        }
+        try {
+            const result = await this.orm.call(MODEL, "ocore_playground_complete", [
+                this.state.keyId, template, name, this.state.values[name] || "", { ...this.state.values },
+            ]);
+            if (this.selectedTool && this.selectedTool.uriTemplate === template) {
+                this.state.suggestions[name] = result.values;
+            }
+        } catch {
+            // suggestions are a help: the field stays usable without them
+        }
+    }
+
+    downloadName(content) {
+        const mime = content.mime_type || "";
+        const extension = mime === "application/pdf" ? ".pdf" : mime.startsWith("text/") ? ".txt" : "";
+        const base = (content.uri || "resource").replace(/^[a-z]+:\/\//, "").replace(/[^A-Za-z0-9._-]+/g, "_");
+        return base + extension;
     }
 
     async loadPrompts() {
@@ -267,6 +359,7 @@ export class McpPlayground extends Component {
             }
             return {
                 name, schema: prop, type, typeLabel, required: required.has(name), description: prop.description || "",
+                completes: Boolean(prop.completes),
                 placeholder: prop.type === "array" ? "[ … ] (JSON)" : prop.type === "object" ? "{ … } (JSON)" : "JSON",
             };
         });
@@ -322,8 +415,15 @@ export class McpPlayground extends Component {
         this.state.running = true;
         this.state.callError = "";
         try {
-            const method = this.state.mode === "prompts" ? "ocore_playground_prompt" : "ocore_playground_call";
-            this.state.result = await this.orm.call(MODEL, method, [this.state.keyId, this.state.toolName, args]);
+            if (this.state.mode === "resources") {
+                const item = this.selectedTool;
+                this.state.result = await this.orm.call(MODEL, "ocore_playground_read", [
+                    this.state.keyId, item.uri || null, item.uriTemplate || null, args,
+                ]);
+            } else {
+                const method = this.state.mode === "prompts" ? "ocore_playground_prompt" : "ocore_playground_call";
+                this.state.result = await this.orm.call(MODEL, method, [this.state.keyId, this.state.toolName, args]);
+            }
         } catch (error) {
             this.state.result = null;
             this.state.callError = this.errorText(error);
