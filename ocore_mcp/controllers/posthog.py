@@ -7,7 +7,14 @@ page cannot report for someone else), and what is forwarded is an allowlist of e
 asynchronously), so the relay answers at once whether PostHog is reachable or not.
 
 The route takes ``application/json`` bodies only: a cross-site form cannot send that content type
-without a CORS preflight, which is the CSRF protection of a ``csrf=False`` route.
+without a CORS preflight, which is the CSRF protection of a ``csrf=False`` route. Each user may relay
+``relay_rate_limit`` events a minute (system parameter ``ocore_mcp.posthog_relay_rate_limit``, default
+600; 0: no limit), counted in the database (exact across workers); the events beyond are dropped and the
+answer is 429 with ``Retry-After``, which the web client's capture ignores (it never reads the answer).
+
+``POST /ocore/control/posthog`` is the control plane's side of monitoring: a request signed like the
+others of the control link (an EdDSA assertion of purpose ``posthog`` whose ``bsh`` claim is the SHA-256
+of the body) carrying the organization's PostHog settings (models/mcp_posthog.py).
 """
 
 import datetime
@@ -15,10 +22,11 @@ import json
 import logging
 import re
 
-from odoo import http
+from odoo import SUPERUSER_ID, api, http
 from odoo.http import request
 
-from ..models.mcp_posthog import RELAY_ROUTE
+from ..models.mcp_control_link import ControlRefused
+from ..models.mcp_posthog import CONTROL_PURPOSE, CONTROL_ROUTE, RELAY_ROUTE, RELAY_WINDOW_SECONDS, body_hash
 from ..service import posthog as ph
 
 _logger = logging.getLogger(__name__)
@@ -122,8 +130,49 @@ class PosthogRelay(http.Controller):
         except ValueError:
             return request.make_response("invalid JSON", status=400)
         user = request.env.user
-        for index, (name, props, when) in enumerate(clean_events(payload, config["personal_data"])):
+        events = clean_events(payload, config["personal_data"])
+        admitted = self._ocore_admit(user.id, len(events), config.get("relay_rate_limit") or 0)
+        for index, (name, props, when) in enumerate(events[:admitted]):
             if config["personal_data"] and index == 0:
                 props.update(posthog._ocore_posthog_user_properties(user))
             ph.capture(config, name, user.id, props, timestamp=when)
+        if admitted < len(events):
+            _logger.info("PostHog relay: %s of %s events of user #%s dropped (limit %s/min)",
+                         len(events) - admitted, len(events), user.id, config["relay_rate_limit"])
+            return request.make_json_response(
+                {"error": "rate_limited", "limit_per_minute": config["relay_rate_limit"], "accepted": admitted,
+                 "dropped": len(events) - admitted},
+                status=429, headers=[("Retry-After", str(RELAY_WINDOW_SECONDS))])
         return request.make_response("", status=204)
+
+    def _ocore_admit(self, uid, count, limit):
+        """How many of the ``count`` events the user may relay now (committed at once: exact across workers)."""
+        if not count or limit <= 0:
+            return count
+        server = request.env["ocore.mcp.server"]
+        server._ocore_bookkeeping_transaction()  # READ COMMITTED: the count sees the other workers' hits
+        admitted = request.env["ocore.mcp.posthog"]._ocore_posthog_relay_admit(uid, count, limit)
+        server._ocore_commit_checkpoint()
+        return admitted
+
+    @http.route(CONTROL_ROUTE, type="http", auth="none", methods=["POST"], csrf=False, save_session=False,
+                readonly=False)
+    def ocore_control_posthog(self, **_kwargs):
+        """The organization's PostHog settings, pushed by an enrolled control plane."""
+        env = api.Environment(request.env.cr, SUPERUSER_ID, {})
+        header = request.httprequest.headers.get("Authorization", "")
+        token = header[7:].strip() if header[:7].lower() == "bearer " else ""
+        body = request.httprequest.get_data(cache=False)[:MAX_BODY]
+        try:
+            link, claims = env["ocore.mcp.control.link"]._ocore_verify(token, CONTROL_PURPOSE)
+            if claims.get("bsh") != body_hash(body):
+                raise ControlRefused("the body is not the one the assertion signs")
+            data = json.loads(body or b"{}")
+            if not isinstance(data, dict):
+                raise ControlRefused("a JSON object is expected")
+        except (ControlRefused, ValueError) as exc:
+            _logger.warning("PostHog settings of a control plane refused: %s", exc)
+            return request.make_json_response({"error": str(exc)}, status=403)
+        answer = link._ocore_posthog_receive(data)
+        _logger.info("PostHog settings of control plane link %s received (in force: %s)", link.id, answer["in_force"])
+        return request.make_json_response(answer)

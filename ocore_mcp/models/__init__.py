@@ -14,8 +14,8 @@ from . import (
 )
 from . import mcp_impersonation
 from . import ir_module_module, mcp_module_event
-from . import mcp_posthog
 from . import mcp_control_link
+from . import mcp_posthog  # after mcp_control_link: it extends the link
 from . import ir_ui_view, res_groups
 from . import mcp_resources, mcp_completion
 from . import mcp_subscription

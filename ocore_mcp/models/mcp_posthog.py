@@ -1,9 +1,13 @@
 """Monitoring on PostHog: its settings, the server-side capture and the web client's settings.
 
-- ``ocore.mcp.posthog._ocore_posthog_config()`` is the one place the settings are read; a control plane
-  (``ocore_control``) overrides it (and ``_ocore_posthog_personal_api_key``) to give the organization's
-  PostHog project to each of its instances: one project, instances told apart by the ``odoo_instance``
-  property every event carries.
+- ``ocore.mcp.posthog._ocore_posthog_config()`` is the one place the settings are read. An instance
+  enrolled by a control plane (``ocore_control``) receives its organization's PostHog settings over the
+  signed control link (``POST /ocore/control/posthog``, stored on the link, the personal API key in a field
+  nobody reads through the ORM): they apply when the instance's own PostHog host is empty (the instance's
+  own settings, when set, win as a whole). One project for the organization, instances told apart by the
+  ``odoo_instance`` property every event carries (the monitoring tools filter on it).
+- The web client's relay (controllers/posthog.py) has a rate limit per user (events per minute, exact
+  across workers: ``ocore_mcp_posthog_relay_hit``, an advisory lock per user).
 - ``ir.http._dispatch``: RPC errors and slow RPCs of the web client and of external JSON-RPC / XML-RPC.
 - ``ocore.mcp.server._ocore_call_tool``: every MCP tool call (tool, outcome, duration).
 - ``ir.http.session_info``: what the web client's capture (static/src/posthog/) needs, only when on.
@@ -11,10 +15,12 @@
 The settings form's fields are in ``res_config_settings.py``.
 """
 
+import hashlib
+import json
 import logging
 import time
 
-from odoo import api, models, tools
+from odoo import api, fields, models, tools
 from odoo.http import request
 
 from ..service import posthog as ph
@@ -29,19 +35,65 @@ RELAY_ROUTE = "/ocore/posthog/capture"
 RPC_PATH_PREFIXES = ("/xmlrpc", "/jsonrpc", "/json/")
 # our own endpoints: MCP calls are captured per tool call, the relay is the capture itself
 SKIPPED_PATH_PREFIXES = ("/ocore/", "/api/mcp/", "/web/webclient/", "/bus/", "/websocket")
+CONTROL_ROUTE = "/ocore/control/posthog"
+CONTROL_PURPOSE = "posthog"  # the assertion's "pur" claim of a settings push
+DEFAULT_RELAY_RATE_LIMIT = 600  # events per minute and user through the web client's relay (0: no limit)
+RELAY_WINDOW_SECONDS = 60
+RELAY_LOCK_NAMESPACE = 0x6F6370  # "ocp"
 
 
 class McpPosthog(models.AbstractModel):
     _name = "ocore.mcp.posthog"
     _description = "MCP: PostHog monitoring"
 
+    def init(self):
+        # the relay's rate limit: rows of admitted events, counted under an advisory lock per user in a
+        # READ COMMITTED transaction (as ocore.mcp.rate.limit does for keys), exact across workers
+        self.env.cr.execute(
+            """CREATE TABLE IF NOT EXISTS ocore_mcp_posthog_relay_hit (
+                   user_id integer NOT NULL,
+                   events integer NOT NULL,
+                   hit_at timestamp without time zone NOT NULL DEFAULT (clock_timestamp() at time zone 'UTC'))"""
+        )
+        self.env.cr.execute(
+            "CREATE INDEX IF NOT EXISTS ocore_mcp_posthog_relay_hit_user_at ON ocore_mcp_posthog_relay_hit "
+            "(user_id, hit_at)"
+        )
+        self.env.cr.execute(
+            """CREATE OR REPLACE FUNCTION ocore_mcp_posthog_relay_hit(p_ns integer, p_user integer, p_events integer,
+                                                                   p_limit integer, p_window integer)
+               RETURNS integer AS $$
+               DECLARE used integer; admitted integer;
+               BEGIN
+                   PERFORM pg_advisory_xact_lock(p_ns, p_user);
+                   DELETE FROM ocore_mcp_posthog_relay_hit
+                    WHERE user_id = p_user
+                      AND hit_at < (clock_timestamp() at time zone 'UTC') - make_interval(secs => p_window);
+                   SELECT COALESCE(sum(events), 0) INTO used FROM ocore_mcp_posthog_relay_hit WHERE user_id = p_user;
+                   admitted := LEAST(p_events, GREATEST(p_limit - used, 0));
+                   IF admitted > 0 THEN
+                       INSERT INTO ocore_mcp_posthog_relay_hit (user_id, events) VALUES (p_user, admitted);
+                   END IF;
+                   RETURN admitted;
+               END $$ LANGUAGE plpgsql"""
+        )
+
+    @api.model
+    def _ocore_posthog_relay_admit(self, uid, count, limit):
+        """How many of ``count`` events of user ``uid`` the relay may forward now (``limit`` per minute).
+        Runs in the READ COMMITTED bookkeeping transaction of ``ocore.mcp.server`` (see the relay)."""
+        self.env.cr.execute(
+            "SET LOCAL synchronous_commit TO OFF; SELECT ocore_mcp_posthog_relay_hit(%s, %s, %s, %s, %s)",
+            (RELAY_LOCK_NAMESPACE, uid, count, limit, RELAY_WINDOW_SECONDS),
+        )
+        return self.env.cr.fetchone()[0]
+
     @api.model
     def _ocore_posthog_config(self):
-        """The PostHog settings of this database, without the personal API key.
-
-        The hook a control plane overrides to give the organization's settings instead: return the same
-        keys (``capture``, ``host``, ``project_api_key``, ``project_id``, ``personal_data``,
-        ``slow_rpc_ms``, ``instance``, ``personal_api_key_set``)."""
+        """The PostHog settings in force, without the personal API key: keys ``capture``, ``host``,
+        ``project_api_key``, ``project_id``, ``personal_data``, ``slow_rpc_ms``, ``instance``,
+        ``personal_api_key_set``, ``relay_rate_limit`` and ``source`` (``local``, or ``organization`` when
+        this database has no PostHog host of its own and a control plane sent its organization's)."""
         return dict(self._ocore_posthog_config_cached())
 
     @api.model
@@ -57,7 +109,11 @@ class McpPosthog(models.AbstractModel):
             slow = int(get("slow_rpc_ms") or DEFAULT_SLOW_RPC_MS)
         except ValueError:
             slow = DEFAULT_SLOW_RPC_MS
-        return {
+        try:
+            relay_limit = int(get("relay_rate_limit") or DEFAULT_RELAY_RATE_LIMIT)
+        except ValueError:
+            relay_limit = DEFAULT_RELAY_RATE_LIMIT
+        config = {
             "capture": _as_bool(get("capture"), False),
             "host": ph.normalize_host(get("host")),
             "project_api_key": (get("project_api_key") or "").strip(),
@@ -66,12 +122,25 @@ class McpPosthog(models.AbstractModel):
             "slow_rpc_ms": max(1, slow),
             "instance": self.env["ocore.mcp.server"]._ocore_settings()["slug"],
             "personal_api_key_set": bool(icp.get_param(SECRET_PARAM)),
+            "relay_rate_limit": max(0, relay_limit),
+            "source": "local",
         }
+        if not config["host"]:  # no PostHog of its own: the organization's, if a control plane sent them
+            org = self.env["ocore.mcp.control.link"]._ocore_posthog_org_settings()
+            if org:
+                config.update(capture=bool(org.get("enabled")) and bool(org.get("project_api_key")),
+                              host=ph.normalize_host(org.get("host")), project_api_key=org.get("project_api_key") or "",
+                              project_id=org.get("project_id") or "", personal_api_key_set=org["personal_api_key_set"],
+                              source="organization", organization=org.get("organization") or "", link_id=org["link_id"])
+        return config
 
     @api.model
     def _ocore_posthog_personal_api_key(self):
         """The personal API key the monitoring tools query PostHog with (a secret: never returned, logged
-        or audited). A control plane overrides this with the organization's key."""
+        or audited): this database's own, or the organization's when its settings are in force."""
+        config = self._ocore_posthog_config()
+        if config.get("source") == "organization":
+            return self.env["ocore.mcp.control.link"]._ocore_posthog_org_secret(config["link_id"])
         return (self.env["ir.config_parameter"].sudo().get_param(SECRET_PARAM) or "").strip()
 
     @api.model
@@ -237,3 +306,86 @@ class McpServer(models.AbstractModel):
             }, uid=getattr(auth, "user_id", None) or self.env.uid, config=config)
         except Exception:  # noqa: BLE001 - monitoring must never fail the call it observes
             _logger.debug("PostHog tool call capture failed", exc_info=True)
+
+
+class McpControlLinkPosthog(models.Model):
+    """The organization's PostHog settings a control plane sent over its link (``POST /ocore/control/posthog``,
+    controllers/posthog.py). The personal API key is a secret: a field nobody reads through the ORM (read by
+    SQL for the monitoring tools' queries only), never shown, logged or audited."""
+
+    _inherit = "ocore.mcp.control.link"
+
+    posthog_org_settings = fields.Text(
+        string="Organization's PostHog settings", readonly=True, copy=False,
+        help="Sent by the control plane (JSON, without the personal API key); used when this database has no "
+        "PostHog host of its own.")
+    posthog_org_personal_api_key = fields.Char(copy=False, groups=fields.NO_ACCESS)
+    posthog_org_received = fields.Datetime(string="PostHog settings received", readonly=True, copy=False)
+
+    def write(self, vals):
+        result = super().write(vals)
+        if {"state", "posthog_org_settings", "posthog_org_personal_api_key"} & set(vals):
+            self.env.registry.clear_cache()  # ocore.mcp.posthog's settings, in every worker
+        return result
+
+    def unlink(self):
+        result = super().unlink()
+        self.env.registry.clear_cache()
+        return result
+
+    @api.model
+    def _ocore_posthog_org_settings(self):
+        """The settings of the enrolled link that last sent some (a dict, with ``link_id`` and
+        ``personal_api_key_set``), or None."""
+        self.flush_model()
+        self.env.cr.execute(
+            """SELECT id, posthog_org_settings, posthog_org_personal_api_key IS NOT NULL
+                      AND posthog_org_personal_api_key != ''
+                 FROM ocore_mcp_control_link
+                WHERE state = 'enrolled' AND posthog_org_settings IS NOT NULL
+                ORDER BY posthog_org_received DESC NULLS LAST, id DESC LIMIT 1""")
+        row = self.env.cr.fetchone()
+        if not row:
+            return None
+        try:
+            settings = json.loads(row[1])
+        except ValueError:
+            return None
+        if not isinstance(settings, dict):
+            return None
+        return {**settings, "link_id": row[0], "personal_api_key_set": bool(row[2])}
+
+    @api.model
+    def _ocore_posthog_org_secret(self, link_id):
+        self.flush_model()
+        self.env.cr.execute("SELECT posthog_org_personal_api_key FROM ocore_mcp_control_link "
+                            "WHERE id = %s AND state = 'enrolled'", (link_id,))
+        row = self.env.cr.fetchone()
+        return ((row and row[0]) or "").strip()
+
+    def _ocore_posthog_receive(self, data):
+        """Store the organization's settings sent by the control plane (an empty host forgets them)."""
+        self.ensure_one()
+
+        def text(name, size):
+            value = data.get(name)
+            return value.strip()[:size] if isinstance(value, str) else ""
+
+        host = ph.normalize_host(text("host", 300))
+        if not host:
+            self.sudo().write({"posthog_org_settings": False, "posthog_org_personal_api_key": False,
+                               "posthog_org_received": fields.Datetime.now()})
+            return {"ok": True, "in_force": False}
+        settings = {"enabled": data.get("enabled") is True, "host": host,
+                    "project_api_key": text("project_api_key", 200), "project_id": text("project_id", 64),
+                    "organization": text("organization", 200)}
+        self.sudo().write({"posthog_org_settings": json.dumps(settings, sort_keys=True),
+                           "posthog_org_personal_api_key": text("personal_api_key", 500) or False,
+                           "posthog_org_received": fields.Datetime.now()})
+        config = self.env["ocore.mcp.posthog"]._ocore_posthog_config()
+        return {"ok": True, "in_force": config.get("source") == "organization" and config.get("link_id") == self.id}
+
+
+def body_hash(body):
+    """The ``bsh`` claim of a settings push: the SHA-256 of the exact request body it signs."""
+    return hashlib.sha256(body if isinstance(body, bytes) else body.encode()).hexdigest()

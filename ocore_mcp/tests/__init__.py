@@ -14,7 +14,7 @@ from . import test_tools_export
 from . import test_tools_attachments
 from . import test_tools_reports
 from . import test_notify
-from . import test_posthog, test_tools_monitoring
+from . import test_posthog, test_tools_monitoring, test_posthog_relay
 from . import test_audit_security
 from . import test_compat
 from . import test_server_action_tools
