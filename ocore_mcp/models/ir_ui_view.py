@@ -12,48 +12,48 @@ from odoo import api, models
 from ..lib import compat
 
 
-class IrUiView(models.Model):
-    _inherit = "ir.ui.view"
+class OcoreViewValues(models.AbstractModel):
+    """Puts written view and action values in the running series' words: one create/write pair for the
+    three models that hold them."""
+
+    _name = "ocore.view.values.mixin"
+    _description = "Views and actions in the running Odoo series' words"
+
+    def _ocore_adapt_view_values(self, vals):
+        compat.adapt_view_values(self, vals)
 
     @api.model_create_multi
     def create(self, vals_list):
         for vals in vals_list:
-            parent_type = None
-            if not vals.get("type") and vals.get("inherit_id"):
-                parent_type = self.browse(vals["inherit_id"]).type  # an extension has its parent's type
-            compat.adapt_view_values(self, vals, parent_type)
+            self._ocore_adapt_view_values(vals)
         return super().create(vals_list)
 
     def write(self, vals):
-        types = set(self.mapped("type"))
-        if types != {"qweb"}:
-            compat.adapt_view_values(self, vals, types.pop() if len(types) == 1 else None)
+        self._ocore_adapt_view_values(vals)
         return super().write(vals)
+
+
+class IrUiView(models.Model):
+    _name = "ir.ui.view"
+    _inherit = ["ir.ui.view", "ocore.view.values.mixin"]
+
+    def _ocore_adapt_view_values(self, vals):
+        if self:  # write: the records' own type (qweb templates are left as they are)
+            types = set(self.mapped("type"))
+            if types != {"qweb"}:
+                compat.adapt_view_values(self, vals, types.pop() if len(types) == 1 else None)
+            return
+        parent_type = None
+        if not vals.get("type") and vals.get("inherit_id"):
+            parent_type = self.browse(vals["inherit_id"]).type  # an extension has its parent's type
+        compat.adapt_view_values(self, vals, parent_type)
 
 
 class IrActionsActWindow(models.Model):
-    _inherit = "ir.actions.act_window"
-
-    @api.model_create_multi
-    def create(self, vals_list):
-        for vals in vals_list:
-            compat.adapt_view_values(self, vals)
-        return super().create(vals_list)
-
-    def write(self, vals):
-        compat.adapt_view_values(self, vals)
-        return super().write(vals)
+    _name = "ir.actions.act_window"
+    _inherit = ["ir.actions.act_window", "ocore.view.values.mixin"]
 
 
 class IrActionsActWindowView(models.Model):
-    _inherit = "ir.actions.act_window.view"
-
-    @api.model_create_multi
-    def create(self, vals_list):
-        for vals in vals_list:
-            compat.adapt_view_values(self, vals)
-        return super().create(vals_list)
-
-    def write(self, vals):
-        compat.adapt_view_values(self, vals)
-        return super().write(vals)
+    _name = "ir.actions.act_window.view"
+    _inherit = ["ir.actions.act_window.view", "ocore.view.values.mixin"]
