@@ -144,3 +144,50 @@ def test_answer_without_capability_is_refused_400(raw, make_key, slug, admin):
     resp = raw.post("/ocore/mcp/stream", body, key=key, headers=headers)
     assert resp.status_code == 200 and not parse_body(resp)["result"]["isError"], resp.text
     assert not exists(admin, pid)
+
+
+async def test_approval_granted_in_the_backend_browser(odoo, admin, mcp_client, make_key, slug):
+    """The key owner sees the pending call in MCP > Approvals in a real browser, approves it with one click;
+    the client's same call then runs."""
+    from harness import ADMIN_LOGIN, ADMIN_PASSWORD, ARTIFACTS
+    from playwright.async_api import async_playwright
+    from test_key_ui_e2e import CHROMIUM_ARGS
+
+    key = make_key(human_confirmation=True)
+    pid = partner(admin, "browser")
+    args = {"model": "res.partner", "ids": [pid], "confirm": True}
+    async with mcp_client(key=key) as client:
+        first = await client.call_tool(f"{slug}_unlink", args)
+        approval = admin.search_read("ocore.mcp.approval", [("key_id", "=", key.id)], ["state"])[0]
+        assert first.is_error and f"approval #{approval['id']}" in text_of(first)
+        async with async_playwright() as pw:
+            chromium = await pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                                                args=CHROMIUM_ARGS)
+            try:
+                page = await (await chromium.new_context(viewport={"width": 1300, "height": 900})).new_page()
+                await page.goto(f"{odoo.url}/web/login")
+                await page.fill("input[name=login]", ADMIN_LOGIN)
+                await page.fill("input[name=password]", ADMIN_PASSWORD)
+                async with page.expect_navigation():
+                    await page.click("form.oe_login_form button[type=submit]")
+                # the key form offers the setting
+                await page.goto(f"{odoo.url}/odoo/action-ocore_mcp.action_mcp_key/{key.id}")
+                checkbox = page.locator(".o_field_widget[name=human_confirmation] input")
+                await checkbox.wait_for()
+                assert await checkbox.is_checked()
+                # MCP > Approvals: the pending call (default filter), approved with one click
+                await page.goto(f"{odoo.url}/odoo/action-ocore_mcp.action_mcp_approval")
+                row = page.locator(f".o_data_row:has-text('{slug}_unlink'):has-text('{key.name}')")
+                await row.wait_for()
+                await row.locator("button[name=action_approve]").click()
+                await page.locator(f".o_data_row:has-text('{key.name}') button[name=action_approve]").wait_for(
+                    state="detached")
+                await page.screenshot(path=str(ARTIFACTS / "approval-approved.png"))
+            finally:
+                await chromium.close()
+        state = admin.search_read("ocore.mcp.approval", [("id", "=", approval["id"])], ["state", "decided_by"])[0]
+        assert state["state"] == "approved" and state["decided_by"]
+        assert exists(admin, pid)
+        second = await client.call_tool(f"{slug}_unlink", args)
+    assert not second.is_error, text_of(second)
+    assert not exists(admin, pid)
