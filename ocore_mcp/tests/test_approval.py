@@ -247,3 +247,15 @@ class TestApproval(McpToolCase):
         self.assertNotIn("resultType", result)
         self.ok("count", {"model": "res.partner"})
         self.assertFalse(self.approvals())
+
+    def test_request_state_expires_and_is_bound(self):
+        secret = "s3cret"
+        now = 1_800_000_000
+        token = elicit.seal(secret, "digest-a", now=now)
+        self.assertIsNone(elicit.unseal(secret, token, "digest-a", now=now + 60))
+        self.assertIn("expired", elicit.unseal(secret, token, "digest-a", now=now + elicit.STATE_SECONDS + 1))
+        self.assertIn("another call", elicit.unseal(secret, token, "digest-b", now=now))
+        self.assertIn("not issued", elicit.unseal("other", token, "digest-a", now=now))
+        self.assertEqual(elicit.outcome({"action": "accept", "content": {"confirm": False}}), ("decline", False))
+        self.assertEqual(elicit.outcome({"action": "accept", "content": {"confirm": "yes"}}), ("decline", False))
+        self.assertEqual(elicit.outcome(None), ("cancel", False))
