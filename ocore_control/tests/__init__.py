@@ -1,1 +1,2 @@
 from . import test_control, test_signing
+from . import test_control_posthog
