@@ -33,14 +33,16 @@ LONG_LIVED_GET_PATHS = ("/ocore/mcp/sse", "/api/mcp/sse", "/ocore/mcp/stream", "
 
 class ProxyRouting(httpx2.AsyncBaseTransport):
     """What the documented reverse proxy does, for a client talking to Odoo's HTTP port: long-lived
-    GET streams go to the gevent port (the Host header stays the public one)."""
+    GET streams, and the POSTs of a 2026-07-28 subscriptions/listen (whose answer is a stream), go to
+    the gevent port (the Host header stays the public one)."""
 
     def __init__(self, stream_port: int):
         self.stream_port = stream_port
         self.inner = httpx2.AsyncHTTPTransport()
 
     async def handle_async_request(self, request):
-        if request.method == "GET" and request.url.path in LONG_LIVED_GET_PATHS:
+        listen = request.method == "POST" and request.headers.get("mcp-method") == "subscriptions/listen"
+        if (request.method == "GET" or listen) and request.url.path in LONG_LIVED_GET_PATHS:
             request.url = request.url.copy_with(port=self.stream_port)
         return await self.inner.handle_async_request(request)
 
