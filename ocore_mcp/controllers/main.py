@@ -21,7 +21,7 @@ from odoo import SUPERUSER_ID, api, http
 from odoo.http import request
 from odoo.modules.registry import Registry
 
-from ..lib import origins
+from ..lib import compat, origins
 from ..lib import protocol
 from ..service import audit
 from ..service import policy
@@ -484,7 +484,7 @@ class McpController(http.Controller):
 
         def revalidate():
             with Registry(dbname).cursor() as cr:
-                Registry(dbname).check_signaling(cr)
+                compat.check_signaling(Registry(dbname), cr)
                 renv = api.Environment(cr, SUPERUSER_ID, {})
                 renv["ocore.mcp.subscription"]._ocore_listen_alive(channel)
                 key = renv["ocore.mcp.key"].with_context(active_test=False).browse(key_id)
@@ -712,7 +712,7 @@ class McpController(http.Controller):
                 # Outside a request nothing refreshes this process's caches: without this, a setting
                 # changed by another worker (the kill switch, read through ir.config_parameter's
                 # ormcache) is never seen by the streams of the gevent worker.
-                Registry(dbname).check_signaling(cr)
+                compat.check_signaling(Registry(dbname), cr)
                 env = api.Environment(cr, SUPERUSER_ID, {})
                 key = env["ocore.mcp.key"].with_context(active_test=False).browse(key_id)
                 sess = env["ocore.mcp.session"].browse(session_pk)

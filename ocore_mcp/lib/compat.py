@@ -4,6 +4,7 @@ Every version branch of the tool families lives here; the rest of the code
 calls these helpers.
 """
 
+import inspect
 import re
 
 # Aggregate functions offered by the aggregation tool; each exists in the
@@ -299,6 +300,13 @@ def modules_on_disk():
             if any(os.path.isfile(os.path.join(base, name, f)) for f in ("__manifest__.py", "__openerp__.py")):
                 names.add(name)
     return names
+
+
+def check_signaling(registry, cr):
+    """``registry.check_signaling``: 18.0+ reads the signals with ``cr``, 17.0 takes no cursor (opens its own)."""
+    if "cr" in inspect.signature(registry.check_signaling).parameters:
+        return registry.check_signaling(cr)
+    return registry.check_signaling()
 
 
 def in_odoo_test():

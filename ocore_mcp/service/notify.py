@@ -37,7 +37,7 @@ from odoo import sql_db
 from odoo.service.server import CommonServer
 from odoo.tools import SQL
 
-from ..lib import protocol
+from ..lib import compat, protocol
 
 _logger = logging.getLogger(__name__)
 
@@ -385,7 +385,7 @@ class Hub:
             return 0
         registry = Registry(dbname)
         with registry.cursor() as cr:
-            registry.check_signaling(cr)  # outside a request nothing refreshes this process's caches
+            compat.check_signaling(registry, cr)  # outside a request nothing refreshes this process's caches
             env = api.Environment(cr, SUPERUSER_ID, {})
             if "ocore.mcp.subscription" not in env:
                 return 0
