@@ -191,3 +191,29 @@ async def test_approval_granted_in_the_backend_browser(odoo, admin, mcp_client, 
         second = await client.call_tool(f"{slug}_unlink", args)
     assert not second.is_error, text_of(second)
     assert not exists(admin, pid)
+
+
+@pytest.mark.parametrize(("transport", "mode"), [("stream", "legacy"), ("sse", "legacy")], ids=["stream", "sse"])
+async def test_no_answer_in_time_changes_nothing(mcp_client, admin, make_key, slug, transport, mode):
+    import anyio
+
+    key = make_key()
+    pid = partner(admin, "late")
+    seen = []
+
+    async def late(context, params):
+        seen.append(params)
+        await anyio.sleep(5)
+        return ElicitResult(action="accept", content={"confirm": True})
+
+    admin.call("ir.config_parameter", "set_param", "ocore_mcp.confirmation_timeout", "2")
+    try:
+        async with mcp_client(transport=transport, mode=mode, key=key, elicitation_callback=late) as client:
+            result = await client.call_tool(f"{slug}_unlink", {"model": "res.partner", "ids": [pid]})
+            assert result.is_error and "no answer from the user within 2 s" in text_of(result)
+            await anyio.sleep(4)  # the late accept reaches a server that no longer waits: nothing runs
+    finally:
+        admin.call("ir.config_parameter", "set_param", "ocore_mcp.confirmation_timeout", "")
+    assert len(seen) == 1 and exists(admin, pid)
+    row = audit_row(admin, key, lambda r: r["status"] == "refused")
+    assert row["confirmation"] == "timeout (elicitation)"

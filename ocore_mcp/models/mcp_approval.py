@@ -166,13 +166,12 @@ class McpApproval(models.Model):
     def _ocore_what(self, conn, spec, full_name, arguments):
         return elicit.describe(spec, full_name, arguments, conn.settings["slug"])
 
-    def _ocore_declined(self, full_name, action, base):
+    def _ocore_declined(self, full_name, action, base, waited=None):
         base["confirmation"] = f"{action} (elicitation)"
         if action == "decline":
             text = f"the user declined the call of {full_name}: nothing was done"
         elif action == "timeout":
-            text = (f"no answer from the user within {elicit.ANSWER_TIMEOUT_SECONDS} s to the confirmation of "
-                    f"{full_name}: nothing was done")
+            text = f"no answer from the user within {waited} s to the confirmation of {full_name}: nothing was done"
         else:
             text = f"the user cancelled the confirmation of {full_name}: nothing was done"
         return Refusal("confirmation_declined", text)
@@ -181,6 +180,8 @@ class McpApproval(models.Model):
         """2025 sessions: ``elicitation/create`` on the call's stream, then wait for the client's response
         (routed by whichever worker receives it through NOTIFY, see ``ocore.mcp.server._ocore_client_response``)."""
         what = self._ocore_what(conn, spec, full_name, arguments)
+        configured = self.env["ir.config_parameter"].sudo().get_param("ocore_mcp.confirmation_timeout")
+        waited = elicit.answer_timeout(int(configured) if (configured or "").isdigit() else None)
         request_id = elicit.new_request_id()
         dbname = self.env.cr.dbname
         entry, answers = hub.expect_answer(dbname, conn.session_id, request_id)
@@ -192,9 +193,9 @@ class McpApproval(models.Model):
             conn.emit({"jsonrpc": "2.0", "id": request_id, "method": "elicitation/create",
                        "params": elicit.request_params(what, f"run {full_name}", conn.protocol_version)})
             try:
-                answer = answers.get(timeout=elicit.ANSWER_TIMEOUT_SECONDS)
+                answer = answers.get(timeout=waited)
             except queue.Empty:
-                raise self._ocore_declined(full_name, "timeout", base) from None
+                raise self._ocore_declined(full_name, "timeout", base, waited) from None
         finally:
             hub.drop_answer(entry)
             if cancel_entry:

@@ -43,6 +43,20 @@ class HumanStep(Refusal):  # noqa: N818 - control flow of the pipeline
         self.protocol_error = protocol_error
 
 
+def answer_timeout(configured=None):
+    """How long a call waits for the human: ``configured`` (system parameter ocore_mcp.confirmation_timeout) or
+    ``ANSWER_TIMEOUT_SECONDS``, less in a prefork HTTP worker, whose watchdog kills a request running past
+    ``limit_time_real`` (the gevent worker and threaded servers have none)."""
+    import odoo
+    from odoo.tools import config
+
+    wanted = configured if isinstance(configured, int) and configured > 0 else ANSWER_TIMEOUT_SECONDS
+    limit = config.get("limit_time_real") or 0
+    if config.get("workers") and not getattr(odoo, "evented", False) and limit > 0:
+        return max(1, min(wanted, limit - 15))
+    return wanted
+
+
 def can_form_elicit(capabilities, version):
     """Whether the client declared form elicitation (an empty ``elicitation`` object means form mode)."""
     if not isinstance(capabilities, dict):
