@@ -80,8 +80,8 @@ class McpSession(models.Model):
         # every request of a session reads these: fetch them with the search (one query)
         return self.sudo().search_fetch(
             [("session_id", "=", session_id)],
-            ["key_id", "transport", "protocol_version", "client_name", "client_version", "client_capabilities",
-             "instances_filter", "categories_filter", "log_level", "ended_at", "last_seen"],
+            ["session_id", "key_id", "transport", "protocol_version", "client_name", "client_version",
+             "client_capabilities", "instances_filter", "categories_filter", "log_level", "ended_at", "last_seen"],
             limit=1,
         )
 
