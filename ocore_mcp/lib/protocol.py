@@ -134,6 +134,10 @@ def serialize_result(method, version, result):
 
 _TOOL_WIRE_CACHE = {}
 _TOOL_WIRE_CACHE_MAX = 4096
+# (version, identities of a page's definitions) -> (those definitions, kept alive, and their WireTools): the
+# server builds a page's definitions once and hands out the same dicts (ocore.mcp.server._ocore_tool_definitions)
+_TOOLS_PAGE_CACHE = {}
+_TOOLS_PAGE_CACHE_MAX = 256
 
 
 class WireTools(list):
@@ -147,8 +151,26 @@ def serialize_tools_list(version, result):
     goes through mcp-types once and is then reused (a listing is the same ~100 definitions every time).
 
     A cached definition is keyed by everything in it but its input schema, plus the identity of that
-    schema, which the entry keeps alive so that the identity cannot be reused by another object.
+    schema, which the entry keeps alive so that the identity cannot be reused by another object. A page
+    whose definitions are the very dicts of an earlier page (never modified: the server's are shared) is
+    reused whole, without looking at them.
     """
+    tools = result["tools"]
+    page_key = (version, tuple(map(id, tools)))
+    page = _TOOLS_PAGE_CACHE.get(page_key)
+    if page is not None and all(a is b for a, b in zip(page[0], tools, strict=True)):
+        wire_tools = page[1]
+    else:
+        wire_tools = _wire_tools(version, result)
+        if len(_TOOLS_PAGE_CACHE) >= _TOOLS_PAGE_CACHE_MAX:
+            _TOOLS_PAGE_CACHE.clear()
+        _TOOLS_PAGE_CACHE[page_key] = (tuple(tools), wire_tools)
+    out = mcp_methods.serialize_server_result("tools/list", version, {**result, "tools": []})
+    out["tools"] = wire_tools
+    return out
+
+
+def _wire_tools(version, result):
     wire_tools, texts = WireTools(), []
     for tool in result["tools"]:
         schema = tool.get("inputSchema")
@@ -163,9 +185,7 @@ def serialize_tools_list(version, result):
         wire_tools.append(entry[1])
         texts.append(entry[2])
     wire_tools.json_text = "[" + ",".join(texts) + "]"
-    out = mcp_methods.serialize_server_result("tools/list", version, {**result, "tools": []})
-    out["tools"] = wire_tools
-    return out
+    return wire_tools
 
 
 def _short(exc):

@@ -261,7 +261,25 @@ class McpServer(models.AbstractModel):
         return f"{prefix}_{spec.name}"
 
     def _ocore_visible_tools(self, conn):
-        """[(full name, spec)] this connection may see, in a stable order."""
+        """[(full name, spec)] this connection may see, in a stable order.
+
+        Kept per process in the registry's ormcache (derived data: every worker empties it when the
+        registry's caches are cleared, which a module install, a server-action tool or a tool switch
+        change, a group or a system parameter change does) under everything else the list depends on
+        (:meth:`_ocore_visibility_signature`): tools/list and the resource checks read it on every request.
+        """
+        return list(self._ocore_visible_tools_cached(self._ocore_visibility_signature(conn), conn))
+
+    def _ocore_visibility_signature(self, conn):
+        """What the visible tools depend on besides the registry's caches: the key owner, the key's scope,
+        the session's filters and the settings. An extension whose visibility reads anything else adds it
+        here (or clears the registry's caches when it changes)."""
+        settings = conn.settings
+        return json.dumps([conn.auth.user_id, conn.scope, conn.instances, conn.categories, settings["slug"],
+                           settings["write_enabled"]], sort_keys=True, default=str)
+
+    @tools.ormcache("signature")
+    def _ocore_visible_tools_cached(self, signature, conn):
         toolset = self.env["ocore.mcp.toolset"]
         specs = toolset._ocore_tool_specs()
         is_admin = self._ocore_is_admin(conn)
@@ -271,7 +289,7 @@ class McpServer(models.AbstractModel):
                     spec, conn) is None and not self._ocore_write_hidden(spec, conn):
                 visible.append((self._ocore_full_name(spec, conn), spec))
         visible.sort(key=lambda item: (item[1].meta.platform is False, item[1].category, item[0]))
-        return visible
+        return tuple(visible)
 
     def _ocore_write_hidden(self, spec, conn):
         """A write or destructive tool is not offered to a read-only key or on an instance with writes off
@@ -313,8 +331,19 @@ class McpServer(models.AbstractModel):
 
     def _ocore_tool_definitions(self, conn, chunk):
         """The definitions of one tools/list page ([(full name, spec)]). Extension point for data shared
-        by every description of a listing: compute it once here, then pass it on, e.g. in the context."""
-        return [self._ocore_tool_definition(name, spec, conn) for name, spec in chunk]
+        by every description of a listing: compute it once here, then pass it on, e.g. in the context.
+
+        Built once per process and kept in the registry's ormcache (emptied with it, like the visible
+        tools) under the protocol revision, the page's tools and the text values of the context (where
+        such shared data travels: the knowledge addon's auto-context prefix). The definitions are shared
+        between requests: never modify one (protocol.serialize_tools_list reuses their wire form)."""
+        context = tuple(sorted((k, v) for k, v in self.env.context.items() if isinstance(v, str)))
+        key = (conn.protocol_version, context, tuple((name, id(spec)) for name, spec in chunk))
+        return list(self._ocore_tool_definitions_cached(key, conn, chunk))
+
+    @tools.ormcache("key")
+    def _ocore_tool_definitions_cached(self, key, conn, chunk):
+        return tuple(self._ocore_tool_definition(name, spec, conn) for name, spec in chunk)
 
     def _mcp_tools_list(self, conn, request, request_id):
         visible = self._ocore_visible_tools(conn)
