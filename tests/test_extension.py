@@ -27,7 +27,9 @@ async def test_new_tool_family_is_listed_and_callable(mcp_client, slug, transpor
         props = echo.input_schema["properties"]
         assert props["text"]["type"] == "string" and props["text"]["description"] == "Any text; returned unchanged."
         assert echo.input_schema["required"] == ["text"]
-        assert set(props) == {"text", "password", "options"}  # the common parameters: in the instructions
+        # its own parameters, then the common ones (typed; what they mean: in the instructions)
+        assert set(props) == {"text", "password", "options", "timeout_seconds", "max_response_size", "context"}
+        assert echo.title == "E2e echo" and echo.output_schema == {"type": "object"}
         result = data_of(await client.call_tool(f"{slug}_e2e_echo", {"text": "from the extension"}))
         assert result["text"] == "from the extension" and result["login"] == "admin"
 

@@ -87,7 +87,8 @@ async def test_formats_and_explain(mcp_client, slug, partner):
         assert not table.is_error
         assert f"{partner['id']} | {partner['name']}" in text_of(table)
         csv_result = await call(client, slug, "execute_sql", query=query, format="csv")
-        assert text_of(csv_result) == f"id,name\r\n{partner['id']},{partner['name']}\r\n"
+        # the CSV as is, between the untrusted-data tags of every data result
+        assert f">\nid,name\r\n{partner['id']},{partner['name']}\r\n\n</untrusted-data-" in text_of(csv_result)
         plan = data_of(await call(client, slug, "execute_sql", query="SELECT count(*) FROM res_partner",
                                   explain=True))["plan"]
         assert "Aggregate" in plan and "actual time=" in plan

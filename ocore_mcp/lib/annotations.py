@@ -1,17 +1,17 @@
 """What ``tools/list`` tells a client about each tool beyond its schema: the MCP annotations
-(``readOnlyHint``, ``destructiveHint``, ``idempotentHint``, ``openWorldHint``) and a human title.
+(``readOnlyHint``, ``destructiveHint``, ``idempotentHint``, ``openWorldHint``), a human title and the
+output schema.
 
 The hints are the truth about the tool, not about its confirm flow: ``kind="write"`` tools that can
 overwrite or remove data irreversibly (``write``, ``execute_sql``, shell, user and group changes, module
 install/upgrade, system parameters, file writes and moves, CSV import …) are ``destructiveHint: true``
-although only ``kind="destructive"`` tools ask for ``confirm``. Only values that differ from the MCP
-defaults (readOnlyHint false, destructiveHint true, idempotentHint false, openWorldHint true) are sent:
-every byte repeats per tool, and tools/list must stay within 60 KB with every addon (measured with the
-three addons: 58.7 KB before titles; a title on each of the ~100 built-in tools adds 2.7 KB and
-``openWorldHint: false`` on the closed-world ones 2.0 KB, so neither is sent for the built-in tools: a
-client assumes the cautious default, open world). A tool declares its own with the ``mcp_tool`` options
-``title``, ``destructive_hint``, ``idempotent_hint``, ``open_world_hint``; the tables below cover the
-built-in tools.
+although only ``kind="destructive"`` tools ask for ``confirm``. ``openWorldHint`` is sent for every tool:
+false for a tool acting on this Odoo instance alone, true for one reaching outside it (PostHog, code that
+may call anything: shell, methods and server actions, scheduled actions). Other hints are sent only where
+they differ from the MCP defaults (readOnlyHint false, destructiveHint true, idempotentHint false): every
+byte repeats per tool, and tools/list must stay within 60 KB with every addon (TestToolListBudget
+measures it). A tool declares its own with the ``mcp_tool`` options ``title``, ``destructive_hint``,
+``idempotent_hint``, ``open_world_hint``; the tables below cover the built-in tools.
 """
 
 # kind="write" tools that may overwrite, run arbitrary code on, or remove existing data
@@ -33,9 +33,24 @@ IDEMPOTENT = frozenset({
 })
 
 
+# tools reaching outside the instance (besides the categories below)
+OPEN_WORLD = frozenset({
+    "execute_shell", "execute_shell_multi", "python_repl", "execute_method", "batch_execute",
+    "run_scheduled_action",
+})
+OPEN_WORLD_CATEGORIES = frozenset({"monitoring", "actions"})
+
+
 def title_of(spec):
-    """The tool's declared human title, or None (not sent)."""
-    return getattr(spec.meta, "title", None)
+    """The tool's declared human title, else one made of its name ("list_notes" -> "List notes")."""
+    return getattr(spec.meta, "title", None) or spec.name.replace("_", " ").capitalize()
+
+
+def open_world(spec):
+    declared = getattr(spec.meta, "open_world_hint", None)
+    if declared is not None:
+        return declared
+    return spec.name in OPEN_WORLD or spec.category in OPEN_WORLD_CATEGORIES
 
 
 def annotations_of(spec):
@@ -52,6 +67,5 @@ def annotations_of(spec):
         out = {"destructiveHint": bool(destructive)}
         if idempotent:
             out["idempotentHint"] = True
-    if getattr(meta, "open_world_hint", None) is False:
-        out["openWorldHint"] = False
+    out["openWorldHint"] = open_world(spec)
     return out

@@ -17,7 +17,7 @@ from odoo import _, api, fields, models, tools
 from odoo.exceptions import ValidationError
 
 from ..lib import compat
-from ..lib.tooling import CONFIRM_PARAM, DRY_RUN_PARAM, ToolMeta, ToolSpec, _compact
+from ..lib.tooling import ToolMeta, ToolSpec, _compact, add_common_params
 
 _logger = logging.getLogger(__name__)
 
@@ -163,9 +163,7 @@ class IrActionsServer(models.Model):
         schema = _compact(validator.model_json_schema())
         schema.pop("additionalProperties", None)
         schema["properties"]["ids"]["description"] = f"Ids of the {self.model_id.model} records to run the action on."
-        if meta.kind == "destructive":
-            schema["properties"]["confirm"] = dict(CONFIRM_PARAM)
-            schema["properties"]["dry_run"] = dict(DRY_RUN_PARAM)
+        add_common_params(schema["properties"], meta.kind == "destructive", meta.kind == "destructive")
         return ActionToolSpec(
             name=self.mcp_tool_name,
             meta=meta,

@@ -14,8 +14,8 @@ from ..lib import annotations as tool_annotations
 from ..lib import compat, errors, origins
 from ..lib import protocol
 from ..lib.deadline import CallCancelled, CallInterrupted, CallTimeout, Deadline
-from ..lib.shaping import shape
-from ..lib.tooling import COMMON_PARAMS_HELP
+from ..lib.shaping import mark_untrusted, shape
+from ..lib.tooling import COMMON_PARAMS_HELP, OUTPUT_SCHEMA
 from ..service import audit
 from ..service import policy
 from ..service.context import CallContext, reset_current_call, set_current_call
@@ -137,8 +137,9 @@ class McpServer(models.AbstractModel):
         if method not in SELF_COUNTED_METHODS:
             self._ocore_count_request(conn, request_id, method)
         version = conn.protocol_version
-        if method == "initialize":
-            # version negotiation happens in the transport before the session exists
+        if method == "initialize" and not protocol.is_modern(version):
+            # version negotiation happens in the transport before the session exists; 2026-07-28 removed
+            # initialize: in its envelope it is method-not-found (HTTP 404) like ping, below
             version = protocol.negotiate_version((params or {}).get("protocolVersion"))
         try:
             request = protocol.parse_request(method, version, params)
@@ -313,20 +314,23 @@ class McpServer(models.AbstractModel):
         return spec.description
 
     def _ocore_tool_definition(self, full_name, spec, conn):
-        # the title and the annotations that differ from the MCP defaults (lib/annotations.py): every
-        # byte here repeats in each tool of tools/list
-        annotations = tool_annotations.annotations_of(spec)
+        # the title, the annotations that differ from the MCP defaults and the output schema
+        # (lib/annotations.py), each in the revisions that define it: every byte here repeats in each tool
+        # of tools/list
         definition = {
             "name": full_name,
             "description": self._ocore_tool_description(spec, conn),
             "inputSchema": spec.input_schema,
-            "annotations": annotations,
         }
+        version = conn.protocol_version
+        if version == "2024-11-05":  # no annotations, title nor structured output yet
+            return definition
+        annotations = tool_annotations.annotations_of(spec)
         title = tool_annotations.title_of(spec)
-        if title and conn.protocol_version == "2025-03-26":  # the one revision with the title in the annotations
+        if version == "2025-03-26":  # the one revision with the title in the annotations, no outputSchema
             definition["annotations"] = {**annotations, "title": title}
-        elif title:
-            definition["title"] = title
+            return definition
+        definition.update(annotations=annotations, title=title, outputSchema=spec.meta.output_schema or OUTPUT_SCHEMA)
         return definition
 
     def _ocore_tool_definitions(self, conn, chunk):
@@ -500,7 +504,7 @@ class McpServer(models.AbstractModel):
             self._ocore_audit_outcome(call.audit_id, {"status": "success", "success": True,
                                                       "result_summary": logged, "latency_ms": latency})
             return {
-                "content": [{"type": "text", "text": text}],
+                "content": [{"type": "text", "text": mark_untrusted(text) if call.spec.meta.untrusted else text}],
                 "structuredContent": structured,
                 "isError": False,
             }
@@ -513,6 +517,7 @@ class McpServer(models.AbstractModel):
                                                   "refusal_reason": outcome.get("refusal")})
         if outcome.get("value") is not None:  # policy.ToolFailed: the tool's output with the error
             text, structured, _truncated = shape(outcome["value"], call.max_response_kb)
+            text = mark_untrusted(text) if call.spec.meta.untrusted else text
             return {"content": [{"type": "text", "text": f"{message}\n{text}"}],
                     "structuredContent": structured, "isError": True}
         return self._ocore_error_result(message)

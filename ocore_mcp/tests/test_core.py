@@ -50,8 +50,10 @@ class TestPureCore(TransactionCase):
         self.assertEqual(props["domain"]["type"], "array")
         self.assertEqual(props["limit"]["default"], 80)
         self.assertEqual(spec.input_schema["required"], ["model"])
-        # common parameters are described once, in the instructions; no confirm/dry_run on a read tool
-        self.assertNotIn("timeout_seconds", props)
+        # common parameters are declared (typed, described once in the instructions); no confirm/dry_run on a
+        # read tool
+        self.assertEqual((props["timeout_seconds"], props["max_response_size"], props["context"]),
+                         ({"type": "integer"}, {"type": "integer"}, {"type": "object"}))
         self.assertNotIn("confirm", props)
         self.assertNotIn("dry_run", props)
         destructive = build_spec(_Family._tool_unlink, "m", "_tool_unlink", _Family._tool_unlink._mcp_tool)

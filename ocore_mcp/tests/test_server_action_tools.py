@@ -63,7 +63,10 @@ class TestServerActionTools(McpToolCase):
         self.assertEqual(props["ids"]["items"]["type"], "integer")
         self.assertEqual(props["values"]["type"], "object")
         self.assertIn("confirm", props)
-        self.assertEqual(tool["annotations"], {"destructiveHint": True})
+        # a server action may send mail or call anything: open world; its title is the action's name
+        self.assertEqual(tool["annotations"], {"destructiveHint": True, "openWorldHint": True})
+        self.assertEqual(tool["title"], action.name)
+        self.assertTrue({"timeout_seconds", "max_response_size", "context", "dry_run"} <= set(props))
         self.assertIn("tag_partners", tool["description"])
         self.assertIn("Marks the partners.", tool["description"])
         action.mcp_tool_description = "Tag partners for the sales team."
@@ -133,7 +136,7 @@ class TestServerActionTools(McpToolCase):
     def test_read_only_action(self):
         self.make_action("count_partners", READ_CODE, mcp_read_only=True)
         tool = self.definition("count_partners")
-        self.assertEqual(tool["annotations"], {"readOnlyHint": True})
+        self.assertEqual(tool["annotations"], {"readOnlyHint": True, "openWorldHint": True})
         self.assertNotIn("confirm", tool["inputSchema"]["properties"])
         # production guard and read-only key: allowed, and nothing it writes is kept
         out = self.ok("count_partners", {"ids": [self.p1.id, self.p2.id]}, write_enabled=False)

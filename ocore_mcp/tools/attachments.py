@@ -67,16 +67,13 @@ class AttachmentTools(models.AbstractModel):
             "create_uid": [attachment.create_uid.id, attachment.create_uid.name] if attachment.create_uid else None,
         }
 
-    @mcp_tool("attachments")
+    @mcp_tool("attachments", title="List attachments")
     def _tool_list_attachments(self, model: str, res_id: RecordId, mimetype: str | None = None,
                                limit: Annotated[int, Field(ge=1, le=500)] = 100) -> dict:
-        """List a record's attachments: id, name, mimetype, size, date.
+        """A record's attachments: id, name, mimetype, size, date.
 
         Args:
-            model: Model, e.g. res.partner.
-            res_id: Record id.
-            mimetype: Exact type or prefix, e.g. image/.
-            limit: Max attachments (default 100).
+            mimetype: Type or prefix (image/).
         """
         record = self._ocore_record(model, res_id)
         domain = [("res_model", "=", record._name), ("res_id", "=", record.id)]
@@ -87,18 +84,14 @@ class AttachmentTools(models.AbstractModel):
         return {"model": record._name, "res_id": record.id, "count": len(attachments),
                 "attachments": [self._ocore_row(a) for a in attachments]}
 
-    @mcp_tool("attachments", kind="write")
+    @mcp_tool("attachments", kind="write", title="Upload attachment")
     def _tool_upload_attachment(self, model: str, res_id: RecordId, name: Annotated[str, Field(min_length=1,
                                 max_length=255)], data_base64: Annotated[str, Field(min_length=1)],
                                 mimetype: str | None = None) -> dict:
         """Attach a base64 file (max 10 MB) to a record.
 
         Args:
-            model: Model, e.g. res.partner.
-            res_id: Record id.
-            name: File name.
-            data_base64: File content, base64.
-            mimetype: MIME type (guessed if omitted).
+            mimetype: Guessed if omitted.
         """
         record = self._ocore_record(model, res_id)
         if len(data_base64) > (MAX_BYTES * 4 // 3) + 8:
@@ -117,13 +110,9 @@ class AttachmentTools(models.AbstractModel):
         attachment = self.env["ir.attachment"].create(values)
         return {"attachment": self._ocore_row(attachment), "checksum": attachment.checksum}
 
-    @mcp_tool("attachments", min_response_kb=DOWNLOAD_KB)
+    @mcp_tool("attachments", min_response_kb=DOWNLOAD_KB, title="Download attachment")
     def _tool_download_attachment(self, attachment_id: RecordId) -> dict:
-        """Download an attachment as base64 (max 10 MB); record rules apply.
-
-        Args:
-            attachment_id: Attachment id.
-        """
+        """An attachment's content as base64 (max 10 MB)."""
         attachment = self._ocore_attachment(attachment_id)
         if attachment.type == "url":
             return {"attachment": self._ocore_row(attachment), "data_base64": None,
@@ -140,13 +129,9 @@ class AttachmentTools(models.AbstractModel):
                           f"max_response_size={call.max_response_kb} KB; call again with a larger max_response_size")
         return {"attachment": self._ocore_row(attachment), "size": len(raw), "data_base64": encoded}
 
-    @mcp_tool("attachments", kind="destructive")
+    @mcp_tool("attachments", kind="destructive", title="Delete attachment")
     def _tool_delete_attachment(self, attachment_id: RecordId) -> dict:
-        """Delete an attachment.
-
-        Args:
-            attachment_id: Attachment id.
-        """
+        """Delete an attachment."""
         attachment = self._ocore_attachment(attachment_id, "unlink")
         row = self._ocore_row(attachment)
         attachment.unlink()

@@ -191,13 +191,9 @@ class FilesTools(models.AbstractModel):
 
     # -- tools ------------------------------------------------------------------------------
 
-    @mcp_tool("files", **FILES)
+    @mcp_tool("files", **FILES, title="Browse files")
     def _tool_file_browse(self, path: str | None = None):
-        """List files and directories in an addon directory. Omit path to list all custom addons.
-
-        Args:
-            path: Directory relative to the custom addons root, e.g. "my_addon/models".
-        """
+        """List a directory of the custom addons (no path: every addon)."""
         box = self._ocore_sandbox()
         target, shown = box.resolve(path, kind="dir")
         directory = box.real(target, shown)
@@ -222,7 +218,7 @@ class FilesTools(models.AbstractModel):
             result["truncated"] = True
         return result
 
-    @mcp_tool("files", min_response_kb=150, **FILES)
+    @mcp_tool("files", min_response_kb=150, **FILES, title="Read file")
     def _tool_file_read(
         self,
         path: str,
@@ -231,15 +227,13 @@ class FilesTools(models.AbstractModel):
         encoding: Literal["utf-8", "base64"] = "utf-8",
         max_size_kb: Annotated[int, Field(ge=1, le=10240)] = 100,
     ):
-        """Read file content. Supports line ranges (start_line, end_line) for large files and encoding: "base64" for
-        binary files. Default max size: 100KB.
+        """Read a file (line range, or base64 for binary; max 100 KB by default).
 
         Args:
-            path: File path relative to the custom addons root.
-            start_line: First line to return (1-based).
-            end_line: Last line to return (inclusive).
-            encoding: "utf-8" (text) or "base64" (any file, whole content).
-            max_size_kb: Most content returned, in KB (above 100, raise max_response_size too).
+            start_line: 1-based.
+            end_line: Inclusive.
+            encoding: base64: any file, whole.
+            max_size_kb: Most KB returned (above 100, raise max_response_size too).
         """
         box = self._ocore_sandbox()
         target, shown = box.resolve(path, kind="file")
@@ -296,7 +290,7 @@ class FilesTools(models.AbstractModel):
                               "or raise max_size_kb")
         return result
 
-    @mcp_tool("files", kind="write", **FILES)
+    @mcp_tool("files", kind="write", **FILES, title="Edit file")
     def _tool_file_write(
         self,
         path: str,
@@ -305,15 +299,12 @@ class FilesTools(models.AbstractModel):
         patch: str | None = None,
         line: Annotated[int, Field(ge=1)] | None = None,
     ):
-        """Edit an existing file. Three modes: full_content (replace entire file), patch (unified diff), or
-        insert_at_line (insert at a specific line).
+        """Edit a file: full_content, patch (unified diff) or insert_at_line.
 
         Args:
-            path: File path relative to the custom addons root.
-            mode: full_content, patch or insert_at_line.
-            content: New content (full_content) or text to insert (insert_at_line).
-            patch: Unified diff; every hunk must match exactly or nothing is written.
-            line: insert_at_line: insert before this 1-based line (last + 1 appends).
+            content: full_content / insert_at_line text.
+            patch: Unified diff; all hunks must match.
+            line: insert_at_line: before this line (1-based).
         """
         box = self._ocore_sandbox()
         target, shown = box.resolve(path, kind="file")
@@ -382,7 +373,7 @@ class FilesTools(models.AbstractModel):
             new += newline
         return new, len({c.hunk for c in diff.changes})
 
-    @mcp_tool("files", kind="write", **FILES)
+    @mcp_tool("files", kind="write", **FILES, title="Create file")
     def _tool_file_create(
         self,
         path: str,
@@ -390,14 +381,7 @@ class FilesTools(models.AbstractModel):
         is_directory: bool = False,
         encoding: Literal["utf-8", "base64"] = "utf-8",
     ):
-        """Create a new file or directory. Set is_directory: true for directories. Supports nested directory creation.
-
-        Args:
-            path: Path relative to the custom addons root; missing parent directories are created.
-            content: Content of the new file.
-            is_directory: Create a directory instead of a file.
-            encoding: "utf-8" or "base64" (content is base64 of a binary file).
-        """
+        """Create a file or directory (parents created)."""
         box = self._ocore_sandbox()
         target, shown = box.resolve(path, must_exist=False)
         if not shown:
@@ -433,13 +417,12 @@ class FilesTools(models.AbstractModel):
             box.write_bytes(target, shown, data, create=True)
         return result
 
-    @mcp_tool("files", kind="destructive", **FILES)
+    @mcp_tool("files", kind="destructive", **FILES, title="Delete file")
     def _tool_file_delete(self, path: str, recursive: bool = False):
-        """Delete a file. Requires confirm: true.
+        """Delete a file or directory.
 
         Args:
-            path: File (or directory) path relative to the custom addons root.
-            recursive: Also delete a non-empty directory and everything in it.
+            recursive: Also a non-empty directory.
         """
         box = self._ocore_sandbox()
         target, shown = box.resolve(path)
@@ -471,14 +454,9 @@ class FilesTools(models.AbstractModel):
                 os.unlink(target)
         return result
 
-    @mcp_tool("files", **FILES)
+    @mcp_tool("files", **FILES, title="File info")
     def _tool_file_info(self, path: str):
-        """Get file metadata: size, permissions, modification time, and git status (modified, staged, untracked,
-        clean).
-
-        Args:
-            path: File or directory path relative to the custom addons root.
-        """
+        """A file's size, permissions, modification time and git status."""
         box = self._ocore_sandbox()
         target, shown = box.resolve(path)
         st = os.lstat(target)
@@ -507,14 +485,9 @@ class FilesTools(models.AbstractModel):
         info["git"] = self._ocore_git_status(real)
         return info
 
-    @mcp_tool("files", **FILES)
+    @mcp_tool("files", **FILES, title="File tree")
     def _tool_file_tree(self, path: str | None = None, depth: Annotated[int, Field(ge=1, le=3)] = 3):
-        """Recursive directory listing. Default depth: 3 levels (max: 3).
-
-        Args:
-            path: Directory relative to the custom addons root (default: the root).
-            depth: Levels to descend, 1 to 3.
-        """
+        """Recursive listing, up to 3 levels."""
         box = self._ocore_sandbox()
         target, shown = box.resolve(path, kind="dir")
         start = box.real(target, shown)
@@ -547,15 +520,9 @@ class FilesTools(models.AbstractModel):
         return {"path": shown, "depth": depth, "entries": entries, "files": files,
                 "directories": sum(1 for e in entries if e["type"] == "dir"), "truncated": truncated}
 
-    @mcp_tool("files", kind="write", **FILES)
+    @mcp_tool("files", kind="write", **FILES, title="Move file")
     def _tool_file_move(self, source: str, destination: str, overwrite: bool = False):
-        """Move or rename a file within the addon directory.
-
-        Args:
-            source: Current path relative to the custom addons root.
-            destination: New path relative to the custom addons root; missing parent directories are created.
-            overwrite: Replace an existing destination file.
-        """
+        """Move or rename a file."""
         box = self._ocore_sandbox()
         src, src_shown = box.resolve(source)
         if not src_shown:
@@ -585,7 +552,7 @@ class FilesTools(models.AbstractModel):
             shutil.move(src, dst)
         return result
 
-    @mcp_tool("files", **FILES)
+    @mcp_tool("files", **FILES, title="Search code")
     def _tool_search_in_code(
         self,
         pattern: str,
@@ -596,17 +563,10 @@ class FilesTools(models.AbstractModel):
         context_lines: Annotated[int, Field(ge=0, le=10)] = 2,
         max_results: Annotated[int, Field(ge=1, le=1000)] = 100,
     ):
-        """Search for text or regex patterns in addon source code. Scope to a specific addon or search all custom
-        addons. Returns file paths, line numbers, and matching content with context.
+        """Search text or a regex in the custom addons' code: path, line, match with context.
 
         Args:
-            pattern: Text, or a regular expression with regex: true.
-            regex: Pattern is a regular expression.
-            addon: Only this addon directory.
-            include: File name glob, e.g. "*.py".
-            case_sensitive: Match case.
-            context_lines: Lines before and after each match.
-            max_results: Most matches returned.
+            include: Glob, e.g. "*.py".
         """
         if not pattern:
             raise Refusal("invalid_input", "pattern is empty")

@@ -136,7 +136,7 @@ class MetadataTools(models.AbstractModel):
             registry._ocore_mcp_models_cache = (registry.registry_sequence, now, rows)
         return rows, False
 
-    @mcp_tool("metadata", model_args=())
+    @mcp_tool("metadata", model_args=(), title="List models")
     def _tool_list_models(
         self,
         search: str | None = None,
@@ -144,13 +144,7 @@ class MetadataTools(models.AbstractModel):
         limit: Annotated[int, Field(ge=1, le=5000)] = 300,
         offset: Annotated[int, Field(ge=0)] = 0,
     ) -> dict:
-        """List non-transient models with label, state and source modules (cached 5 minutes).
-
-        Args:
-            search: Text in the model name or label, e.g. sale.
-            state: base (from code) or manual (custom).
-            offset: Models to skip (pagination).
-        """
+        """Models with label, state and modules."""
         rows, cached = self._ocore_models_rows()
         allowed = self._call().connection.scope["models"] if self._call() else []
         needle = (search or "").strip().lower()
@@ -239,7 +233,7 @@ class MetadataTools(models.AbstractModel):
             data.update(relation_table=field.relation, column1=field.column1, column2=field.column2)
         return data
 
-    @mcp_tool("metadata", identifier_args=("fields",))
+    @mcp_tool("metadata", identifier_args=("fields",), title="Field metadata")
     def _tool_get_field_metadata(
         self,
         model: str,
@@ -247,14 +241,11 @@ class MetadataTools(models.AbstractModel):
         detail: bool = False,
         grouped: bool = True,
     ) -> dict:
-        """Get a model's field definitions: a compact summary of every field by default, 12 attributes per
-        field for the fields named, full metadata with detail: true.
+        """A model's fields: a summary of all, 12 attributes of those named, everything with detail.
 
         Args:
-            model: Model name, e.g. sale.order.
-            fields: Only these fields (12 attributes each: help, compute, related, index …).
-            detail: Full metadata (domain, context, compute, index, module …).
-            grouped: Group as simple / relational / technical.
+            fields: Only these, with 12 attributes each.
+            detail: Full metadata.
         """
         records = self._model(model)
         if fields:
@@ -298,13 +289,9 @@ class MetadataTools(models.AbstractModel):
             })
         return out
 
-    @mcp_tool("metadata")
+    @mcp_tool("metadata", title="Model constraints")
     def _tool_get_model_constraints(self, model: str) -> dict:
-        """Get a model's SQL and Python (@api.constrains) constraints.
-
-        Args:
-            model: Model name, e.g. res.partner.
-        """
+        """A model's SQL and Python constraints."""
         records = self._model(model)
         sql = compat.sql_constraints(records)
         database = []
@@ -360,13 +347,12 @@ class MetadataTools(models.AbstractModel):
             data.update(relation_table=field.relation, column1=field.column1, column2=field.column2)
         return data
 
-    @mcp_tool("metadata")
+    @mcp_tool("metadata", title="Model relations")
     def _tool_get_model_relations(self, model: str, include_incoming: bool = False) -> dict:
-        """Get relational fields with target models, inverse names and relation tables.
+        """A model's relational fields: targets, inverses, relation tables.
 
         Args:
-            model: Model name, e.g. sale.order.
-            include_incoming: Also list other models' many2one fields pointing here.
+            include_incoming: Also many2one fields pointing here.
         """
         records = self._model(model)
         relations = {"many2one": [], "one2many": [], "many2many": []}
@@ -389,7 +375,7 @@ class MetadataTools(models.AbstractModel):
 
     # -- get_model_methods -------------------------------------------------------------------
 
-    @mcp_tool("metadata")
+    @mcp_tool("metadata", title="Model methods")
     def _tool_get_model_methods(
         self,
         model: str,
@@ -397,13 +383,10 @@ class MetadataTools(models.AbstractModel):
         include_base: bool = False,
         search: str | None = None,
     ) -> dict:
-        """List a model's methods with their API decorators (model, depends, constrains, onchange …).
+        """A model's methods with their decorators.
 
         Args:
-            model: Model name, e.g. sale.order.
-            include_private: Include _private methods.
-            include_base: Include the generic ORM methods (search, read …).
-            search: Text in the method name.
+            include_base: Include generic ORM methods.
         """
         records = self._model(model)
         cls = type(records)
@@ -443,7 +426,7 @@ class MetadataTools(models.AbstractModel):
 
     # -- get_model_views -----------------------------------------------------------------------
 
-    @mcp_tool("metadata")
+    @mcp_tool("metadata", title="Model views")
     def _tool_get_model_views(
         self,
         model: str,
@@ -452,14 +435,11 @@ class MetadataTools(models.AbstractModel):
         include_arch: bool = True,
         limit: Annotated[int, Field(ge=1, le=500)] = 50,
     ) -> dict:
-        """Get a model's views (XML arch and metadata), optionally of one type.
+        """A model's views (arch and metadata).
 
         Args:
-            model: Model name, e.g. res.partner.
-            view_type: form, list (or tree), search, kanban, calendar, pivot, graph, activity, qweb …
-            combined: The default view per type with inheritance applied, as the user sees it
-                (ir.ui.view records need administrator rights).
-            include_arch: Include the XML arch.
+            view_type: form, list, search, kanban …
+            combined: The default view per type with inheritance applied.
         """
         records = self._model(model)
         if view_type is not None and view_type not in VIEW_TYPES:
@@ -518,9 +498,9 @@ class MetadataTools(models.AbstractModel):
             return "enterprise"
         return "community"
 
-    @mcp_tool("metadata", model_args=())
+    @mcp_tool("metadata", model_args=(), title="Instance info")
     def _tool_get_instance_info(self) -> dict:
-        """Get instance details: server, environment, Odoo version and edition, write status, ports, timestamps."""
+        """Instance details: environment, version, edition, writes, ports."""
         call = self._call()
         settings = call.connection.settings if call else self.env["ocore.mcp.server"]._ocore_settings()
         cr = self.env.cr
@@ -567,13 +547,9 @@ class MetadataTools(models.AbstractModel):
 
     # -- get_addon_manifest ------------------------------------------------------------------
 
-    @mcp_tool("metadata", model_args=(), identifier_args=("module",))
+    @mcp_tool("metadata", model_args=(), identifier_args=("module",), title="Module manifest")
     def _tool_get_addon_manifest(self, module: str) -> dict:
-        """Read a module's manifest: summary, description, author, license, category, state, versions.
-
-        Args:
-            module: Module name, e.g. sale_management.
-        """
+        """A module's manifest: summary, author, license, category, state, versions."""
         modules = self._model("ir.module.module")  # a key's model allowlist must include it
         compat.check_access(modules, "read")
         record = modules.search([("name", "=", module)], limit=1)
@@ -629,7 +605,7 @@ class MetadataTools(models.AbstractModel):
             )
         return [field]
 
-    @mcp_tool("metadata", identifier_args=("field",))
+    @mcp_tool("metadata", identifier_args=("field",), title="List translations")
     def _tool_list_translations(
         self,
         model: str,
@@ -639,15 +615,11 @@ class MetadataTools(models.AbstractModel):
         lang: str | None = None,
         limit: Annotated[int, Field(ge=1, le=MAX_TRANSLATION_RECORDS)] = 20,
     ) -> dict:
-        """List the translations of records' translatable fields (html/xml fields term by term).
+        """Translations of records' translatable fields (html/xml term by term).
 
         Args:
-            model: Model name, e.g. product.template.
-            ids: Record IDs (or give a domain).
-            domain: Odoo domain selecting the records.
-            field: Only this field.
-            lang: Only this language, e.g. fr_FR.
-            limit: Max records for a domain.
+            ids: Or a domain.
+            limit: For a domain.
         """
         records = self._data_model(model)
         if ids is None and domain is None:
@@ -680,7 +652,7 @@ class MetadataTools(models.AbstractModel):
             "records": rows,
         }
 
-    @mcp_tool("metadata", kind="write", identifier_args=("field",))
+    @mcp_tool("metadata", kind="write", identifier_args=("field",), title="Update translation")
     def _tool_update_translation(
         self,
         model: str,
@@ -690,16 +662,11 @@ class MetadataTools(models.AbstractModel):
         value: str | None,
         source: str | None = None,
     ) -> dict:
-        """Set a record field's translation in one language (null removes it).
+        """Set a field's translation in one language (null removes it).
 
         Args:
-            model: Model name, e.g. product.template.
-            record_id: Record ID.
-            field: Translatable field.
-            lang: Language, e.g. fr_FR.
-            value: The translation.
-            source: The source term to replace, as list_translations shows it: required for html/xml
-                fields; for others, if given, must equal the current source text.
+            lang: e.g. fr_FR.
+            source: The source term, as list_translations shows it (required for html/xml fields).
         """
         records = self._data_model(model)
         self._ocore_translatable(records, field)

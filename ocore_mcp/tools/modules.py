@@ -90,7 +90,7 @@ class ModulesTools(models.AbstractModel):
 
     # -- inspection --------------------------------------------------------------------------
 
-    @mcp_tool("modules", **ADMIN)
+    @mcp_tool("modules", **ADMIN, title="List modules")
     def _tool_list_modules(
         self,
         state: STATES | None = None,
@@ -99,16 +99,7 @@ class ModulesTools(models.AbstractModel):
         limit: Annotated[int, Field(ge=1, le=1000)] = 100,
         offset: Annotated[int, Field(ge=0)] = 0,
     ):
-        """List all available modules with state, version, category, and author. Filterable by state, category,
-        and search.
-
-        Args:
-            state: installed, uninstalled, to install, to upgrade, to remove or uninstallable.
-            category: Category name (or part of it), e.g. "Sales".
-            search: Text in the technical name, title or summary.
-            limit: Most modules returned.
-            offset: Modules to skip (paging).
-        """
+        """Modules with state, version, category, author."""
         domain = []
         if state:
             domain.append(("state", "=", state))
@@ -134,12 +125,12 @@ class ModulesTools(models.AbstractModel):
             })
         return {"count": total, "offset": offset, "modules": rows}
 
-    @mcp_tool("modules", **ADMIN)
+    @mcp_tool("modules", **ADMIN, title="Module version drift")
     def _tool_module_drift(self, include_missing: bool = True):
-        """Detect version drift between installed modules in the database and their on-disk manifest versions.
+        """Installed modules whose version differs from their code's manifest.
 
         Args:
-            include_missing: Also list installed modules whose code is missing from the addons path.
+            include_missing: Also modules whose code is missing.
         """
         drift, missing, checked = [], [], 0
         for name, installed in sorted(self._ocore_installed_versions().items()):
@@ -184,13 +175,12 @@ class ModulesTools(models.AbstractModel):
         except (TypeError, ValueError):
             return "different"
 
-    @mcp_tool("modules", identifier_args=("addon",), **ADMIN)
+    @mcp_tool("modules", identifier_args=("addon",), **ADMIN, title="Module dependencies")
     def _tool_module_dependencies(self, addon: str, transitive: bool = False):
-        """Get the dependency graph for a module. Shows both direct and reverse dependencies.
+        """A module's dependencies and dependents.
 
         Args:
-            addon: Technical module name, e.g. "sale".
-            transitive: Follow the graph to the end (all dependencies and all dependents).
+            transitive: Follow the whole graph.
         """
         module = self._ocore_modules([addon])
         Dependency = self.env["ir.module.module.dependency"]
@@ -229,13 +219,9 @@ class ModulesTools(models.AbstractModel):
         result["auto_install"] = bool(module.auto_install)
         return result
 
-    @mcp_tool("modules", **ADMIN)
+    @mcp_tool("modules", **ADMIN, title="Module categories")
     def _tool_module_categories(self, include_empty: bool = False):
-        """List all module categories with module counts.
-
-        Args:
-            include_empty: Also list categories without any module.
-        """
+        """Module categories with module counts."""
         Module = self.env["ir.module.module"]
         counts = dict(compat.read_group(Module, [], ["category_id"], ["__count"]))
         installed = dict(compat.read_group(Module, [("state", "in", INSTALLED)], ["category_id"], ["__count"]))
@@ -258,14 +244,9 @@ class ModulesTools(models.AbstractModel):
                          "installed": installed.get(empty, 0)})
         return {"count": len(rows), "categories": rows}
 
-    @mcp_tool("modules", identifier_args=("module",), **ADMIN)
+    @mcp_tool("modules", identifier_args=("module",), **ADMIN, title="Check uninstall impact")
     def _tool_check_uninstall_deps(self, module: str):
-        """Check what depends on a module before uninstalling. Shows dependent modules, models, and views that
-        would break.
-
-        Args:
-            module: Technical module name, e.g. "sale_stock".
-        """
+        """What uninstalling a module would remove: dependent modules, models, views."""
         record = self._ocore_modules([module])
         dependents = record.downstream_dependencies()
         going = record | dependents
@@ -314,20 +295,14 @@ class ModulesTools(models.AbstractModel):
             result["note"] = f"{module} is not installed (state {record.state}): nothing would be removed"
         return result
 
-    @mcp_tool("modules", identifier_args=("module",), **ADMIN)
+    @mcp_tool("modules", identifier_args=("module",), **ADMIN, title="Module history")
     def _tool_module_history(
         self,
         module: str | None = None,
         source: Literal["mcp", "odoo", "database"] | None = None,
         limit: Annotated[int, Field(ge=1, le=500)] = 50,
     ):
-        """View module install/upgrade history for the instance (MCP, Odoo's Apps menu, the command line).
-
-        Args:
-            module: Only this module.
-            source: mcp, odoo (Apps menu, RPC) or database (e.g. odoo-bin -i/-u).
-            limit: Most entries, newest first.
-        """
+        """Module installs and upgrades (MCP, Apps menu, command line), newest first."""
         # Events and MCP audit rows are read with sudo: the tool is offered to system administrators only,
         # who need not be MCP managers.
         domain = [("module", "=", module)] if module else []
@@ -373,12 +348,12 @@ class ModulesTools(models.AbstractModel):
 
     # -- operations ----------------------------------------------------------------------
 
-    @mcp_tool("modules", kind="write", **MODULE_OP)
+    @mcp_tool("modules", kind="write", **MODULE_OP, title="Install module")
     def _tool_install_module(self, module: str | list[str]):
-        """Install an Odoo module.
+        """Install modules with their dependencies.
 
         Args:
-            module: Technical name, or a list of names; dependencies are installed too.
+            module: Technical name(s).
         """
         names = self._ocore_names(module)
         records = self._ocore_modules(names, refresh=True)
@@ -405,12 +380,12 @@ class ModulesTools(models.AbstractModel):
             result["not_installed"] = failed
         return result
 
-    @mcp_tool("modules", kind="write", **MODULE_OP)
+    @mcp_tool("modules", kind="write", **MODULE_OP, title="Upgrade module")
     def _tool_upgrade_module(self, module: str | list[str]):
-        """Upgrade one or more modules to their on-disk version.
+        """Upgrade installed modules to their code's version.
 
         Args:
-            module: Technical name, or a list of names (installed modules).
+            module: Technical name(s).
         """
         names = self._ocore_names(module)
         records = self._ocore_modules(names)
@@ -431,12 +406,12 @@ class ModulesTools(models.AbstractModel):
             "note": "changed Python code is loaded when the server restarts; data, views and versions now",
         }
 
-    @mcp_tool("modules", kind="destructive", **MODULE_OP)
+    @mcp_tool("modules", kind="destructive", **MODULE_OP, title="Uninstall module")
     def _tool_uninstall_module(self, module: str):
-        """Uninstall a module. Requires confirm: true.
+        """Uninstall a module and the modules depending on it.
 
         Args:
-            module: Technical name; modules that depend on it are uninstalled too (see check_uninstall_deps).
+            module: Technical name (its dependents are uninstalled too).
         """
         record = self._ocore_modules(self._ocore_names(module))
         if record.state not in ("installed", "to upgrade"):
@@ -455,7 +430,7 @@ class ModulesTools(models.AbstractModel):
 
     # -- scaffolding -----------------------------------------------------------------------
 
-    @mcp_tool("modules", kind="write", identifier_args=("name", "model"), **ADMIN)
+    @mcp_tool("modules", kind="write", identifier_args=("name", "model"), **ADMIN, title="Scaffold module")
     def _tool_scaffold_module(
         self,
         name: str,
@@ -469,20 +444,15 @@ class ModulesTools(models.AbstractModel):
         category: str | None = None,
         application: bool = False,
     ):
-        """Create a complete Odoo module skeleton with manifest, models, views, security, and directory structure.
+        """Create a module skeleton: manifest, model, views, security.
 
         Args:
-            name: Technical name, also its directory under the custom addons root.
+            name: Technical name.
             title: Display name.
-            summary: One-line summary.
-            depends: Dependencies (default ["base"]).
-            model: Model to create (default "<name>.record").
-            fields: [{name, type, string, required, comodel, selection: [[value, label]]}], type one of char text
-                html integer float boolean date datetime selection many2one (default: name, description).
-            path: Parent directory under the custom addons root.
-            author: Manifest author.
-            category: Manifest category.
-            application: Own top menu entry.
+            model: Default "<name>.record".
+            fields: [{name, type, string, required, comodel, selection}] (default: name, description).
+            path: Parent directory.
+            application: Own top menu.
         """
         if not MODULE_NAME.match(name):
             raise Refusal("invalid_input", f"name {name!r}: use lowercase letters, digits and _ (start with a letter)")

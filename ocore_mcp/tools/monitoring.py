@@ -314,13 +314,9 @@ class MonitoringTools(models.AbstractModel):
 
     # -- tools -----------------------------------------------------------------------------------------
 
-    @mcp_tool("monitoring", **ADMIN)
+    @mcp_tool("monitoring", **ADMIN, title="PostHog dashboard")
     def _tool_posthog_dashboard(self, period: Period = "7d") -> dict:
-        """Full analytics dashboard: DAU, WAU, MAU, sessions, error rate, top modules and web vitals.
-
-        Args:
-            period: 1d, 7d, 14d, 30d or 90d (DAU/WAU/MAU are always the last 1/7/30 days).
-        """
+        """DAU, WAU, MAU, sessions, error rate, top modules, web vitals."""
         api, config = self._ocore_posthog()
         active, scope = self._ocore_active(api, config, period)
         sessions = self._ocore_sessions(api, scope)
@@ -330,13 +326,9 @@ class MonitoringTools(models.AbstractModel):
         return {"period": period, "instance": config["instance"], **active, **sessions, "errors": errors,
                 "top_modules": modules, "web_vitals": vitals}
 
-    @mcp_tool("monitoring", **ADMIN)
+    @mcp_tool("monitoring", **ADMIN, title="PostHog active users")
     def _tool_posthog_active_users(self, period: Period = "7d") -> dict:
-        """Active user counts (DAU/WAU/MAU), daily active users over the period and the top users.
-
-        Args:
-            period: 1d, 7d, 14d, 30d or 90d (DAU/WAU/MAU are always the last 1/7/30 days).
-        """
+        """DAU/WAU/MAU, daily active users and top users."""
         api, config = self._ocore_posthog()
         active, scope = self._ocore_active(api, config, period)
         daily = [{"day": row.get("day"), "users": _number(row.get("users")) or 0,
@@ -348,13 +340,9 @@ class MonitoringTools(models.AbstractModel):
                 "last_seen": row.get("last_seen")} for row in rows]
         return {"period": period, "instance": config["instance"], **active, "daily": daily, "top_users": top}
 
-    @mcp_tool("monitoring", **ADMIN)
+    @mcp_tool("monitoring", **ADMIN, title="PostHog online users")
     def _tool_posthog_online_users(self, period: Period = "1d") -> dict:
-        """Currently online users (real time: an event in the last 5 minutes), with their current module.
-
-        Args:
-            period: Accepted like by every monitoring tool; "online" is always the last 5 minutes.
-        """
+        """Users active in the last 5 minutes, with their module."""
         api, config = self._ocore_posthog()
         rows = api.query(Q_ONLINE, instance=config["instance"])
         users = self._ocore_users_of(config, [row.get("distinct_id") for row in rows])
@@ -364,26 +352,17 @@ class MonitoringTools(models.AbstractModel):
         return {"period": period, "window_minutes": 5, "instance": config["instance"], "online": len(online),
                 "users": online}
 
-    @mcp_tool("monitoring", **ADMIN)
+    @mcp_tool("monitoring", **ADMIN, title="PostHog module usage")
     def _tool_posthog_module_usage(self, period: Period = "7d") -> dict:
-        """Module usage: the apps opened, page views, users and adoption rate (users of the module / web users).
-
-        Args:
-            period: 1d, 7d, 14d, 30d or 90d.
-        """
+        """Apps opened: page views, users, adoption."""
         api, config = self._ocore_posthog()
         scope = self._ocore_scope(config, period)
         modules, total = self._ocore_modules(api, scope, 50)
         return {"period": period, "instance": config["instance"], "web_users": total, "modules": modules}
 
-    @mcp_tool("monitoring", **ADMIN)
+    @mcp_tool("monitoring", **ADMIN, title="PostHog web vitals")
     def _tool_posthog_web_vitals(self, period: Period = "7d") -> dict:
-        """Core Web Vitals (LCP, INP, CLS, and FCP) at the 75th percentile with their rating, and the
-        slowest pages by LCP.
-
-        Args:
-            period: 1d, 7d, 14d, 30d or 90d.
-        """
+        """LCP, INP, CLS, FCP at p75 with ratings; slowest pages."""
         api, config = self._ocore_posthog()
         scope = self._ocore_scope(config, period)
         overall = self._ocore_vitals((api.query(Q_VITALS, **scope) or [{}])[0])
@@ -392,13 +371,9 @@ class MonitoringTools(models.AbstractModel):
                                                                               "cls": "score"},
                 **overall, "pages": pages}
 
-    @mcp_tool("monitoring", **ADMIN)
+    @mcp_tool("monitoring", **ADMIN, title="PostHog errors")
     def _tool_posthog_errors(self, period: Period = "7d") -> dict:
-        """Error summary: top error types (web client and server), counts, users affected and the daily trend.
-
-        Args:
-            period: 1d, 7d, 14d, 30d or 90d.
-        """
+        """Top errors (web and server): counts, users, daily trend."""
         api, config = self._ocore_posthog()
         scope = self._ocore_scope(config, period)
         types = [{"type": row.get("type"), "source": row.get("source"), "count": _number(row.get("count")) or 0,
@@ -409,14 +384,9 @@ class MonitoringTools(models.AbstractModel):
         return {"period": period, "instance": config["instance"], "total": sum(t["count"] for t in types),
                 "types": types, "trend": trend}
 
-    @mcp_tool("monitoring", **ADMIN)
+    @mcp_tool("monitoring", **ADMIN, title="PostHog slow RPCs")
     def _tool_posthog_slow_rpcs(self, period: Period = "7d") -> dict:
-        """Slowest RPC calls: endpoint (model.method), average duration and call count, as the web client
-        measured them, and the calls the server reported above its slow RPC threshold.
-
-        Args:
-            period: 1d, 7d, 14d, 30d or 90d.
-        """
+        """Slowest RPCs (model.method): average duration, calls; server slow RPC reports."""
         api, config = self._ocore_posthog()
         scope = self._ocore_scope(config, period)
 
@@ -428,13 +398,9 @@ class MonitoringTools(models.AbstractModel):
         return {"period": period, "instance": config["instance"], "slow_rpc_threshold_ms": config["slow_rpc_ms"],
                 "slowest": rows(Q_RPC_WEB), "server_slow": rows(Q_RPC_SLOW)}
 
-    @mcp_tool("monitoring", **ADMIN)
+    @mcp_tool("monitoring", **ADMIN, title="PostHog sessions")
     def _tool_posthog_sessions(self, period: Period = "7d") -> dict:
-        """Session statistics: count, average duration, bounce rate (one page view or less) and daily trend.
-
-        Args:
-            period: 1d, 7d, 14d, 30d or 90d.
-        """
+        """Sessions: count, average duration, bounce rate, daily trend."""
         api, config = self._ocore_posthog()
         scope = self._ocore_scope(config, period)
         summary = self._ocore_sessions(api, scope)
@@ -444,14 +410,9 @@ class MonitoringTools(models.AbstractModel):
                  for row in api.query(Q_SESSIONS_DAILY, **scope)]
         return {"period": period, "instance": config["instance"], **summary, "trend": trend}
 
-    @mcp_tool("monitoring", **ADMIN)
+    @mcp_tool("monitoring", **ADMIN, title="PostHog feature flags")
     def _tool_posthog_feature_flags(self, period: Period = "7d") -> dict:
-        """PostHog feature flags of the project: key, name, active status, rollout percentage, variants, and
-        how often each was evaluated in the period ($feature_flag_called events).
-
-        Args:
-            period: 1d, 7d, 14d, 30d or 90d (for the evaluation counts).
-        """
+        """Feature flags: key, status, rollout, variants, evaluations in the period."""
         api, config = self._ocore_posthog()
         calls = {row.get("flag"): row for row in api.query(Q_FLAG_CALLS, days=PERIODS[period])}
         flags = []
@@ -479,14 +440,9 @@ class MonitoringTools(models.AbstractModel):
         return {"period": period, "project_id": config["project_id"], "count": len(flags),
                 "active": sum(f["active"] for f in flags), "flags": flags}
 
-    @mcp_tool("monitoring", **ADMIN)
+    @mcp_tool("monitoring", **ADMIN, title="PostHog surveys")
     def _tool_posthog_surveys(self, period: Period = "30d") -> dict:
-        """PostHog surveys of the project: name, type, status (draft, running, completed, archived) and
-        response count in the period ('survey sent' events).
-
-        Args:
-            period: 1d, 7d, 14d, 30d or 90d (for the response counts).
-        """
+        """Surveys: name, type, status, responses in the period."""
         api, config = self._ocore_posthog()
         responses = {row.get("survey_id"): _number(row.get("responses")) or 0
                      for row in api.query(Q_SURVEY_RESPONSES, days=PERIODS[period])}

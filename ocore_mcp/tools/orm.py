@@ -270,7 +270,7 @@ class OrmTools(models.AbstractModel):
 
     # -- CRUD ----------------------------------------------------------------------
 
-    @mcp_tool("orm", kind="read")
+    @mcp_tool("orm", kind="read", title="Search records")
     def _tool_search_read(
         self,
         model: str,
@@ -281,36 +281,12 @@ class OrmTools(models.AbstractModel):
         order: str | None = None,
         format: Literal["json", "text"] = "json",  # noqa: A002 - the spec's parameter name
     ) -> dict:
-        """Search and read records with a domain filter, pagination and field selection.
-
-        Without `fields`, the most useful fields are picked (smart field selection: name, state,
-        key relations, dates, amounts; no binary, HTML or technical fields). The answer has pagination
-        hints (has_more, next_offset; total on the last page; advanced_search counts every match).
-        format "text" returns a readable table.
-
-        Args:
-            model: Technical model name, e.g. res.partner.
-            domain: Odoo domain, e.g. [["is_company", "=", true], ["name", "ilike", "acme"]]. Default: all records.
-            fields: Field names to return; omit for smart field selection.
-            limit: Maximum number of records (default 80, max 2000).
-            offset: Number of records to skip (pagination).
-            order: Sort order, e.g. "name asc, id desc" (stored fields only).
-            format: "json" (default) or "text" for a human-readable rendering.
-        """
+        """Search and read records. Pages: has_more, next_offset. format text: a table."""
         return self._ocore_search_page(model, domain, fields, limit, offset, order, format, with_total=False)
 
-    @mcp_tool("orm", kind="read")
+    @mcp_tool("orm", kind="read", title="Read records")
     def _tool_read(self, model: str, ids: RecordIds, fields: list[str] | None = None) -> dict:
-        """Read specific records by their IDs.
-
-        Returns the requested fields (default: smart field selection) of each record; ids that do not
-        exist are listed in not_found.
-
-        Args:
-            model: Technical model name, e.g. res.partner.
-            ids: Record IDs, e.g. [1, 2, 3].
-            fields: Field names to return; omit for smart field selection.
-        """
+        """Read records by id; missing ids are listed in not_found."""
         records = self._data_model(model)
         names = self._ocore_fields(records, fields)
         ids = list(dict.fromkeys(ids))
@@ -325,27 +301,20 @@ class OrmTools(models.AbstractModel):
             "records": self._ocore_read(records, names),
         }
 
-    @mcp_tool("orm", kind="read")
+    @mcp_tool("orm", kind="read", title="Count records")
     def _tool_count(self, model: str, domain: list | None = None) -> dict:
-        """Count records matching a domain filter without fetching data.
-
-        Args:
-            model: Technical model name, e.g. sale.order.
-            domain: Odoo domain, e.g. [["state", "=", "sale"]]. Default: all records.
-        """
+        """Count the records matching a domain."""
         records = self._data_model(model)
         domain = self._ocore_domain(records, domain)
         return {"model": model, "count": records.search_count(domain)}
 
-    @mcp_tool("orm", kind="write")
+    @mcp_tool("orm", kind="write", title="Create record")
     def _tool_create(self, model: str, values: dict[str, Any], fields: list[str] | None = None) -> dict:
-        """Create a new record. Returns the full created record (smart-selected fields).
+        """Create a record.
 
         Args:
-            model: Technical model name, e.g. res.partner.
-            values: Field values, e.g. {"name": "New Partner", "email": "new@example.com"}. A many2one takes
-                an id, an x2many takes Odoo commands, e.g. [[6, 0, [1, 2]]].
-            fields: Field names to return; omit for smart field selection.
+            values: e.g. {"name": "Acme"}; a many2one takes an id, an x2many Odoo commands ([[6, 0, [1,
+                2]]]).
         """
         records = self._data_model(model)
         values = fieldlib.normalize_values(records, values)
@@ -353,15 +322,12 @@ class OrmTools(models.AbstractModel):
         record = records.create(values)
         return {"model": model, "id": record.id, "record": self._ocore_read(record, names)[0]}
 
-    @mcp_tool("orm", kind="write")
+    @mcp_tool("orm", kind="write", title="Update records")
     def _tool_write(self, model: str, ids: RecordIds, values: dict[str, Any], fields: list[str] | None = None) -> dict:
-        """Update existing records by ID with the same values. Returns the full updated records.
+        """Update records with the same values.
 
         Args:
-            model: Technical model name, e.g. res.partner.
-            ids: Record IDs, e.g. [42].
-            values: Field values to set, e.g. {"phone": "+1234567890"}.
-            fields: Field names to return; omit for smart field selection.
+            values: e.g. {"phone": "+123"}.
         """
         records = self._data_model(model)
         values = fieldlib.normalize_values(records, values)
@@ -370,14 +336,9 @@ class OrmTools(models.AbstractModel):
         target.write(values)
         return {"model": model, "updated": len(target), "records": self._ocore_read(target, names)}
 
-    @mcp_tool("orm", kind="destructive")
+    @mcp_tool("orm", kind="destructive", title="Delete records")
     def _tool_unlink(self, model: str, ids: RecordIds) -> dict:
-        """Delete records by ID. Requires confirm: true. Returns what was deleted.
-
-        Args:
-            model: Technical model name, e.g. res.partner.
-            ids: IDs of the records to delete, e.g. [99].
-        """
+        """Delete records."""
         records = self._data_model(model)
         target = self._ocore_existing(records, ids)
         compat.check_access(target, "unlink")
@@ -385,7 +346,7 @@ class OrmTools(models.AbstractModel):
         target.unlink()
         return {"model": model, "deleted_count": len(deleted), "deleted": deleted}
 
-    @mcp_tool("orm", kind="write")
+    @mcp_tool("orm", kind="write", title="Duplicate record")
     def _tool_copy(
         self,
         model: str,
@@ -393,13 +354,10 @@ class OrmTools(models.AbstractModel):
         default: dict[str, Any] | None = None,
         fields: list[str] | None = None,
     ) -> dict:
-        """Duplicate a record, with optional field overrides. Returns the full new record.
+        """Duplicate a record with overrides.
 
         Args:
-            model: Technical model name, e.g. res.partner.
-            id: ID of the record to duplicate.
-            default: Values that replace the copied ones, e.g. {"name": "Copy of X"}.
-            fields: Field names to return; omit for smart field selection.
+            default: Values replacing the copied ones.
         """
         records = self._data_model(model)
         default = fieldlib.normalize_values(records, default, "default") if default else None
@@ -408,7 +366,7 @@ class OrmTools(models.AbstractModel):
         new = source.copy(default)
         return {"model": model, "source_id": id, "id": new.id, "record": self._ocore_read(new, names)[0]}
 
-    @mcp_tool("orm", kind="write", identifier_args=("method",), readonly_when=readonly_call)
+    @mcp_tool("orm", kind="write", identifier_args=("method",), readonly_when=readonly_call, title="Call method")
     def _tool_execute_method(
         self,
         model: str,
@@ -417,19 +375,12 @@ class OrmTools(models.AbstractModel):
         args: list | None = None,
         kwargs: dict[str, Any] | None = None,
     ) -> dict:
-        """Call a public model method not covered by other tools, e.g. action_confirm or name_search.
-
-        Blocked: private methods, sudo/with_user/with_context and other ORM internals, create/write/
-        unlink/copy (use their tools), credential methods, and models such as ir.config_parameter.
-        Read-only methods (name_search, default_get, onchange, fields_get, read_group, search_count …)
-        bypass the write check and never write.
+        """Call a public model method (e.g. action_confirm, name_search). Refused: private, ORM internals,
+        create/write/unlink/copy (own tools), credentials, configuration models. Read-only methods skip
+        the write check.
 
         Args:
-            model: Technical model name, e.g. sale.order.
-            method: Public method name, e.g. action_confirm.
-            ids: Record IDs the method runs on; omit for model-level methods (e.g. name_search).
-            args: Positional arguments, e.g. ["Acme"].
-            kwargs: Keyword arguments, e.g. {"limit": 5}.
+            ids: Omit for model-level methods.
         """
         if "context" in (kwargs or {}):
             raise Refusal("invalid_input", "kwargs.context is not accepted; use the common 'context' parameter")
@@ -440,14 +391,12 @@ class OrmTools(models.AbstractModel):
 
     # -- batch ---------------------------------------------------------------------
 
-    @mcp_tool("orm", kind="write")
+    @mcp_tool("orm", kind="write", title="Create records")
     def _tool_batch_create(self, model: str, values_list: BatchItems) -> dict:
-        """Create multiple records (max 500). Each record is independent: a failing one is reported
-        and rolled back alone, the others are kept.
+        """Create up to 500 records, each on its own (a failure is rolled back alone).
 
         Args:
-            model: Technical model name, e.g. res.partner.
-            values_list: One object of field values per record, e.g. [{"name": "A"}, {"name": "B"}].
+            values_list: Field values per record.
         """
         self._ocore_batch_size(values_list, "values_list")
         records = self._data_model(model)
@@ -460,13 +409,12 @@ class OrmTools(models.AbstractModel):
 
         return {"model": model, **self._ocore_batch(values_list, run, lambda vals: {})}
 
-    @mcp_tool("orm", kind="write")
+    @mcp_tool("orm", kind="write", title="Update records (batch)")
     def _tool_batch_update(self, model: str, updates: BatchItems) -> dict:
-        """Update multiple records, each with its own values (max 500). Each update is independent.
+        """Update up to 500 records, each with its values, each on its own.
 
         Args:
-            model: Technical model name, e.g. res.partner.
-            updates: Items {"id": 42, "values": {"phone": "+123"}}.
+            updates: [{"id": 42, "values": {…}}].
         """
         self._ocore_batch_size(updates, "updates")
         records = self._data_model(model)
@@ -492,14 +440,9 @@ class OrmTools(models.AbstractModel):
 
         return {"model": model, **self._ocore_batch(updates, run, lambda item: {"id": item["id"]})}
 
-    @mcp_tool("orm", kind="destructive")
+    @mcp_tool("orm", kind="destructive", title="Delete records (batch)")
     def _tool_batch_delete(self, model: str, ids: BatchIds) -> dict:
-        """Delete multiple records by ID (max 500), each independently. Requires confirm: true.
-
-        Args:
-            model: Technical model name, e.g. res.partner.
-            ids: IDs of the records to delete.
-        """
+        """Delete up to 500 records, each on its own."""
         self._ocore_batch_size(ids, "ids")
         records = self._data_model(model)
 
@@ -513,14 +456,12 @@ class OrmTools(models.AbstractModel):
 
         return {"model": model, **self._ocore_batch(list(dict.fromkeys(ids)), run, lambda i: {"id": i})}
 
-    @mcp_tool("orm", kind="write")
+    @mcp_tool("orm", kind="write", title="Duplicate records")
     def _tool_batch_copy(self, model: str, ids: BatchIds, default: dict[str, Any] | None = None) -> dict:
-        """Duplicate multiple records (max 500) with optional shared overrides, each independently.
+        """Duplicate up to 500 records, each on its own.
 
         Args:
-            model: Technical model name, e.g. res.partner.
-            ids: IDs of the records to duplicate.
-            default: Values applied to every copy, e.g. {"active": false}.
+            default: Values applied to every copy.
         """
         self._ocore_batch_size(ids, "ids")
         records = self._data_model(model)
@@ -534,7 +475,8 @@ class OrmTools(models.AbstractModel):
 
         return {"model": model, **self._ocore_batch(list(ids), run, lambda i: {"id": i})}
 
-    @mcp_tool("orm", kind="write", identifier_args=("method",), readonly_when=readonly_call)
+    @mcp_tool("orm", kind="write", identifier_args=("method",), readonly_when=readonly_call,
+              title="Call method (batch)")
     def _tool_batch_execute(
         self,
         model: str,
@@ -543,15 +485,11 @@ class OrmTools(models.AbstractModel):
         args: list | None = None,
         kwargs: dict[str, Any] | None = None,
     ) -> dict:
-        """Call a method on multiple records independently (max 500): one call per record, each in
-        its own savepoint. Same rules as execute_method.
+        """Call a method on up to 500 records, each on its own (rules of execute_method).
 
         Args:
-            model: Technical model name, e.g. sale.order.
-            method: Public method name, e.g. action_confirm.
-            ids: IDs of the records to call the method on.
-            args: Positional arguments for every call.
-            kwargs: Keyword arguments for every call.
+            args: For every call.
+            kwargs: For every call.
         """
         self._ocore_batch_size(ids, "ids")
         if "context" in (kwargs or {}):

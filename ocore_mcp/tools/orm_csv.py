@@ -67,22 +67,15 @@ class OrmCsvTools(models.AbstractModel):
             labels[name] = label
         return {name: (label if counts[label] == 1 else f"{label} ({name})") for name, label in labels.items()}
 
-    @mcp_tool("orm")
+    @mcp_tool("orm", title="Export CSV")
     def _tool_export_csv(self, model: str, domain: list | None = None, fields: list[str] | None = None,
                          limit: Annotated[int, Field(ge=1, le=EXPORT_MAX_ROWS)] = EXPORT_DEFAULT_ROWS,
                          offset: Annotated[int, Field(ge=0)] = 0, order: str | None = None,
                          header: Literal["label", "name"] = "label") -> dict:
-        """Export records as CSV with field labels as headers (default: the most useful stored fields).
-        Default 500 rows, max 5000.
+        """Export records as CSV, labelled headers (default 500 rows, max 5000).
 
         Args:
-            model: Model, e.g. res.partner.
-            domain: Odoo domain.
-            fields: Stored fields (many2one/many2many exported as names).
-            limit: Max rows (default 500, max 5000).
-            offset: Rows to skip.
-            order: Sort, e.g. "name desc".
-            header: label (default) or name.
+            fields: Stored fields.
         """
         records = self._data_model(model)
         domain = self._ocore_domain(records, domain)
@@ -197,18 +190,15 @@ class OrmCsvTools(models.AbstractModel):
             raise Refusal("invalid_input", "CSV headers: " + "; ".join(problems))
         return columns
 
-    @mcp_tool("orm", kind="write")
+    @mcp_tool("orm", kind="write", title="Import CSV")
     def _tool_import_csv(self, model: str, csv_content: Annotated[str, Field(min_length=1)],
                          field_mapping: dict[str, str] | None = None,
                          delimiter: Literal[",", ";", "\t", "|"] = ",") -> dict:
-        """Import records from CSV (headers: field names or labels; "id" = external id). Max 1000 rows,
-        loaded in independent batches of 100 (a failing batch is skipped); failing rows are reported.
+        """Import CSV (headers: field names or labels, id = external id; max 1000 rows in batches of 100).
 
         Args:
-            model: Model, e.g. res.partner.
-            csv_content: CSV text with a header line.
-            field_mapping: CSV header -> field name, e.g. {"E-mail": "email"}.
-            delimiter: Cell separator.
+            csv_content: With a header line.
+            field_mapping: CSV header -> field name.
         """
         records = self._data_model(model)
         if len(csv_content) > IMPORT_MAX_CHARS:

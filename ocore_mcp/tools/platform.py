@@ -23,15 +23,14 @@ class PlatformTools(models.AbstractModel):
             "mcp_write_enabled": settings["write_enabled"],
         }
 
-    @mcp_tool("platform", platform=True, model_args=())
+    @mcp_tool("platform", platform=True, model_args=(), untrusted=False, title="List instances")
     def _tool_list_instances(self):
-        """List all instances accessible to the current API key: id, name, slug, Odoo version, status,
-        environment type, and mcp_write_enabled."""
+        """The instances this key reaches: id, name, slug, version, status, environment, writes."""
         return {"instances": [self._ocore_instance_row()]}
 
-    @mcp_tool("platform", platform=True, model_args=())
+    @mcp_tool("platform", platform=True, model_args=(), untrusted=False, title="List servers")
     def _tool_list_servers(self):
-        """List all servers in the organization: id, name, host, and status."""
+        """The servers: id, name, host, status."""
         host = socket.gethostname()
         return {
             "servers": [

@@ -133,17 +133,14 @@ class ReportTools(models.AbstractModel):
         parts = [renderer._render_qweb_pdf(action.id, [record_id])[0] for record_id in ids]
         return merge_pdf(parts), "pdf", True
 
-    @mcp_tool("reports", min_timeout=60, min_response_kb=REPORT_KB)
+    @mcp_tool("reports", min_timeout=60, min_response_kb=REPORT_KB, title="Print report")
     def _tool_generate_report(self, report: Annotated[str, Field(min_length=1, max_length=200)],
                               record_ids: Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=1)],
                               format: Literal["pdf", "html"] = "pdf") -> dict:
-        """Render a QWeb report as base64 PDF (max 10 records) or HTML (max 50), max 10 MB. PDF needs
-        wkhtmltopdf (checked first).
+        """Render a QWeb report: PDF (max 10 records) or HTML (max 50) as base64.
 
         Args:
             report: XML id, report_name or name.
-            record_ids: Records to print.
-            format: pdf (default) or html.
         """
         action = self._ocore_find_report(report)
         records = self._data_model(action.model)

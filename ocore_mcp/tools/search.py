@@ -113,7 +113,7 @@ class SearchTools(models.AbstractModel):
 
     # -- tools -----------------------------------------------------------------------
 
-    @mcp_tool("search", kind="read")
+    @mcp_tool("search", kind="read", title="Search with count")
     def _tool_advanced_search(
         self,
         model: str,
@@ -124,21 +124,10 @@ class SearchTools(models.AbstractModel):
         order: str | None = None,
         format: Literal["json", "text"] = "json",  # noqa: A002 - the spec's parameter name
     ) -> dict:
-        """Search with a mandatory domain filter: like search_read, with the total count and
-        pagination hints (total, has_more, next_offset).
-
-        Args:
-            model: Technical model name, e.g. sale.order.
-            domain: Odoo domain (required), e.g. [["amount_total", ">", 1000], ["state", "in", ["sale", "done"]]].
-            fields: Field names to return; omit for smart field selection.
-            limit: Maximum number of records (default 80, max 2000).
-            offset: Number of records to skip (use next_offset of the previous page).
-            order: Sort order, e.g. "date_order desc, id" (stored fields only).
-            format: "json" (default) or "text" for a human-readable rendering.
-        """
+        """Like search_read with a required domain and the total count."""
         return self._ocore_search_page(model, domain, fields, limit, offset, order, format)
 
-    @mcp_tool("search", kind="read", identifier_args=("date_field",))
+    @mcp_tool("search", kind="read", identifier_args=("date_field",), title="Group and aggregate")
     def _tool_aggregation(
         self,
         model: str,
@@ -153,26 +142,15 @@ class SearchTools(models.AbstractModel):
         offset: Offset = 0,
         format: Literal["json", "table", "csv"] = "json",  # noqa: A002 - the spec's parameter name
     ) -> dict:
-        """Group and aggregate records (Odoo read_group). Every row has its group values, the
-        aggregates and __count (the number of records in the group).
-
-        Presets: count_by_state (records per state) and count_by_date (records per month of
-        create_date, or of date_field per granularity). format: json, table (markdown) or csv.
+        """Group and aggregate (read_group); rows carry __count. Presets count_by_state, count_by_date.
 
         Args:
-            model: Technical model name, e.g. sale.order.
-            fields: Aggregates as "field:function" (sum, avg, min, max, count, count_distinct, bool_and,
-                bool_or), e.g. ["amount_total:sum"]; a bare numeric field uses its default function.
-            groupby: Fields to group by, e.g. ["state"] or ["partner_id", "date_order:month"] (date
-                granularity day, week, month, quarter or year; default month). Omit for grand totals.
-            domain: Odoo domain filtering the records first, e.g. [["state", "!=", "cancel"]].
-            preset: count_by_state or count_by_date (instead of groupby).
-            date_field: Date field of count_by_date (default create_date).
-            granularity: Period of count_by_date (default month).
-            order: Order of the groups by groupby or aggregate terms, e.g. "amount_total:sum desc".
-            limit: Maximum number of groups (default 80, max 1000).
-            offset: Number of groups to skip.
-            format: json (default), table (markdown table) or csv.
+            fields: "field:function" (sum, avg, min, max, count, count_distinct, bool_and, bool_or), e.g.
+                ["amount_total:sum"].
+            groupby: e.g. ["state", "date_order:month"] (day, week, month, quarter, year); omit for totals.
+            preset: Instead of groupby.
+            date_field: For count_by_date (default create_date).
+            order: e.g. "amount_total:sum desc".
         """
         records = self._data_model(model)
         domain = self._ocore_domain(records, domain)
@@ -217,7 +195,7 @@ class SearchTools(models.AbstractModel):
             return TextResult(fieldlib.csv_text(rows, columns), data)
         return data
 
-    @mcp_tool("search", kind="read")
+    @mcp_tool("search", kind="read", title="Distinct values")
     def _tool_distinct_field_values(
         self,
         model: str,
@@ -225,15 +203,11 @@ class SearchTools(models.AbstractModel):
         domain: list | None = None,
         limit: GroupLimit = 50,
     ) -> dict:
-        """Distinct values of one or more fields with the number of records having each, most
-        frequent first. Useful for understanding data distribution.
+        """Distinct values of fields with their record counts, most frequent first.
 
         Args:
-            model: Technical model name, e.g. res.partner.
-            fields: Field names, e.g. ["country_id", "is_company"]; a date field is grouped by day
-                unless written "field:month" (day, week, month, quarter, year).
-            domain: Odoo domain filtering the records first.
-            limit: Maximum number of values per field (default 50, max 1000).
+            fields: e.g. ["country_id"]; dates by day unless "field:month" (day … year).
+            limit: Per field.
         """
         records = self._data_model(model)
         domain = self._ocore_domain(records, domain)
@@ -252,7 +226,7 @@ class SearchTools(models.AbstractModel):
             result[spec] = {"distinct_count": distinct, "has_more": has_more, "values": values}
         return {"model": model, "limit": limit, "fields": result}
 
-    @mcp_tool("search", kind="read")
+    @mcp_tool("search", kind="read", title="Fuzzy search")
     def _tool_fuzzy_search(
         self,
         model: str,
@@ -262,17 +236,10 @@ class SearchTools(models.AbstractModel):
         limit: Annotated[int, Field(ge=1, le=200)] = 10,
         domain: list | None = None,
     ) -> dict:
-        """Fuzzy text search with similarity scoring (Python difflib): finds records whose text is
-        close to the query despite typos, accents or word order. Results are sorted by score (0-1).
+        """Typo-tolerant text search, scored 0-1.
 
         Args:
-            model: Technical model name, e.g. res.partner.
-            query: Text to look for, e.g. "Acme Corp".
-            search_fields: Text fields compared with the query, e.g. ["name", "email"]; default: the
-                model's name field.
-            min_score: Minimum similarity between 0 and 1 (default 0.6).
-            limit: Maximum number of results (default 10, max 200).
-            domain: Odoo domain restricting the candidates, e.g. [["is_company", "=", true]].
+            search_fields: Text fields to compare (default: the name field).
         """
         records = self._data_model(model)
         domain = self._ocore_domain(records, domain)

@@ -125,13 +125,10 @@ class ShellTools(models.AbstractModel):
             result,
         )
 
-    @mcp_tool("shell", kind="write", admin_only=True, model_args=())
+    @mcp_tool("shell", kind="write", admin_only=True, model_args=(), title="Run Python")
     def _tool_execute_shell(self, code: str) -> dict:
-        """Run Python in the Odoo shell (admins only) with env, self (env.user), odoo, fields, models, api,
-        Command. Returns {stdout, stderr, exit_code, result}; an exception rolls everything back.
-
-        Args:
-            code: Python source.
+        """Run Python with env, self (the user), odoo, fields, models, api, Command: stdout, stderr, result. An
+        exception rolls back.
         """
         with self._shell_guarded() as fence:
             result = self._shell_run(code, self._shell_namespace(), "shell", fence)
@@ -139,13 +136,12 @@ class ShellTools(models.AbstractModel):
                 self._shell_fail(result)
         return result
 
-    @mcp_tool("shell", kind="write", admin_only=True, model_args=())
+    @mcp_tool("shell", kind="write", admin_only=True, model_args=(), title="Run Python steps")
     def _tool_execute_shell_multi(self, commands: list[str]) -> dict:
-        """Run several Python commands in one session (admins only); variables persist across them. Stops at the
-        first failure and rolls everything back.
+        """Run Python steps sharing variables; the first failure rolls all back.
 
         Args:
-            commands: Python sources, run in order.
+            commands: Run in order.
         """
         if not commands:
             raise Refusal("invalid_input", "commands is empty")
@@ -165,13 +161,12 @@ class ShellTools(models.AbstractModel):
                     )
         return {"commands": results, "exit_code": 0}
 
-    @mcp_tool("shell", kind="write", admin_only=True, model_args=())
+    @mcp_tool("shell", kind="write", admin_only=True, model_args=(), title="Python REPL")
     def _tool_python_repl(self, code: str) -> dict:
-        """Stateless Python REPL (admins only): each call starts fresh (env, self, odoo ...); expression values are
-        echoed.
+        """Run Python afresh (env, self, odoo …); expression values are echoed.
 
         Args:
-            code: Python source with all imports.
+            code: Python, with its imports.
         """
         with self._shell_guarded() as fence:
             result = self._shell_run(code, self._shell_namespace(), "repl", fence)

@@ -373,7 +373,8 @@ class SqlTools(models.AbstractModel):
 
     # -- tools ----------------------------------------------------------------------------
 
-    @mcp_tool("sql", kind="write", admin_only=True, model_args=(), readonly_when=_execute_sql_reads_only)
+    @mcp_tool("sql", kind="write", admin_only=True, model_args=(), readonly_when=_execute_sql_reads_only,
+              title="Run SQL")
     def _tool_execute_sql(
         self,
         query: str,
@@ -381,15 +382,11 @@ class SqlTools(models.AbstractModel):
         explain: bool = False,
         confirm: bool = False,
     ) -> dict:
-        """Run one SQL statement (admins only; bypasses record rules). SELECT runs read-only, LIMIT 1000 added;
-        INSERT/UPDATE/DELETE need confirm (else an EXPLAIN preview). DDL, COPY, SET, file/dblink/admin functions
-        are blocked.
+        """Run one SQL statement (bypasses record rules). SELECT read-only, LIMIT 1000; DML needs confirm (else
+        EXPLAIN); DDL, COPY, SET, file/admin functions refused.
 
         Args:
-            query: One SQL statement.
-            format: json (columns + rows), table or csv.
-            explain: Return the plan (ANALYZE for SELECT).
-            confirm: Required to write.
+            explain: The plan (ANALYZE for SELECT).
         """
         call = self._call()
         stmt = _guard(query, max_statements=1)[0]
@@ -408,14 +405,9 @@ class SqlTools(models.AbstractModel):
                 "estimated_rows": estimate, "warning": warning, "plan": plan})
         return tools._sql_run_statement(stmt, format)
 
-    @mcp_tool("sql", kind="destructive", admin_only=True, model_args=())
+    @mcp_tool("sql", kind="destructive", admin_only=True, model_args=(), title="Run SQL script")
     def _tool_execute_sql_script(self, script: str) -> dict:
-        """Run a multi-statement SQL script (admins only) with BEGIN/COMMIT/SAVEPOINT mapped to savepoints; all
-        rolled back if a statement fails. Same guard as execute_sql.
-
-        Args:
-            script: Statements separated by semicolons.
-        """
+        """Run SQL statements (BEGIN/COMMIT/SAVEPOINT as savepoints), all rolled back on a failure."""
         statements = _guard(script, allow_transaction=True, max_statements=SCRIPT_MAX_STATEMENTS)
         tools = self._sql_prepare(statements)
         cr = self.env.cr
@@ -494,14 +486,12 @@ class SqlTools(models.AbstractModel):
             del stack[at:]
         return None
 
-    @mcp_tool("sql", kind="read", admin_only=True, model_args=())
+    @mcp_tool("sql", kind="read", admin_only=True, model_args=(), title="List tables")
     def _tool_list_tables(self, search: str | None = None, raw_pg: bool = False, limit: int = 200) -> dict:
-        """List database tables (admins only): estimated rows, sizes, Odoo models.
+        """Tables with estimated rows, sizes, models.
 
         Args:
-            search: Substring of the table or model name.
-            raw_pg: PostgreSQL statistics instead of model mapping.
-            limit: Max tables (default 200).
+            raw_pg: PostgreSQL statistics.
         """
         limit = max(1, min(int(limit), 5000))
         cr = self.env.cr

@@ -135,16 +135,13 @@ class SystemTools(models.AbstractModel):
 
     # -- users ---------------------------------------------------------------------
 
-    @mcp_tool("system", **ADMIN)
+    @mcp_tool("system", **ADMIN, title="List users")
     def _tool_list_users(self, search: str | None = None, active: bool | None = True, limit: Limit = 80,
                          offset: Annotated[int, Field(ge=0)] = 0) -> dict:
-        """List users: id, login, name, active, last_login, share, company_id.
+        """Users: id, login, name, active, last_login, share, company.
 
         Args:
-            search: Text in name, login or email.
-            active: true (default), false (archived) or null (both).
-            limit: Max users (default 80).
-            offset: Users to skip.
+            active: null: both.
         """
         users = self.env["res.users"].with_context(active_test=False)
         domain = []
@@ -162,13 +159,9 @@ class SystemTools(models.AbstractModel):
             "users": [self._ocore_user_row(user) for user in found],
         }
 
-    @mcp_tool("system", **ADMIN)
+    @mcp_tool("system", **ADMIN, title="User groups")
     def _tool_user_groups(self, user_id: UserId) -> dict:
-        """A user's security groups (implied ones included): id, full name, category.
-
-        Args:
-            user_id: User id.
-        """
+        """A user's groups (implied included)."""
         user = self._ocore_user(user_id)
         groups = compat.user_all_groups(user).sorted(lambda g: (g.full_name or "").lower())
         xmlids = groups.get_external_id()
@@ -186,27 +179,21 @@ class SystemTools(models.AbstractModel):
             ],
         }
 
-    @mcp_tool("system", kind="write", **ADMIN)
+    @mcp_tool("system", kind="write", **ADMIN, title="(De)activate user")
     def _tool_set_user_active(self, user_id: UserId, active: bool) -> dict:
-        """Activate or deactivate a user. System users are protected.
-
-        Args:
-            user_id: User id.
-            active: true or false.
-        """
+        """Activate or archive a user."""
         user = self._ocore_user(user_id, protect=True)
         previous = user.active
         user.write({"active": active})
         return {"user": self._ocore_user_row(user), "previous_active": previous, "changed": previous != active}
 
-    @mcp_tool("system", kind="write", **ADMIN)
+    @mcp_tool("system", kind="write", **ADMIN, title="Set password")
     def _tool_set_user_password(self, user_id: UserId,
                                 password: Annotated[str, Field(min_length=PASSWORD_MIN, max_length=256)]) -> dict:
-        """Reset a user's password (no current password needed). System users are protected.
+        """Set a user's password.
 
         Args:
-            user_id: User id.
-            password: New password (min 8 characters).
+            password: Min 8 characters.
         """
         user = self._ocore_user(user_id, protect=True)
         if len(password.strip()) < PASSWORD_MIN:
@@ -214,13 +201,12 @@ class SystemTools(models.AbstractModel):
         user._change_password(password)
         return {"user": {"id": user.id, "login": user.login}, "password_changed": True}
 
-    @mcp_tool("system", kind="write", **ADMIN)
+    @mcp_tool("system", kind="write", **ADMIN, title="Set user groups")
     def _tool_set_user_groups(self, user_id: UserId, groups: Annotated[list[int | str], Field(min_length=1)]) -> dict:
-        """Replace all security groups of a user (see user_groups first). System users are protected.
+        """Replace a user's groups.
 
         Args:
-            user_id: User id.
-            groups: Group ids or XML ids, e.g. ["base.group_user"].
+            groups: Group ids or XML ids.
         """
         user = self._ocore_user(user_id, protect=True)
         Groups = self.env["res.groups"]
@@ -244,14 +230,9 @@ class SystemTools(models.AbstractModel):
             "removed": sorted((before - after).mapped("full_name")),
         }
 
-    @mcp_tool("system", kind="write", dry_run=False, **ADMIN)
+    @mcp_tool("system", kind="write", dry_run=False, **ADMIN, title="Impersonate user")
     def _tool_impersonate_user(self, user_id: UserId) -> dict:
-        """Create a one-time login URL to impersonate a user (works once, expires in 5 minutes,
-        audited). System users are protected.
-
-        Args:
-            user_id: User id.
-        """
+        """A one-time login URL as a user (5 minutes, audited)."""
         user = self._ocore_user(user_id, protect=True)
         if not user.active:
             raise Refusal("invalid_input", f"user {user.login!r} is archived; activate it first")
@@ -274,14 +255,12 @@ class SystemTools(models.AbstractModel):
             "note": "Open the URL in a browser within 5 minutes; it logs in once and then stops working.",
         }
 
-    @mcp_tool("system", **ADMIN)
+    @mcp_tool("system", **ADMIN, title="User access rights")
     def _tool_user_access_rights(self, user_id: UserId, model: str, detail: bool = False) -> dict:
-        """A user's rights on a model: can_read/write/create/unlink and the granting groups.
+        """A user's CRUD rights on a model and the granting groups.
 
         Args:
-            user_id: User id.
-            model: Model, e.g. sale.order.
-            detail: Add the raw ACLs and record rules.
+            detail: Add ACLs and record rules.
         """
         records = self._model(model)
         user = self._ocore_user(user_id)
@@ -325,12 +304,12 @@ class SystemTools(models.AbstractModel):
 
     # -- system parameters --------------------------------------------------------
 
-    @mcp_tool("system", **ADMIN)
+    @mcp_tool("system", **ADMIN, title="Read system parameter")
     def _tool_get_system_parameter(self, key: str | None = None) -> dict:
-        """Read system parameters (one, or all); secret-looking values are masked.
+        """System parameters (one or all; secrets masked).
 
         Args:
-            key: e.g. web.base.url; omit for all.
+            key: Omit for all.
         """
         params = self.env["ir.config_parameter"]
         if key:
@@ -345,15 +324,10 @@ class SystemTools(models.AbstractModel):
             rows.append({"key": param.key, "value": value, "masked": masked})
         return {"count": len(rows), "parameters": rows}
 
-    @mcp_tool("system", kind="write", **ADMIN)
+    @mcp_tool("system", kind="write", **ADMIN, title="Set system parameter")
     def _tool_set_system_parameter(self, key: Annotated[str, Field(min_length=1, max_length=256)],
                                    value: str) -> dict:
-        """Set or create a system parameter (not ocore_mcp.*, database.secret or database.uuid).
-
-        Args:
-            key: e.g. web.base.url.
-            value: New value.
-        """
+        """Set a system parameter (not ocore_mcp.*, database.secret/uuid)."""
         if key != key.strip() or any(c.isspace() for c in key):
             raise Refusal("invalid_input", f"key: {key!r} must not contain spaces")
         if key.startswith(PROTECTED_PARAM_PREFIXES) or key in PROTECTED_PARAMS:
@@ -394,15 +368,13 @@ class SystemTools(models.AbstractModel):
             row["failure_count"] = cron.failure_count
         return row
 
-    @mcp_tool("system", **ADMIN)
+    @mcp_tool("system", **ADMIN, title="List scheduled actions")
     def _tool_list_scheduled_actions(self, search: str | None = None, active: bool | None = None,
                                      limit: Limit = 100) -> dict:
-        """List scheduled actions, disabled ones included: interval, next/last call, priority.
+        """Scheduled actions: interval, next/last call, priority.
 
         Args:
-            search: Text in the name.
-            active: true, false or null (default: both).
-            limit: Max actions (default 100).
+            active: null: both.
         """
         crons = self.env["ir.cron"].with_context(active_test=False)
         domain = []
@@ -414,13 +386,12 @@ class SystemTools(models.AbstractModel):
         return {"total": crons.search_count(domain), "count": len(found),
                 "scheduled_actions": [self._ocore_cron_row(cron) for cron in found]}
 
-    @mcp_tool("system", kind="write", **ADMIN)
+    @mcp_tool("system", kind="write", **ADMIN, title="Toggle scheduled action")
     def _tool_toggle_scheduled_action(self, cron_id: Annotated[int, Field(ge=1)], active: bool | None = None) -> dict:
         """Enable or disable a scheduled action.
 
         Args:
-            cron_id: Scheduled action id.
-            active: true or false; omit to flip.
+            active: Omit to flip.
         """
         cron = self._ocore_cron(cron_id)
         previous = cron.active
@@ -463,14 +434,9 @@ class SystemTools(models.AbstractModel):
                 "cooldown)",
             )
 
-    @mcp_tool("system", kind="write", commits=True, **ADMIN)
+    @mcp_tool("system", kind="write", commits=True, **ADMIN, title="Run scheduled action")
     def _tool_run_scheduled_action(self, cron_id: Annotated[int, Field(ge=1)], confirm: bool = False) -> dict:
-        """Run a scheduled action now, as its user, in its own transaction. 60-second cooldown per action.
-
-        Args:
-            cron_id: Scheduled action id.
-            confirm: Must be true to run it.
-        """
+        """Run a scheduled action now as its user (60 s cooldown)."""
         call = self._call()
         cron = self._ocore_cron(cron_id)
         if not confirm:
@@ -539,13 +505,13 @@ class SystemTools(models.AbstractModel):
                     expired.append(path)
         return store, lifetime, expired
 
-    @mcp_tool("system", kind="destructive", **ADMIN)
+    @mcp_tool("system", kind="destructive", **ADMIN, title="Clear caches")
     def _tool_clear_system_cache(self, targets: list[Literal["orm", "assets", "pyc", "sessions"]] | None = None
                                  ) -> dict:
-        """Clear caches: ORM (all workers), asset bundles, .pyc files of custom addons, expired sessions.
+        """Clear caches: ORM, assets, .pyc, expired sessions.
 
         Args:
-            targets: Default all: orm, assets, pyc, sessions.
+            targets: Default: all.
         """
         chosen = list(dict.fromkeys(targets or CACHE_TARGETS))
         dry_run = bool(self._call() and self._call().dry_run)
@@ -581,9 +547,9 @@ class SystemTools(models.AbstractModel):
             self.env.registry.signal_changes()
         return {"targets": chosen, "dry_run": dry_run, "report": report}
 
-    @mcp_tool("system", **ADMIN)
+    @mcp_tool("system", **ADMIN, title="Server info")
     def _tool_server_info(self) -> dict:
-        """Server details: Odoo version, database, modules count, process and configuration."""
+        """Server: version, database, modules, process, configuration."""
         import psutil
 
         cr = self.env.cr
@@ -627,14 +593,13 @@ class SystemTools(models.AbstractModel):
             "config": conf,
         }
 
-    @mcp_tool("system", **ADMIN)
+    @mcp_tool("system", **ADMIN, title="Odoo logs")
     def _tool_odoo_logs(self, lines: Annotated[int, Field(ge=1, le=1000)] = 100, filter: str | None = None
                         ) -> dict:
-        """Tail the Odoo log (logfile, else this process's own capture of the last 2000 lines).
+        """The end of the Odoo log.
 
         Args:
-            lines: Default 100, max 1000.
-            filter: Regex a line must match, e.g. "ERROR|WARNING".
+            filter: Regex a line must match.
         """
         try:
             regex = logcapture.compile_filter(filter)

@@ -298,28 +298,21 @@ class SystemBackupTools(models.AbstractModel):
 
     # -- tools -----------------------------------------------------------------------
 
-    @mcp_tool("system", kind="write", min_timeout=120, **ADMIN)
+    @mcp_tool("system", kind="write", min_timeout=120, **ADMIN, title="Back up database")
     def _tool_backup_database(self, format: Literal["custom", "plain"] = "custom",
                               include_filestore: bool = False,
                               label: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")] | None = None) -> dict:
-        """Back up the database with pg_dump to the server's backup directory (never served over HTTP),
-        after a size check (default limit 2 GB).
+        """pg_dump the database to the server's backup directory (size limit 2 GB).
 
         Args:
-            format: custom (default) or plain SQL.
-            include_filestore: Also save the filestore (zip).
-            label: Tag added to the file name.
+            label: Added to the file name.
         """
         call = self._call()
         return self._ocore_backup(format, include_filestore, label, dry_run=bool(call and call.dry_run))
 
-    @mcp_tool("system", **ADMIN)
+    @mcp_tool("system", **ADMIN, title="List backups")
     def _tool_list_backups(self, max_age_days: Annotated[float, Field(gt=0)] | None = None) -> dict:
-        """List backup files, newest first: name, size, date, format.
-
-        Args:
-            max_age_days: Only backups younger than this.
-        """
+        """Backup files, newest first."""
         directory = self._ocore_backup_dir(create=False)
         rows = []
         if os.path.isdir(directory):
@@ -455,13 +448,12 @@ class SystemBackupTools(models.AbstractModel):
             raise Refusal("cooldown", "another restore of this database is in progress"
                           + (f" (staging database {pending[0]})" if pending else "") + "; try again in a minute")
 
-    @mcp_tool("system", kind="destructive", min_timeout=120, **ADMIN)
+    @mcp_tool("system", kind="destructive", min_timeout=120, **ADMIN, title="Restore database")
     def _tool_restore_database(self, backup: Annotated[str, Field(min_length=1, max_length=240)]) -> dict:
-        """Replace the database by a backup: a pre-restore backup first (abort if it fails), then a
-        staging restore swapped in only if it succeeds; every worker reloads.
+        """Replace the database by a backup (a backup first; swapped in only if the restore succeeds).
 
         Args:
-            backup: File name from list_backups.
+            backup: A list_backups name.
         """
         call = self._call()
         dbname = self.env.cr.dbname

@@ -191,7 +191,7 @@ class ContextTools(models.AbstractModel):
 
     # -- notes ---------------------------------------------------------------------------
 
-    @mcp_tool("context", kind="write", identifier_args=("field", "module"))
+    @mcp_tool("context", kind="write", identifier_args=("field", "module"), title="Add note")
     def _tool_add_note(
         self,
         target_type: TargetType,
@@ -203,18 +203,10 @@ class ContextTools(models.AbstractModel):
         field: str | None = None,
         module: str | None = None,
     ) -> dict:
-        """Add a knowledge note about the instance, a model, a record, a field or a module. Notes are
-        shared across all API keys of the company. Max 100 notes per target.
+        """Add a knowledge note (shared by the company's keys) on the instance, a model, record, field or module.
 
         Args:
-            target_type: What the note is about: instance, model, record, field or module.
-            title: Short title of the note.
-            body: The note's text.
-            tags: e.g. ["workflow"].
-            model: For model, record and field notes, e.g. sale.order.
-            record_id: For record notes.
-            field: For field notes.
-            module: For module notes (technical name).
+            model: For model, record and field notes.
         """
         values = self._ocore_target_values(target_type, model, record_id, field, module)
         self._ocore_check_scope_room(values)
@@ -226,7 +218,7 @@ class ContextTools(models.AbstractModel):
         )
         return {"note": self._ocore_note_row(note)}
 
-    @mcp_tool("context", kind="read")
+    @mcp_tool("context", kind="read", title="List notes")
     def _tool_list_notes(
         self,
         target_type: TargetType | None = None,
@@ -238,13 +230,12 @@ class ContextTools(models.AbstractModel):
         limit: Annotated[int, Field(ge=1, le=LIST_MAX)] = 50,
         offset: Offset = 0,
     ) -> dict:
-        """List notes filtered by target type, target, tags, or search text; most recently updated first.
+        """Notes by target, tags or text, newest first.
 
         Args:
-            model: Notes about this model (and its records and fields).
-            record_id: With model: notes about this record.
-            tags: Notes carrying all these tags.
-            search: Text searched in titles and bodies.
+            model: Notes on this model, its records and fields.
+            record_id: With model.
+            tags: All of these.
         """
         domain = self._ocore_company_domain()
         if target_type:
@@ -271,7 +262,7 @@ class ContextTools(models.AbstractModel):
             "notes": [self._ocore_note_row(n) for n in notes],
         }
 
-    @mcp_tool("context", kind="write")
+    @mcp_tool("context", kind="write", title="Update note")
     def _tool_update_note(
         self,
         note_id: Id,
@@ -279,7 +270,7 @@ class ContextTools(models.AbstractModel):
         body: Body | None = None,
         tags: Tags | None = None,
     ) -> dict:
-        """Update an existing note. Only the fields provided are modified (tags replace the note's tags)."""
+        """Update a note: only the fields given (tags replace the note's)."""
         note = self._ocore_find("ocore.mcp.note", note_id, "note")
         values = {}
         if title is not None:
@@ -293,9 +284,9 @@ class ContextTools(models.AbstractModel):
         note.write(values)
         return {"note": self._ocore_note_row(note)}
 
-    @mcp_tool("context", kind="destructive")
+    @mcp_tool("context", kind="destructive", title="Delete note")
     def _tool_delete_note(self, note_id: Id) -> dict:
-        """Soft-delete a note: it leaves every listing. Requires confirm: true."""
+        """Delete a note."""
         note = self._ocore_find("ocore.mcp.note", note_id, "note")
         note._ocore_soft_delete()
         return {"deleted": True, "id": note.id, "title": note.title}
@@ -319,23 +310,14 @@ class ContextTools(models.AbstractModel):
         })
         return {"note": self._ocore_note_row(note), "created": True}
 
-    @mcp_tool("context", kind="write")
+    @mcp_tool("context", kind="write", title="Set model summary")
     def _tool_set_model_summary(self, model: str, summary: Body, title: Title | None = None) -> dict:
-        """Set or update the summary note of a model (one note tagged "summary" per model).
-
-        Args:
-            model: e.g. sale.order.
-            title: Default "Summary of <model>".
-        """
+        """Set a model's summary note."""
         return self._ocore_upsert_summary(self._ocore_target_values("model", model=model), summary, title)
 
-    @mcp_tool("context", kind="write", model_args=())
+    @mcp_tool("context", kind="write", model_args=(), title="Set instance summary")
     def _tool_set_instance_summary(self, summary: Body, title: Title | None = None) -> dict:
-        """Set or update the summary note of this instance (one note tagged "summary").
-
-        Args:
-            title: Default "Instance summary".
-        """
+        """Set the instance's summary note."""
         return self._ocore_upsert_summary({"target_type": "instance"}, summary, title)
 
     # -- saved filters -------------------------------------------------------------------
@@ -350,7 +332,7 @@ class ContextTools(models.AbstractModel):
             raise Refusal("not_found", f"no saved filter {what} (see list_filters)")
         return found
 
-    @mcp_tool("context", kind="write")
+    @mcp_tool("context", kind="write", title="Save filter")
     def _tool_save_filter(
         self,
         name: FilterName,
@@ -363,16 +345,11 @@ class ContextTools(models.AbstractModel):
         is_default: bool = False,
         replace: bool = False,
     ) -> dict:
-        """Save a reusable search filter for a model: domain, fields, order and limit, checked against the
-        model now. Names are unique per instance.
+        """Save a named search (domain, fields, order, limit) on a model, checked now.
 
         Args:
-            name: e.g. large_orders.
-            domain: e.g. [["amount_total", ">", 10000]]. Default: all records.
-            fields: Omit for smart field selection.
-            order: e.g. "amount_total desc".
-            is_default: The model's default filter (one per model).
-            replace: Overwrite the filter of the same name.
+            is_default: The model's default filter.
+            replace: Overwrite a filter of that name.
         """
         records = self._data_model(model)
         domain = self._ocore_domain(records, domain)
@@ -412,10 +389,10 @@ class ContextTools(models.AbstractModel):
             flt = Filter.create({**values, "key_id": self._ocore_key_id()})
         return {"filter": self._ocore_filter_row(flt), "created": not existing}
 
-    @mcp_tool("context", kind="read")
+    @mcp_tool("context", kind="read", title="List filters")
     def _tool_list_filters(self, model: str | None = None, limit: Annotated[int, Field(ge=1, le=LIST_MAX)] = 100
                            ) -> dict:
-        """List the saved filters of the instance, most used first."""
+        """Saved filters, most used first."""
         domain = self._ocore_company_domain()
         if model:
             domain.append(("model", "=", model))
@@ -423,7 +400,7 @@ class ContextTools(models.AbstractModel):
         found = Filter.search(domain, limit=limit, order="use_count desc, name, id")
         return {"total": Filter.search_count(domain), "filters": [self._ocore_filter_row(f) for f in found]}
 
-    @mcp_tool("context", kind="read")
+    @mcp_tool("context", kind="read", title="Run filter")
     def _tool_run_filter(
         self,
         name: FilterName | None = None,
@@ -432,11 +409,10 @@ class ContextTools(models.AbstractModel):
         offset: Offset = 0,
         format: Literal["json", "text"] = "json",  # noqa: A002 - as search_read
     ) -> dict:
-        """Execute a saved filter by name or ID and return the matching records (as search_read).
+        """Run a saved filter (name or id): its records, as search_read.
 
         Args:
-            limit: Default: the filter's limit.
-            format: "text" for a readable table.
+            limit: Default: the filter's.
         """
         flt = self._ocore_find_filter(name, filter_id)
         if not flt.model_installed:
@@ -459,16 +435,16 @@ class ContextTools(models.AbstractModel):
             return page
         return {"filter": info, **page}
 
-    @mcp_tool("context", kind="destructive")
+    @mcp_tool("context", kind="destructive", title="Delete filter")
     def _tool_delete_filter(self, name: FilterName | None = None, filter_id: Id | None = None) -> dict:
-        """Soft-delete a saved filter (by name or ID). Requires confirm: true."""
+        """Delete a saved filter (by name or id)."""
         flt = self._ocore_find_filter(name, filter_id)
         flt._ocore_soft_delete()
         return {"deleted": True, "id": flt.id, "name": flt.name, "model": flt.model}
 
     # -- bookmarks -----------------------------------------------------------------------
 
-    @mcp_tool("context", kind="write")
+    @mcp_tool("context", kind="write", title="Bookmark call")
     def _tool_bookmark_call(
         self,
         label: Annotated[str, Field(min_length=1, max_length=LABEL_MAX)],
@@ -476,11 +452,10 @@ class ContextTools(models.AbstractModel):
         note: Annotated[str, Field(max_length=NOTE_MAX)] | None = None,
         tags: Tags | None = None,
     ) -> dict:
-        """Bookmark an MCP tool call: stores a snapshot of its tool name, parameters (secrets redacted) and
-        result summary. Without audit_log_id, bookmarks the most recent call of the session.
+        """Bookmark a tool call (name, parameters, result summary); default: the session's last call.
 
         Args:
-            audit_log_id: The call's ID in the MCP audit log.
+            audit_log_id: Audit log id.
         """
         call = self._call()
         Audit = self.env["ocore.mcp.audit.log"]
@@ -525,7 +500,7 @@ class ContextTools(models.AbstractModel):
         self._ocore_admin_output(mark)
         return {"bookmark": row}
 
-    @mcp_tool("context", kind="read")
+    @mcp_tool("context", kind="read", title="List bookmarks")
     def _tool_list_bookmarks(
         self,
         instance: str | None = None,
@@ -533,12 +508,11 @@ class ContextTools(models.AbstractModel):
         search: str | None = None,
         limit: Annotated[int, Field(ge=1, le=BOOKMARKS_MAX)] = BOOKMARKS_MAX,
     ) -> dict:
-        """List bookmarked tool calls, most recent first (max 50).
+        """Bookmarked calls, newest first (max 50).
 
         Args:
-            instance: Instance slug.
-            tags: Bookmarks carrying all these tags.
-            search: Text searched in labels, notes and tool names.
+            instance: Slug.
+            tags: All of these.
         """
         domain = self._ocore_company_domain()
         if instance:
@@ -552,9 +526,9 @@ class ContextTools(models.AbstractModel):
         self._ocore_admin_output(found)
         return {"total": Bookmark.search_count(domain), "bookmarks": [self._ocore_bookmark_row(b) for b in found]}
 
-    @mcp_tool("context", kind="destructive")
+    @mcp_tool("context", kind="destructive", title="Delete bookmark")
     def _tool_delete_bookmark(self, bookmark_id: Id) -> dict:
-        """Soft-delete a bookmark. Requires confirm: true."""
+        """Delete a bookmark."""
         mark = self._ocore_find("ocore.mcp.bookmark", bookmark_id, "bookmark")
         self._ocore_admin_output(mark)
         mark._ocore_soft_delete()
@@ -562,13 +536,12 @@ class ContextTools(models.AbstractModel):
 
     # -- context -------------------------------------------------------------------------
 
-    @mcp_tool("context", kind="read")
+    @mcp_tool("context", kind="read", title="Load knowledge")
     def _tool_get_context(self, notes_limit: Annotated[int, Field(ge=0, le=LIST_MAX)] = 50) -> dict:
-        """Load the whole Knowledge Layer of the instance: instance summary, model summaries, notes, saved
-        filters and recent bookmarks. Useful at session start.
+        """The instance's knowledge: summaries, notes, saved filters, recent bookmarks. Use at session start.
 
         Args:
-            notes_limit: Max non-summary notes, most recently updated first.
+            notes_limit: Max notes besides summaries.
         """
         company = self._ocore_company_domain()
         Note = self.env["ocore.mcp.note"]
