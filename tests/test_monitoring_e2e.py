@@ -289,3 +289,61 @@ async def test_relay_takes_only_allowlisted_json_from_a_session(odoo, admin, pos
         assert "$set" not in event["properties"] and "Jane" not in json.dumps(event)
     view = next(e for e in events if e["event"] == "$pageview")
     assert view["properties"]["$current_url"] == f"{odoo.url}/odoo/x"
+
+
+@pytest.mark.timeout(900)
+async def test_organization_project_through_the_control_plane(odoo_setup):
+    """Under a control plane: the organization's PostHog settings (its personal API key write-only) reach an
+    enrolled instance without settings of its own over the signed link; the instance captures into the
+    organization's project (its events carry its slug), and ``<slug>_posthog_slow_rpcs`` called through the
+    control plane with the official SDK client reads them back from that project."""
+    from control_fleet import control_fleet
+    from mcp_helpers import connect
+
+    org_posthog = PosthogServer(project_api_key=f"phc_org{secrets.token_hex(12)}",
+                                personal_api_key=f"phx_org{secrets.token_hex(16)}", project_id=PROJECT_ID + 1).start()
+    try:
+        with control_fleet(odoo_setup, count=1) as fleet:
+            inst = fleet.instances[0]
+            cp = fleet.cp_admin
+            # the monitoring tools are for system administrators: the member is one on this instance
+            inst.admin.write("res.users", [inst.member_uid], {
+                inst.admin.user_groups_field(): [(4, inst.admin.ref("base.group_system"))]})
+            inst.admin.set_param("ocore_mcp.posthog_slow_rpc_ms", 1)  # the instance's own threshold still applies
+            assert not inst.admin.get_param("ocore_mcp.posthog_host")
+            cp.write("ocore.control.organization", [fleet.org_id], {
+                "posthog_enabled": True, "posthog_host": org_posthog.url,
+                "posthog_project_api_key": org_posthog.project_api_key,
+                "posthog_project_id": str(org_posthog.project_id),
+                "posthog_personal_api_key": org_posthog.personal_api_key})
+            status = cp.search_read("ocore.control.instance", [("id", "=", inst.record_id)],
+                                    ["posthog_status", "posthog_push_error"])[0]
+            assert status["posthog_status"] == "organization", status
+            org = cp.search_read("ocore.control.organization", [("id", "=", fleet.org_id)],
+                                 ["posthog_personal_api_key", "posthog_personal_api_key_set"])[0]
+            assert org["posthog_personal_api_key"] is False and org["posthog_personal_api_key_set"] is True
+            # the instance's traffic (JSON-RPC calls: slow at 1 ms) goes to the organization's project
+            for _i in range(3):
+                inst.admin.search_read("res.partner", [], ["name"], limit=1)
+            org_posthog.add_events([("odoo_slow_rpc", "other_instance:2", {
+                "odoo_instance": "other_instance", "odoo_endpoint": "other.model.method", "duration_ms": 5,
+                "threshold_ms": 1})])  # another instance of the organization, in the same project
+            org_posthog.wait_for(lambda events: any(
+                e["event"] == "odoo_slow_rpc" and e["properties"].get("odoo_instance") == inst.slug
+                and e["properties"].get("odoo_endpoint") == "res.partner.search_read" for e in events), timeout=60)
+            key = fleet.key()
+            async with connect(fleet.cp.url, key, mode="2026-07-28") as client:
+                result = await client.call_tool(f"{inst.slug}_posthog_slow_rpcs", {"period": "1d"})
+                data = data_of(result)
+            assert data["instance"] == inst.slug, data
+            endpoints = {row["endpoint"] for row in data["server_slow"]}
+            assert "res.partner.search_read" in endpoints and "other.model.method" not in endpoints, data
+            assert org_posthog.queries and all(q["error"] is None for q in org_posthog.queries)
+            assert {q["values"].get("instance") for q in org_posthog.queries} == {inst.slug}
+            # the organization's personal API key: in no result and no audit row, on either side
+            assert org_posthog.personal_api_key not in json.dumps(data)
+            for admin in (cp, inst.admin):
+                rows = json.dumps(admin.audit([("tool", "like", "posthog_")], limit=50), default=str)
+                assert "posthog_slow_rpcs" in rows and org_posthog.personal_api_key not in rows
+    finally:
+        org_posthog.stop()
