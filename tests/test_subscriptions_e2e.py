@@ -13,10 +13,11 @@ import time
 import anyio
 import pytest
 from mcp import MCPError
+from harness import ARTIFACTS, NginxProxy, OdooServer
 from mcp.client.subscriptions import ResourceUpdated, ToolsListChanged
-from mcp_helpers import MODERN, TRANSPORT_IDS, TRANSPORTS
+from mcp_helpers import MODERN, TRANSPORT_IDS, TRANSPORTS, connect
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(300)]  # a module install, a second server
 
 DEADLINE = 15  # seconds between a write and its notification at the subscriber
 WARM_UP = 20  # a Streamable HTTP client opens its GET stream after the handshake, in the background
@@ -240,3 +241,38 @@ async def test_list_changed_after_module_install_and_uninstall(mcp_client, admin
             state = admin.search_read("ir.module.module", [("id", "=", module["id"])], ["state"])[0]["state"]
             if state == "installed":
                 admin.call("ir.module.module", "button_immediate_uninstall", [module["id"]])
+
+
+@pytest.fixture(scope="module")
+def behind_nginx(odoo, odoo_setup):
+    """A prefork Odoo (--workers=2, gevent port, --proxy-mode) on the suite's database behind nginx configured
+    with the repository's template (deploy/nginx/ocore-mcp.conf)."""
+    server = OdooServer(odoo_setup, odoo.db, mode="prefork", workers=2, extra_args=("--proxy-mode",))
+    server.log_path = ARTIFACTS / f"{odoo.db}-server-subscriptions-nginx.log"
+    nginx = None
+    try:
+        server.start()
+        server.wait_stream_port()
+        nginx = NginxProxy(server).start()
+        yield nginx
+    finally:
+        if nginx is not None:
+            nginx.stop()
+        server.stop()
+
+
+@pytest.mark.parametrize("mode", ["legacy", MODERN])
+async def test_through_the_documented_proxy(behind_nginx, admin, admin_key, partner, mode):
+    """nginx sends the GET stream and the subscriptions/listen POST to the gevent worker, the subscription
+    and the write to the HTTP workers: the update crosses processes through PostgreSQL."""
+    uri = f"odoo://res.partner/{partner}"
+    if mode == MODERN:
+        async with connect(behind_nginx.url, admin_key, mode=MODERN) as client:
+            async with client.listen(resource_subscriptions=[uri]) as sub:
+                admin.xmlrpc("res.partner", "write", [partner], {"name": f"Proxied {secrets.token_hex(3)}"})
+                assert await next_event(sub) == ResourceUpdated(uri=uri)
+    else:
+        inbox = Inbox()
+        async with connect(behind_nginx.url, admin_key, message_handler=inbox) as client:
+            await subscribe(client, uri)
+            await warm_up_session(admin, inbox, partner, uri)
