@@ -1,10 +1,12 @@
+import dataclasses
 import hashlib
 import hmac
 import ipaddress
 import logging
 import secrets
+import time
 
-from odoo import _, api, fields, models
+from odoo import _, api, fields, models, tools
 from odoo.exceptions import AccessError, UserError, ValidationError
 
 from ..lib import compat
@@ -16,6 +18,11 @@ TOOL_LIST_FIELDS = frozenset({"active", "user_id", "company_id", "expiration_dat
                               "tool_allowlist", "tool_denylist", "model_ids", "instance_scope"})
 
 TOKEN_PREFIX = "ocore_"  # noqa: S105 - a name, not a secret
+# How long a worker reuses what it read of an API key (key, owner, scopes) without a change of the key itself:
+# a change of the key (revocation, new secret, scopes) clears it at once in this worker and, through Odoo's
+# cache signaling, in the others at their next request; this bounds anything else (the owner deactivated,
+# their groups) well within the 30 s in which a revocation must take effect.
+AUTH_CACHE_SECONDS = 15
 
 
 def request_ip():
@@ -252,6 +259,10 @@ class McpKey(models.Model):
             revived = self.with_context(active_test=False).filtered(lambda k: not k.active)
         revoked = self.filtered("active") if "active" in vals and not vals["active"] else self.browse()
         res = super().write(vals)
+        # what workers hold of these keys (_ocore_auth_cached), in every worker; again once committed, in case
+        # a request of this worker read the key meanwhile
+        self.env.registry.clear_cache()
+        self.env.cr.postcommit.add(self.env.registry.clear_cache)
         if TOOL_LIST_FIELDS & set(vals):  # the tool list of the keys' open sessions may change
             self.env["ocore.mcp.subscription"].sudo()._ocore_tools_list_changed(self.with_context(active_test=False))
         if not self.env.su and ("user_id" in vals or "company_id" in vals or revived):
@@ -267,6 +278,7 @@ class McpKey(models.Model):
     def unlink(self):
         for key in self:
             key._ocore_log("deleted")
+        self.env.registry.clear_cache()
         return super().unlink()
 
     def _ocore_log(self, event, acting=None):
@@ -373,18 +385,31 @@ class McpKey(models.Model):
     @api.model
     def _ocore_authenticate(self, token):
         """(key, KeyAuth or None) of a bearer token. An API key is found, checked and described in one
-        query (every MCP request starts here); other tokens, e.g. the OAuth addon's access tokens, are
-        resolved by :meth:`_ocore_find_by_token`."""
+        query (every MCP request starts here), which the worker then reuses for up to AUTH_CACHE_SECONDS
+        (a write of the key ends it at once, in every worker: see ``write``); other tokens, e.g. the OAuth
+        addon's access tokens, are resolved by :meth:`_ocore_find_by_token`."""
         keys = self.sudo().with_context(active_test=False)
         if token and token.startswith(TOKEN_PREFIX):
             prefix = token[len(TOKEN_PREFIX) :].split("_", 1)[0]
-            wanted = hash_token(token)
-            for key_id, key_hash, auth in self._ocore_auth_query("k.key_prefix = %s", prefix):
-                if key_hash and hmac.compare_digest(key_hash, wanted):
-                    return keys.browse(key_id), auth
-            return keys.browse(), None
+            try:
+                key_id, auth = self._ocore_auth_cached(hash_token(token), int(time.time() // AUTH_CACHE_SECONDS),
+                                                       prefix)
+            except LookupError:  # no such key: not cached, a key made a moment later works at once
+                return keys.browse(), None
+            return keys.browse(key_id), dataclasses.replace(auth, scope={**auth.scope})
         key = self._ocore_find_by_token(token)
         return key, (key._ocore_auth_info() if key else None)
+
+    @api.model
+    @tools.ormcache("token_hash", "period")
+    def _ocore_auth_cached(self, token_hash, period, prefix):
+        """(key id, KeyAuth) of the API key whose secret hashes to ``token_hash`` (``prefix``: its public
+        part), or LookupError. Cached per worker and ``period`` (a time slice of AUTH_CACHE_SECONDS) in
+        Odoo's registry cache, which every write of a key clears in all workers."""
+        for key_id, key_hash, auth in self._ocore_auth_query("k.key_prefix = %s", prefix):
+            if key_hash and hmac.compare_digest(key_hash, token_hash):
+                return key_id, auth
+        raise LookupError(prefix)
 
     @api.model
     def _ocore_token_problem(self, token):

@@ -1,4 +1,5 @@
 import base64
+import contextlib
 import json
 import logging
 import time
@@ -52,6 +53,7 @@ class _Admitted(NamedTuple):
     dry_run: bool
     tool_env: object
     session_stale: bool
+    counted: bool = True  # the rate-limit hit is made (else _ocore_start_call makes it with the audit row)
 
 
 class McpServer(models.AbstractModel):
@@ -174,25 +176,23 @@ class McpServer(models.AbstractModel):
 
     def _ocore_count_request(self, conn, request_id, method, audit_values=None):
         """Count one request against the key's rate limit: every JSON-RPC request counts, whatever its
-        method (notifications and responses do not). Commits the hit in the bookkeeping transaction (and
-        ``audit_values``' row, the 'running' row of a prompts/get); a request over the limit is refused
-        with an audit row and a JSON-RPC error. Returns the audit row's id (when ``audit_values``)."""
+        method (notifications and responses do not). The hit and ``audit_values``' row (the 'running' row of
+        a prompts/get) are one statement, committed on its own (``_ocore_bookkeeping``); a request over the
+        limit is refused with an audit row and a JSON-RPC error. Returns the audit row's id (when
+        ``audit_values``)."""
         if conn.auth is None:
             return None
-        cr = self.env.cr
         limit = policy.effective_rate_limit(conn.scope, conn.settings)
-        self._ocore_bookkeeping_transaction()
-        allowed, used = self.env["ocore.mcp.rate.limit"]._ocore_hit(conn.auth.id, limit)
-        audit_id = None
-        if not allowed:
-            refusal = policy.Refusal("rate_limited", f"{used} requests in the last minute for this API key "
-                                                  f"(limit {limit}/min); retry later")
-            audit.insert(cr, {**audit.base_values(conn), "event": "denied", "tool_name": method,
-                              "request_id": request_id, **(audit_values or {}), "status": "refused",
-                              "success": False, "refusal_reason": refusal.code, "error_message": str(refusal)})
-        elif audit_values:
-            audit_id = audit.insert(cr, {**audit.base_values(conn), "request_id": request_id, **audit_values})
-        self._ocore_commit_checkpoint()
+        row = {**audit.base_values(conn), "request_id": request_id, **audit_values} if audit_values else None
+        with self._ocore_bookkeeping() as cr:
+            allowed, used, audit_id = self.env["ocore.mcp.rate.limit"]._ocore_begin(
+                conn.auth.id, limit, row, conn.session.id if conn.session else None)
+            if not allowed:
+                refusal = policy.Refusal("rate_limited", f"{used} requests in the last minute for this API key "
+                                                      f"(limit {limit}/min); retry later")
+                audit.insert(cr, {**audit.base_values(conn), "event": "denied", "tool_name": method,
+                                  "request_id": request_id, **(audit_values or {}), "status": "refused",
+                                  "success": False, "refusal_reason": refusal.code, "error_message": str(refusal)})
         if not allowed:
             raise protocol.ProtocolError(protocol.RATE_LIMITED, str(refusal))
         return audit_id
@@ -388,24 +388,26 @@ class McpServer(models.AbstractModel):
     def _ocore_call_tool(self, conn, full_name, arguments, request_id=None, progress_token=None):
         """Run one tool call through every check, in a savepoint, audited. The steps, in order:
 
-        1. ``_ocore_admit``: the tool, every policy check, the rate-limit hit (a Refusal ends the call:
-           ``_ocore_refuse_call`` audits it);
-        2. ``_ocore_start_call``: the call's context and its 'running' audit row, committed;
+        1. ``_ocore_admit``: the tool, every policy check (a Refusal ends the call: ``_ocore_refuse_call``
+           audits it);
+        2. ``_ocore_start_call``: the call's context, its rate-limit hit and 'running' audit row, one
+           statement committed on its own (a refused hit ends the call like step 1's refusals);
         3. ``_ocore_run``: the tool as the key owner, under its deadline, in a savepoint;
-        4. ``_ocore_finish_call``: the shaped result, the audit row completed.
+        4. ``_ocore_finish_call``: the shaped result, the audit row completed in the tool's transaction.
         """
         started = time.monotonic()
         base = {**audit.base_values(conn), "event": "call", "tool_name": full_name, "request_id": request_id}
         try:
-            admitted = self._ocore_admit(conn, full_name, arguments, base)
+            admitted = self._ocore_admit(conn, full_name, arguments, base, count=False)
+            call = self._ocore_start_call(conn, full_name, arguments, admitted, base, request_id, progress_token)
         except policy.Refusal as exc:
             return self._ocore_refuse_call(base, arguments, exc, started)
-        call = self._ocore_start_call(conn, full_name, arguments, admitted, base, request_id, progress_token)
         outcome = self._ocore_run(call, admitted.tool_env)
         return self._ocore_finish_call(call, outcome, started)
 
-    def _ocore_admit(self, conn, full_name, arguments, base):
-        """Step 1: every check of the call, then its rate-limit hit in the bookkeeping transaction.
+    def _ocore_admit(self, conn, full_name, arguments, base, count=True):
+        """Step 1: every check of the call, then (``count``) its rate-limit hit, committed on its own; with
+        ``count=False`` the hit is left to ``_ocore_start_call``, in the statement of the audit row.
         Returns an ``_Admitted`` or raises a Refusal; ``base`` (the audit values) learns the tool."""
         spec = self._ocore_resolve_tool(conn, full_name)
         base.update(tool=spec.name, category=spec.category)
@@ -423,9 +425,10 @@ class McpServer(models.AbstractModel):
         session_stale = bool(conn.session and conn.session_id and (
             not conn.session.last_seen
             or conn.session.last_seen < fields.Datetime.subtract(fields.Datetime.now(), seconds=30)))
-        self._ocore_bookkeeping_transaction()
-        self._ocore_check_rate(conn)
-        return _Admitted(spec, args, confirm, dry_run, tool_env, session_stale)
+        if count:
+            with self._ocore_bookkeeping():
+                self._ocore_check_rate(conn)
+        return _Admitted(spec, args, confirm, dry_run, tool_env, session_stale, count)
 
     def _ocore_check_call(self, spec, conn, arguments):
         """The policy checks of a call that depend on the tool and its arguments; returns the validated
@@ -450,26 +453,30 @@ class McpServer(models.AbstractModel):
         limit = policy.effective_rate_limit(conn.scope, conn.settings)
         allowed, used = self.env["ocore.mcp.rate.limit"]._ocore_hit(conn.auth.id, limit)
         if not allowed:
-            raise policy.Refusal("rate_limited", f"{used} calls in the last minute for this API key "
-                                              f"(limit {limit}/min); retry later")
+            raise self._ocore_rate_refusal(used, limit)
+
+    def _ocore_rate_refusal(self, used, limit):
+        return policy.Refusal("rate_limited", f"{used} calls in the last minute for this API key "
+                                           f"(limit {limit}/min); retry later")
 
     def _ocore_refuse_call(self, base, arguments, exc, started):
-        """A refused call: its audit row, committed like any call's bookkeeping (the connection back at
-        Odoo's isolation level), and the error result."""
-        audit.insert(
-            self.env.cr,
-            {**base, "params": arguments, "status": "refused", "success": False,
-             "refusal_reason": exc.code, "error_message": str(exc),
-             "latency_ms": int((time.monotonic() - started) * 1000)},
-        )
-        self._ocore_commit_checkpoint()
+        """A refused call: its audit row, committed like any call's bookkeeping, and the error result."""
+        with self._ocore_bookkeeping() as cr:
+            audit.insert(
+                cr,
+                {**base, "params": arguments, "status": "refused", "success": False,
+                 "refusal_reason": exc.code, "error_message": str(exc),
+                 "latency_ms": int((time.monotonic() - started) * 1000)},
+            )
         if getattr(exc, "protocol_error", None) is not None:  # e.g. MissingRequiredClientCapability
             raise exc.protocol_error
         return getattr(exc, "result", None) or self._ocore_error_result(str(exc))
 
     def _ocore_start_call(self, conn, full_name, arguments, admitted, base, request_id, progress_token):
-        """Step 2: the call's context, its 'running' audit row and the key's / session's last use, committed
-        with the rate-limit hit: the limit is exact across workers and a crash mid-call leaves a trace."""
+        """Step 2: the call's context, its 'running' audit row and the key's / session's last use, in the
+        statement of the rate-limit hit (unless ``_ocore_admit`` made it), committed on its own before the
+        tool runs: the limit is exact across workers and a crash mid-call leaves a trace. Raises the
+        rate limit's Refusal (nothing written)."""
         spec = admitted.spec
         call = CallContext(
             connection=conn,
@@ -484,10 +491,13 @@ class McpServer(models.AbstractModel):
             request_id=request_id,
             progress_token=progress_token,
         )
-        call.audit_id = audit.insert(self.env.cr, {**base, "params": arguments, "status": "running",
-                                                   "dry_run": admitted.dry_run})
-        self._ocore_touch(conn, admitted.session_stale)
-        self._ocore_commit_checkpoint()
+        limit = None if admitted.counted else policy.effective_rate_limit(conn.scope, conn.settings)
+        row = {**base, "params": arguments, "status": "running", "dry_run": admitted.dry_run}
+        with self._ocore_bookkeeping():
+            allowed, used, call.audit_id = self.env["ocore.mcp.rate.limit"]._ocore_begin(
+                conn.auth.id, limit, row, conn.session.id if admitted.session_stale else None)
+        if not allowed:
+            raise self._ocore_rate_refusal(used, limit)
         return call
 
     def _ocore_finish_call(self, call, outcome, started):
@@ -542,6 +552,28 @@ class McpServer(models.AbstractModel):
                                     "autovacuum marks it interrupted", audit_id, AUDIT_RECONNECT_SECONDS, exc)
                     return
                 time.sleep(0.5)
+
+    @contextlib.contextmanager
+    def _ocore_bookkeeping(self):
+        """End the request's transaction (it only read so far, or wrote what must be kept, e.g. a new
+        session) and run the block's statements each in a transaction of its own (autocommit: no BEGIN
+        and COMMIT round trips; a single statement runs at READ COMMITTED, so the rate-limit count sees
+        every hit other workers committed). Yields the cursor; the connection is back in Odoo's mode
+        (transactions, REPEATABLE READ) after the block: the tool then runs in a transaction of its own.
+        While Odoo runs a test nothing is committed (its cursor refuses it): the statements join its
+        transaction."""
+        cr = self.env.cr
+        if compat.in_odoo_test():
+            yield cr
+            return
+        cr.commit()  # pylint: disable=invalid-commit  # the call's checks only read: start the bookkeeping
+        cnx = cr._cnx
+        cnx.autocommit = True
+        try:
+            yield cr
+        finally:
+            if not cnx.closed:
+                cnx.autocommit = False  # the pooled connection must never stay in autocommit
 
     def _ocore_bookkeeping_transaction(self):
         """End the request's transaction (it only read so far) and start a READ COMMITTED one for the

@@ -1,10 +1,14 @@
 """The one audit writer: a row per call, per refusal and per session event.
 
 Rows are written with SQL on the request's cursor: a call's row is inserted
-as 'running' and committed before the tool runs (so a worker killed mid-call
-still leaves a trace), then completed after the tool's savepoint is released
-or rolled back, so the row survives a failed call.
+as 'running' and committed before the tool runs, by the same statement as its
+rate-limit hit (``row_json``; so a worker killed mid-call still leaves a
+trace), then completed in the tool's own transaction (after its savepoint is
+released or rolled back), so the row survives a failed call and no write of
+the tool is visible before its row.
 """
+
+import json
 
 from ..lib.redact import redact_params, redact_text
 
@@ -12,7 +16,7 @@ PARAMS_MAX = 10000
 RESULT_MAX = 500  # characters of a result kept (lib.shaping.summary's default)
 ERROR_MAX = 2000
 
-_COLUMNS = (
+COLUMNS = _COLUMNS = (
     "event", "tool_name", "tool", "category", "params", "result_summary", "status", "success",
     "error_message", "refusal_reason", "latency_ms", "session_id", "request_id", "key_id", "user_id",
     "company_id", "ip_address", "client_name", "protocol_version", "transport", "dry_run", "confirmation",
@@ -69,6 +73,15 @@ def insert(cr, values):
         [*values.values(), uid, uid],
     )
     return cr.fetchone()[0]
+
+
+def row_json(values):
+    """A row's values as the JSON object ``ocore_mcp_call_begin`` inserts (the call's bookkeeping statement,
+    models/mcp_rate_limit.py): cleaned and redacted as ``insert`` does."""
+    values = _redacted(_clean(values))
+    if values.get("request_id") is not None:
+        values["request_id"] = str(values["request_id"])
+    return json.dumps(values, default=str, ensure_ascii=False)
 
 
 def update(cr, audit_id, values):
