@@ -1,13 +1,15 @@
-"""Calls/s at concurrency 16 on a prefork server: MCP tools/call vs XML-RPC, measured in one run.
+"""Calls/s under load (concurrency 16 prefork, 8 threaded): MCP tools/call vs XML-RPC, measured in one run.
 
-Starts a real Odoo server in prefork mode (``--workers=2`` plus the gevent port, as production runs it)
-on a fresh database (the end-to-end harness: ocore_mcp, 20 "Load Partner" partners, an API key with a
-high rate limit), then runs the same small ``search_read`` (20 res.partner rows, 4 fields) at the given
-concurrency by three paths, one phase after the other (each phase saturates the server, so they are not
-interleaved), each after a short warm-up:
+Starts a real Odoo server in prefork mode (``--workers=2`` plus the gevent port, as production runs it;
+``--mode threaded``: Odoo's threaded server) on a fresh database (the end-to-end harness: ocore_mcp,
+20 "Load Partner" partners, an API key with a high rate limit), then runs the same small ``search_read``
+(20 res.partner rows, 4 fields) at the given concurrency by four paths, one phase after the other (each
+phase saturates the server, so they are not interleaved), each after a short warm-up:
 
 - MCP tools/call, 2026-07-28 envelope over Streamable HTTP (no session);
 - MCP tools/call in a 2025-11-25 session over Streamable HTTP (one session per client thread);
+- MCP tools/call in a legacy SSE session (2024-11-05 transport; one stream per client thread, on the gevent
+  port in prefork; the answers come back on the stream);
 - XML-RPC ``execute_kw`` search_read (one ``ServerProxy`` per client thread).
 
 Each client thread has its own plain ``http.client`` connection (no SDK in the measured path). Odoo's
@@ -22,6 +24,7 @@ what one client machine gets from a two-worker server on the same host. Compare 
 numbers vary from run to run on a shared machine.
 
 Run with the test virtualenv:  .venv-test/bin/python bench/bench_load.py [--calls 1000] [--concurrency 16]
+                               .venv-test/bin/python bench/bench_load.py --mode threaded --concurrency 8
 """
 
 import argparse
@@ -38,7 +41,7 @@ sys.path.insert(0, str(BENCH_DIR))
 
 import harness  # noqa: E402
 from benchlib import bench_server  # noqa: E402
-from bench_search_read import MODERN, McpHttp, percentile  # noqa: E402
+from bench_search_read import MODERN, McpHttp, McpSse, percentile  # noqa: E402
 
 LEGACY = "2025-11-25"
 FIELDS = ["name", "email", "city", "is_company"]
@@ -128,12 +131,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=1000, help="measured calls per path")
     parser.add_argument("--concurrency", type=int, default=16, help="client threads")
+    parser.add_argument("--mode", choices=("prefork", "threaded"), default="prefork", help="Odoo server mode")
     parser.add_argument("--workers", type=int, default=2, help="Odoo HTTP workers (prefork)")
     parser.add_argument("--warmup", type=int, default=2, help="warm-up calls per client thread and path")
     parser.add_argument("--keep", action="store_true", help="keep the database")
     args = parser.parse_args()
-    with bench_server("load", partners=PARTNERS, keep=args.keep, label="Load", mode="prefork",
-                      workers=args.workers) as (setup, db, server, _admin, key):
+    server_kw = {"workers": args.workers} if args.mode == "prefork" else {}
+    streams = []
+    with bench_server("load", partners=PARTNERS, keep=args.keep, label="Load", mode=args.mode,
+                      **server_kw) as (setup, db, server, _admin, key):
         tool = f"{server.slug}_search_read"
         params = {"name": tool, "arguments": {"model": "res.partner", "domain": DOMAIN, "fields": FIELDS,
                                               "limit": LIMIT}}
@@ -146,6 +152,12 @@ def main():
                 client.initialize()  # a 2025-11-25 session; nothing for 2026-07-28
                 return client
             return make
+
+        def sse_client():
+            client = McpSse(server.port, key.secret, server.gevent_port if args.mode == "prefork" else None)
+            client.conn.timeout = TIMEOUT
+            streams.append(client)
+            return client.initialize()
 
         def mcp_call(client):
             result = client.call("tools/call", params)  # raises on HTTP >= 400 and on a JSON-RPC error
@@ -173,19 +185,23 @@ def main():
         phases = [
             Phase(f"mcp tools/call (streamable HTTP, {MODERN})", mcp_client(MODERN), mcp_call),
             Phase(f"mcp tools/call (streamable HTTP, {LEGACY} session)", mcp_client("legacy"), mcp_call),
+            Phase("mcp tools/call (legacy SSE, 2024-11-05 session)", sse_client, mcp_call),
             Phase("xml-rpc execute_kw search_read", xmlrpc_client, xmlrpc_call),
         ]
         for phase in phases:
             phase.run(args.calls, args.concurrency, args.warmup)
-        mcp_calls = sum(p.attempted for p in phases[:2])
+        for stream in streams:
+            stream.close()
+        mcp_calls = sum(p.attempted for p in phases[:3])
         audit = dict(harness.pg_query(
             setup, db, "SELECT status, count(*) FROM mcp_audit_log WHERE id > %s AND key_id = %s "
             "AND event = 'call' GROUP BY status", (audit_base, key.id)) or [])
 
     base = phases[-1].calls / phases[-1].seconds
+    shape = (f"prefork: {args.workers} HTTP workers + the gevent worker" if args.mode == "prefork"
+             else "threaded server")
     print(f"\nsearch_read of {LIMIT} res.partner rows, {len(FIELDS)} fields, {args.calls} calls per path at "
-          f"concurrency {args.concurrency} (prefork: {args.workers} HTTP workers + the gevent worker; "
-          f"{args.warmup} warm-up calls per thread before each phase)\n")
+          f"concurrency {args.concurrency} ({shape}; {args.warmup} warm-up calls per thread before each phase)\n")
     print(f"{'path':52} {'calls':>6} {'s':>6} {'calls/s':>8} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} "
           f"{'non-200':>7} {'errors':>6} {'vs XML-RPC':>10}")
     for p in phases:

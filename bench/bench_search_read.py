@@ -1,7 +1,8 @@
 """search_read through MCP vs Odoo's XML-RPC vs the bare ORM, measured in one run.
 
-Starts a real Odoo server on a fresh database (the end-to-end harness), creates
-partners and an API key, then times the same search_read (same domain, fields and
+Starts a real Odoo server on a fresh database of its own (the end-to-end harness), creates
+partners (named after this run, so that the searches find exactly them whatever else the
+database holds) and an API key, then times the same search_read (same domain, fields and
 limit) by every path, interleaving the paths round by round so that machine noise
 hits them alike. Prints p50/p90 per path and the ratios. Absolute times vary from
 run to run on a shared machine: compare the ratios.
@@ -13,6 +14,7 @@ import argparse
 import http.client
 import json
 import queue
+import secrets
 import statistics
 import subprocess
 import textwrap
@@ -23,7 +25,8 @@ from benchlib import bench_server, time_paths
 
 MODERN = "2026-07-28"
 FIELDS = ["name", "email", "phone", "is_company", "city", "country_id"]
-DOMAIN = [["name", "ilike", "Bench"]]
+LABEL = f"Bench{secrets.token_hex(3)}"  # this run's partners: "<LABEL> Partner <i>"
+DOMAIN = [["name", "ilike", f"{LABEL} Partner"]]
 LIMIT = 80
 PARTNERS = 80
 ADDONS = ("ocore_mcp", "ocore_mcp_knowledge", "ocore_mcp_oauth")  # tools/list of every tool
@@ -158,7 +161,10 @@ def percentile(values, q):
 ORM_SCRIPT = textwrap.dedent("""
     import json, time
     from odoo.modules.registry import Registry
-    domain, fields, limit, n, key_id, tool, arguments = {args}
+    domain, fields, limit, n, key_id, token, tool, arguments = {args}
+    from odoo import SUPERUSER_ID, api
+    from odoo.addons.ocore_mcp.service import audit, policy
+    from odoo.addons.ocore_mcp.service.context import Connection
     def timed_once(fn):
         t = time.perf_counter(); fn(); return [(time.perf_counter() - t) * 1000]
     def timed(fn):
@@ -175,44 +181,50 @@ ORM_SCRIPT = textwrap.dedent("""
             e["res.partner"].search_read(domain, fields, limit=limit)
     assert len(warm()) == limit
     timed(warm)
-    # the MCP pipeline in-process (what a tools/call runs after Odoo's HTTP layer), with the real audit
-    # writer and with it replaced by a no-op, interleaved: the difference is what audit logging costs
-    from odoo import SUPERUSER_ID, api
-    from odoo.addons.ocore_mcp.service import audit
-    from odoo.addons.ocore_mcp.service.context import Connection
-    real = (audit.insert, audit.update)
+    # the MCP pipeline in-process (what a tools/call runs after Odoo's HTTP layer: the key's lookup, the
+    # bookkeeping, the tool, the audit outcome), with the real audit writer and with it replaced by a no-op,
+    # interleaved: the difference is what audit logging costs
+    real = (audit.insert, audit.update, audit.row_json)
     def pipeline():
         with Registry(env.cr.dbname).cursor() as cr:
             e = api.Environment(cr, SUPERUSER_ID, {{}})
             server = e["ocore.mcp.server"]
-            conn = Connection(key=e["ocore.mcp.key"].browse(key_id), scope=None, settings=server._ocore_settings(),
-                              transport="modern", protocol_version="2026-07-28")
+            settings = server._ocore_settings()
+            # the key found and checked as McpController._authenticate does it
+            key, auth = e["ocore.mcp.key"]._ocore_authenticate(token)
+            auth = policy.check_key(auth, settings, "127.0.0.1")
+            conn = Connection(key=key, auth=auth, scope=auth.scope, settings=settings, transport="modern",
+                              protocol_version="2026-07-28")
             result = server._ocore_call_tool(conn, tool, arguments)
             assert not result["isError"], result
     def no_audit():
         audit.insert, audit.update = (lambda cr, values: None), (lambda cr, audit_id, values: None)
+        audit.row_json = lambda values: None  # the bookkeeping statement then inserts no row
         try:
             pipeline()
         finally:
-            audit.insert, audit.update = real
-    def audit_rows():
+            audit.insert, audit.update, audit.row_json = real
+    def audit_rows(after=0):
+        # this key's calls only: the server still runs (a stream closed by the client ends its session in
+        # the audit too), and the database may hold other rows
         with Registry(env.cr.dbname).cursor() as cr:
-            cr.execute("SELECT count(*) FROM mcp_audit_log")
-            return cr.fetchone()[0]
-    rows_before = audit_rows()
+            cr.execute("SELECT count(*), coalesce(max(id), 0) FROM mcp_audit_log WHERE key_id = %s AND event = 'call' "
+                       "AND id > %s", (key_id, after))
+            return cr.fetchone()
+    _count, last_id = audit_rows()
     with_audit, without_audit = [], []
     for _ in range(n):
         with_audit += timed_once(pipeline)
         without_audit += timed_once(no_audit)
-    rows_written = audit_rows() - rows_before
+    rows_written = audit_rows(last_id)[0]
     assert rows_written == n, rows_written  # one audit row per audited call, none from the no-op runs
     print("ORMJSON " + json.dumps({{"orm": timed(warm), "orm_fresh_cursor": timed(fresh),
                                    "pipeline": with_audit, "pipeline_no_audit": without_audit}}))
 """)
 
 
-def in_process(setup, db, calls, key_id, tool, arguments):
-    script = ORM_SCRIPT.format(args=repr((DOMAIN, FIELDS, LIMIT, calls, key_id, tool, arguments)))
+def in_process(setup, db, calls, key, tool, arguments):
+    script = ORM_SCRIPT.format(args=repr((DOMAIN, FIELDS, LIMIT, calls, key.id, key.secret, tool, arguments)))
     cmd = [str(setup.python), str(setup.odoo_bin), "shell", "-c", str(setup.conf), "-d", db, "--no-http",
            f"--addons-path={setup.addons_path()}"]
     proc = subprocess.run(cmd, input=script, capture_output=True, text=True, env=setup.process_env(),
@@ -230,7 +242,8 @@ def main():
     parser.add_argument("--mode", choices=("threaded", "prefork"), default="threaded",
                         help="Odoo server mode (prefork: --workers=2 and the gevent port, SSE streams there)")
     args = parser.parse_args()
-    with bench_server("bench", ADDONS, PARTNERS, keep=args.keep, mode=args.mode) as (setup, db, server, _admin, key):
+    with bench_server("bench", ADDONS, PARTNERS, keep=args.keep, mode=args.mode, label=LABEL) as (
+            setup, db, server, _admin, key):
         tool = f"{server.slug}_search_read"
         arguments = {"model": "res.partner", "domain": DOMAIN, "fields": FIELDS, "limit": LIMIT}
         clients = {mode: McpHttp(server.port, key.secret, mode) for mode in ("legacy", MODERN)}
@@ -267,7 +280,7 @@ def main():
         listing = clients[MODERN].call("tools/list", {})
         list_bytes = len(json.dumps(listing, separators=(",", ":")))
         sse.close()
-        orm = in_process(setup, db, args.calls, key.id, tool, arguments)
+        orm = in_process(setup, db, args.calls, key, tool, arguments)
         timings["bare ORM search_read (in-process, warm cursor)"] = orm["orm"]
         timings["bare ORM search_read (in-process, fresh cursor)"] = orm["orm_fresh_cursor"]
         timings["MCP pipeline in-process (audit on)"] = orm["pipeline"]
@@ -285,6 +298,8 @@ def main():
     audit_ms = (statistics.median(timings["MCP pipeline in-process (audit on)"])
                 - statistics.median(timings["MCP pipeline in-process (audit writer a no-op)"]))
     call_ms = statistics.median(timings["mcp tools/call (streamable HTTP, 2026-07-28)"])
+    pipeline_ms = statistics.median(timings["MCP pipeline in-process (audit on)"]) - base_orm
+    print(f"MCP pipeline in-process, audit included: {pipeline_ms:.2f} ms above the bare ORM call (fresh cursor)")
     print(f"audit logging: {audit_ms:.2f} ms per call (p50 difference in-process) = "
           f"{100 * audit_ms / call_ms:.1f} % of an MCP tools/call over HTTP ({call_ms:.2f} ms)")
 
