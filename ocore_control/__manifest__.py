@@ -17,6 +17,7 @@
         "views/control_organization_views.xml",
         "views/control_server_views.xml",
         "views/mcp_key_views.xml",
+        "views/consent_templates.xml",
         "views/control_secret_show_views.xml",
         "views/control_posthog_views.xml",
         "views/ocore_control_menus.xml",

@@ -35,9 +35,26 @@ def fingerprint(secret):
     return hashlib.sha256(data).hexdigest()[:16]
 
 
+_PRIVATE = {}  # (HMAC of the derivation input, label) -> Ed25519PrivateKey: derived once per process
+_PRIVATE_MAX = 1024
+
+
+def private_key(env, label):
+    """The Ed25519 private key for ``label``, derived once per process (a cache of a pure function of
+    the master key: nothing another worker needs, nothing stored)."""
+    seed = derive(env, label)
+    cache_key = hashlib.sha256(seed).digest()
+    key = _PRIVATE.get(cache_key)
+    if key is None:
+        if len(_PRIVATE) >= _PRIVATE_MAX:
+            _PRIVATE.clear()
+        key = _PRIVATE[cache_key] = Ed25519PrivateKey.from_private_bytes(seed)
+    return key
+
+
 def signing_key(env, label):
     """The Ed25519 private key (not stored) and its public key in PEM."""
-    private = Ed25519PrivateKey.from_private_bytes(derive(env, label))
+    private = private_key(env, label)
     public = private.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     ).decode()

@@ -4,16 +4,18 @@ import re
 import secrets
 import time
 import uuid
+from http.client import HTTPException
+from typing import NamedTuple
 
 import jwt
 import requests
 
-from odoo import _, api, fields, models
+from odoo import _, api, fields, models, tools
 from odoo.exceptions import UserError, ValidationError
 
 from odoo.addons.ocore_mcp.lib import compat
 
-from ..lib import keys
+from ..lib import http, keys
 
 _logger = logging.getLogger(__name__)
 
@@ -22,6 +24,33 @@ MODERN = "2026-07-28"
 ASSERTION_SECONDS = 60
 STATUS_COLORS = {"draft": 0, "running": 10, "stopped": 3, "unreachable": 2, "error": 1}
 INSTANCE_PATH = "/ocore/mcp/stream"
+NOTICE_PATH = "/ocore/control/tools_changed"  # where instances tell the control plane their tool list changed
+FORWARDABLE = ("running", "unreachable", "error")  # statuses whose instances take calls (and are listed)
+# the fields the routing table (_ocore_routes) is built from: a write of one of them clears it
+ROUTE_FIELDS = frozenset({"slug", "url", "organization_id", "credential_state", "credential_generation",
+                          "mcp_write_enabled", "server_id", "agent_name", "environment"})
+
+
+class Route(NamedTuple):
+    """What a forwarded call needs to know of an instance (the routing table's row)."""
+
+    id: int
+    slug: str
+    url: str
+    org_id: int
+    forwardable: bool  # status running, unreachable or error
+    credential_active: bool
+    generation: int
+    write_enabled: bool
+    managed: bool  # its server has a host agent with a secret
+
+
+class OrgRoute(NamedTuple):
+    id: int
+    name: str
+    mcp_enabled: bool
+    roles: dict  # {user id: role}
+    slugs: tuple  # its instances' slugs, longest first (a tool name matches the longest slug)
 
 
 @compat.table_constraints(("slug_unique", "UNIQUE(slug)", "Instance slugs are unique."))
@@ -70,7 +99,63 @@ class ControlInstance(models.Model):
     credential_generation = fields.Integer(readonly=True, copy=False)
     credential_fingerprint = fields.Char(readonly=True, copy=False)
     enrolled_at = fields.Datetime(readonly=True, copy=False)
+    notice_public_key = fields.Text(
+        readonly=True, copy=False,
+        help="The instance's public key for the notices it sends (its tool list changed), given at enrolment.")
 
+
+    # -- the routing table: one per process, cleared in every worker by the registry's cache signal ----
+
+    @api.model
+    @tools.ormcache()
+    def _ocore_routes(self):
+        """({slug: Route}, {organization id: OrgRoute}) of the whole control plane, read in three queries
+        once per process and kept until an instance, organization, member or server changes in a way
+        that matters to routing (the write clears the registry's caches, which every worker sees at its
+        next request). Reachability between running, unreachable and error does not change a route."""
+        for model in ("ocore.control.instance", "ocore.control.organization", "ocore.control.member",
+                      "ocore.control.server"):
+            self.env[model].flush_model()
+        cr = self.env.cr
+        cr.execute("""SELECT i.id, i.slug, i.url, i.organization_id, i.status IN %s, i.credential_state = 'active',
+                             COALESCE(i.credential_generation, 0), COALESCE(i.mcp_write_enabled, FALSE),
+                             COALESCE(s.agent_url, '') != '' AND COALESCE(s.agent_key_generation, 0) > 0
+                        FROM ocore_control_instance i LEFT JOIN ocore_control_server s ON s.id = i.server_id
+                       ORDER BY i.id""", (FORWARDABLE,))
+        routes = {row[1]: Route(*row) for row in cr.fetchall()}
+        cr.execute("SELECT organization_id, user_id, role FROM ocore_control_member")
+        roles = {}
+        for org_id, user_id, role in cr.fetchall():
+            roles.setdefault(org_id, {})[user_id] = role
+        cr.execute("SELECT id, name, mcp_enabled FROM ocore_control_organization WHERE active")
+        orgs = {}
+        for org_id, name, enabled in cr.fetchall():
+            slugs = sorted((r.slug for r in routes.values() if r.org_id == org_id), key=lambda s: (-len(s), s))
+            orgs[org_id] = OrgRoute(org_id, name, bool(enabled), roles.get(org_id, {}), tuple(slugs))
+        return routes, orgs
+
+    @api.model
+    def _ocore_routes_changed(self):
+        self.env.registry.clear_cache()
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        instances = super().create(vals_list)
+        self._ocore_routes_changed()
+        return instances
+
+    def write(self, vals):
+        forwardable = {i.id: i.status in FORWARDABLE for i in self} if "status" in vals else None
+        result = super().write(vals)
+        if ROUTE_FIELDS & set(vals) or (
+                forwardable is not None and any(forwardable[i.id] != (i.status in FORWARDABLE) for i in self)):
+            self._ocore_routes_changed()
+        return result
+
+    def unlink(self):
+        result = super().unlink()
+        self._ocore_routes_changed()
+        return result
 
     @api.depends("environment")
     def _compute_mcp_write_enabled(self):
@@ -120,14 +205,8 @@ class ControlInstance(models.Model):
     def _ocore_assertion(self, subject, scope, correlation_id, purpose="call", generation=None, extra=None):
         """A short-lived EdDSA JWT for one request to the instance: who calls (``sub``), with which scopes."""
         self.ensure_one()
-        private, _public = self._ocore_signing_key(generation)
-        now = int(time.time())
-        claims = {
-            "iss": self._ocore_issuer(), "aud": f"ocore-instance:{self.slug}", "sub": subject,
-            "iat": now, "nbf": now - 5, "exp": now + ASSERTION_SECONDS, "jti": secrets.token_hex(16),
-            "cid": correlation_id, "scp": scope or {}, "pur": purpose, **(extra or {}),
-        }
-        return jwt.encode(claims, private, algorithm="EdDSA", headers={"kid": self._ocore_kid(generation)})
+        return sign_assertion(self.env, self.id, self.slug, generation or self.credential_generation, subject,
+                              scope, correlation_id, purpose, extra)
 
     def _ocore_enrol(self, token):
         """Enrol with the one-time token the instance's admin generated: the instance registers this
@@ -137,8 +216,10 @@ class ControlInstance(models.Model):
             raise UserError(_("Set the instance URL first."))
         generation = (self.credential_generation or 0) + 1
         _private, public = self._ocore_signing_key(generation)
+        base = self.env["ir.config_parameter"].sudo().get_param("web.base.url", "").rstrip("/")
         payload = {"token": token, "issuer": self._ocore_issuer(), "kid": self._ocore_kid(generation),
-                   "public_key": public, "name": self.env.company.name}
+                   "public_key": public, "name": self.env.company.name,
+                   "control_url": f"{base}{NOTICE_PATH}" if base else None}
         data = self._ocore_post_json("/ocore/control/enrol", payload)
         self.sudo().write({
             "credential_generation": generation, "credential_state": "active",
@@ -147,9 +228,41 @@ class ControlInstance(models.Model):
             "odoo_version": data.get("odoo_version") if data.get("odoo_version") in ("17.0", "18.0", "19.0")
             else self.odoo_version,
             "status": "running", "last_error": False,
+            "notice_public_key": data.get("notice_key") if isinstance(data.get("notice_key"), str) else False,
         })
         self.env["ocore.control.tool.cache"]._ocore_invalidate(self)
         return data
+
+    @api.model
+    def _ocore_receive_notice(self, token):
+        """A signed notice of an instance (its tool list changed): the instance found by the key id it
+        names (this control plane's kid for it), the signature checked with the instance's own public key
+        (given at enrolment), the notice used once. Then its cached tool lists are dropped at once and the
+        open sessions that may see it get ``notifications/tools/list_changed``. Returns the instance, or
+        raises ValueError."""
+        try:
+            kid = str(jwt.get_unverified_header(token).get("kid") or "")
+        except jwt.PyJWTError as exc:
+            raise ValueError(f"malformed notice: {exc}") from None
+        db_uuid = self.env["ir.config_parameter"].sudo().get_param("database.uuid", "")
+        match = re.fullmatch(rf"ocore-control-{re.escape(db_uuid[:8])}-(\d+)-(\d+)", kid)
+        instance = self.sudo().browse(int(match.group(1))).exists() if match else self.browse()
+        if (not instance or instance.credential_state != "active" or not instance.notice_public_key
+                or instance.credential_generation != int(match.group(2))):
+            raise ValueError(f"no enrolled instance with key {kid[:80]}")
+        try:
+            claims = jwt.decode(token, instance.notice_public_key, algorithms=["EdDSA"], audience=self._ocore_issuer(),
+                                issuer=f"ocore-instance:{instance.slug}", leeway=5,
+                                options={"require": ["exp", "iat", "jti", "aud", "iss"]})
+        except jwt.PyJWTError as exc:
+            raise ValueError(f"notice refused: {exc}") from None
+        if claims.get("pur") != "tools_changed" or claims["exp"] - claims["iat"] > 300:
+            raise ValueError("not a tool list notice")
+        if not self.env["ocore.control.nonce"]._ocore_use(f"notice:{claims['jti']}"[:120]):
+            raise ValueError("notice replayed")
+        self.env["ocore.control.tool.cache"]._ocore_invalidate(instance)
+        self.env["ocore.mcp.server"]._ocore_control_announce(instance)
+        return instance
 
     def action_open_enrol(self):
         self.ensure_one()
@@ -166,9 +279,11 @@ class ControlInstance(models.Model):
             _private, public = instance._ocore_signing_key(generation)
             assertion = instance._ocore_assertion("control-plane", {}, uuid.uuid4().hex, purpose="rotate",
                                                   extra={"new_kid": instance._ocore_kid(generation), "new_key": public})
-            instance._ocore_post_json("/ocore/control/rotate", {}, assertion)
+            data = instance._ocore_post_json("/ocore/control/rotate", {}, assertion)
             instance.sudo().write({"credential_generation": generation,
-                                   "credential_fingerprint": keys.fingerprint(public)})
+                                   "credential_fingerprint": keys.fingerprint(public),
+                                   "notice_public_key": data.get("notice_key")
+                                   if isinstance(data.get("notice_key"), str) else False})
             self.env["ocore.control.tool.cache"]._ocore_invalidate(instance)
         return True
 
@@ -206,9 +321,9 @@ class ControlInstance(models.Model):
 
     # -- MCP requests to the instance (2026-07-28: one stateless request, no session) -------------
 
-    def _ocore_mcp_request(self, http, method, params, assertion, timeout, query=""):
+    def _ocore_mcp_request(self, method, params, assertion, timeout, query=""):
         self.ensure_one()
-        return mcp_request(http, self.url, self.slug, method, params, assertion, timeout, query)
+        return mcp_request(self.url, self.slug, method, params, assertion, timeout, query)
 
     # -- agent operations -------------------------------------------------------------------
 
@@ -257,7 +372,22 @@ class ControlInstance(models.Model):
             self.sudo().write(vals)
 
 
-def mcp_request(http, url, slug, method, params, assertion, timeout, query="", request_id=None):
+def sign_assertion(env, instance_id, slug, generation, subject, scope, correlation_id, purpose="call", extra=None):
+    """The EdDSA JWT of one request to an instance (no ORM read: a forwarded call signs from its route)."""
+    icp = env["ir.config_parameter"].sudo()
+    db_uuid = icp.get_param("database.uuid", "")
+    now = int(time.time())
+    claims = {
+        "iss": "ocore-control:" + db_uuid, "aud": f"ocore-instance:{slug}", "sub": subject,
+        "iat": now, "nbf": now - 5, "exp": now + ASSERTION_SECONDS, "jti": secrets.token_hex(16),
+        "cid": correlation_id, "scp": scope or {}, "pur": purpose, **(extra or {}),
+    }
+    private = keys.private_key(env, f"instance/{instance_id}/{generation}")
+    return jwt.encode(claims, private, algorithm="EdDSA",
+                      headers={"kid": f"ocore-control-{db_uuid[:8]}-{instance_id}-{generation}"})
+
+
+def mcp_request(url, slug, method, params, assertion, timeout, query="", request_id=None):
     """POST one JSON-RPC request to an instance; return its result or raise InstanceError (no database
     access: runs in the worker threads of a parallel tools/list too)."""
     params = dict(params or {})
@@ -270,15 +400,16 @@ def mcp_request(http, url, slug, method, params, assertion, timeout, query="", r
         headers["Mcp-Name"] = params["name"]
     body = {"jsonrpc": "2.0", "id": request_id or uuid.uuid4().hex, "method": method, "params": params}
     try:
-        resp = http.post(url.rstrip("/") + INSTANCE_PATH + query, data=json.dumps(body), headers=headers,
-                         timeout=timeout)
-        data = resp.json()
-    except requests.Timeout:
+        status, raw = http.post(url.rstrip("/") + INSTANCE_PATH + query, json.dumps(body).encode(), headers, timeout)
+        data = json.loads(raw)
+    except TimeoutError:
         raise InstanceError(slug, "unreachable", f"no answer within {timeout:g}s") from None
-    except (requests.RequestException, ValueError) as exc:
-        raise InstanceError(slug, "unreachable", str(exc)[:300]) from None
+    except (OSError, HTTPException, ValueError) as exc:
+        raise InstanceError(slug, "unreachable", str(exc)[:300] or type(exc).__name__) from None
+    if not isinstance(data, dict):
+        raise InstanceError(slug, "unreachable", f"not a JSON-RPC answer (HTTP {status})")
     if "error" in data:
-        raise InstanceError(slug, "refused", data["error"].get("message", "error"), resp.status_code)
+        raise InstanceError(slug, "refused", (data["error"] or {}).get("message", "error"), status)
     return data.get("result") or {}
 
 

@@ -32,10 +32,27 @@ class ControlOrganization(models.Model):
             org.server_count = len(org.server_ids)
 
     def _ocore_role(self, user):
-        """The role of ``user`` in this organization, or None."""
+        """The role of ``user`` in this organization, or None (from the routing table: no query)."""
         self.ensure_one()
-        member = self.sudo().member_ids.filtered(lambda m: m.user_id == user)
-        return member[:1].role or None
+        org = self.env["ocore.control.instance"]._ocore_routes()[1].get(self.id)
+        return org.roles.get(user.id) if org else None
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        orgs = super().create(vals_list)
+        self.env["ocore.control.instance"]._ocore_routes_changed()
+        return orgs
+
+    def write(self, vals):
+        result = super().write(vals)
+        if {"name", "active", "mcp_enabled", "member_ids", "instance_ids"} & set(vals):
+            self.env["ocore.control.instance"]._ocore_routes_changed()
+        return result
+
+    def unlink(self):
+        result = super().unlink()
+        self.env["ocore.control.instance"]._ocore_routes_changed()
+        return result
 
     def action_toggle_mcp(self):
         for org in self:
@@ -56,6 +73,22 @@ class ControlMember(models.Model):
                             help="Owner and Admin manage the organization; Member calls tools; Viewer only reads "
                             "(every forwarded call is read-only).")
 
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        members = super().create(vals_list)
+        self.env["ocore.control.instance"]._ocore_routes_changed()
+        return members
+
+    def write(self, vals):
+        result = super().write(vals)
+        self.env["ocore.control.instance"]._ocore_routes_changed()
+        return result
+
+    def unlink(self):
+        result = super().unlink()
+        self.env["ocore.control.instance"]._ocore_routes_changed()
+        return result
 
     @api.constrains("role", "organization_id")
     def _check_owner(self):

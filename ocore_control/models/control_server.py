@@ -40,6 +40,17 @@ class ControlServer(models.Model):
     load_average = fields.Float(readonly=True, digits=(16, 2))
     instance_ids = fields.One2many("ocore.control.instance", "server_id", string="Instances")
 
+    def write(self, vals):
+        result = super().write(vals)
+        if {"agent_url", "agent_key_generation", "organization_id"} & set(vals):
+            self.env["ocore.control.instance"]._ocore_routes_changed()  # a managed instance's tools change path
+        return result
+
+    def unlink(self):
+        result = super().unlink()
+        self.env["ocore.control.instance"]._ocore_routes_changed()
+        return result
+
     # -- the agent's secret (derived, never stored) ------------------------------------------
 
     def _ocore_agent_secret(self):

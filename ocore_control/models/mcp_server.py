@@ -10,13 +10,10 @@ database tools are not offered: it is not an instance.
 import hashlib
 import json
 import logging
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlencode
-
-import requests
 
 from odoo import api, fields, models
 
@@ -24,8 +21,9 @@ from odoo.addons.ocore_mcp.lib import compat
 from odoo.addons.ocore_mcp.lib import protocol as P
 from odoo.addons.ocore_mcp.service import audit
 from odoo.addons.ocore_mcp.service import policy as pol
+from odoo.addons.ocore_mcp.service.notify import hub
 
-from .control_instance import InstanceError, mcp_request
+from .control_instance import InstanceError, mcp_request, sign_assertion
 
 _logger = logging.getLogger(__name__)
 
@@ -34,18 +32,10 @@ CACHE_SECONDS = 60  # a tool list is refetched after this long
 FAILURE_RETRY_SECONDS = 15  # an instance that failed is retried after this long
 CALL_MARGIN = 5  # seconds on top of the call's own timeout
 DEFAULT_CALL_TIMEOUT = 30
-_local = threading.local()
 # instance tools that run through the host agent when the instance is managed by one: (kind, agent call)
+LIST_CHANGED = {"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}
 AGENT_TOOLS = {"odoo_logs": "read", "list_backups": "read", "backup_database": "write",
                "restore_database": "destructive"}
-
-
-def http_session():
-    """A keep-alive HTTP session of this thread (a connection pool, no request state)."""
-    session = getattr(_local, "session", None)
-    if session is None:
-        session = _local.session = requests.Session()
-    return session
 
 
 _PARSED = {}  # (instance, cache key, fetched_at) -> the list parsed once per process (same objects each time,
@@ -70,7 +60,7 @@ def fetch_tools(instance_data, timeout):
     try:
         for assertion in assertions:
             params = {"cursor": cursor} if cursor else {}
-            result = mcp_request(http_session(), url, slug, "tools/list", params, assertion, timeout, query)
+            result = mcp_request(url, slug, "tools/list", params, assertion, timeout, query)
             tools.extend(result.get("tools") or [])
             cursor = result.get("nextCursor")
             if not cursor:
@@ -115,35 +105,46 @@ class McpServerControl(models.AbstractModel):
             raise pol.Refusal("unknown_tool", f"no tool named {full_name!r} on this control plane")
         return spec
 
+    def _ocore_control_org_route(self, conn):
+        """The OrgRoute of the key's organization (routing table: no query), or None."""
+        org_id = self.env["ocore.mcp.key"]._ocore_organization_of(conn.auth.id) if conn.auth else None
+        return self.env["ocore.control.instance"]._ocore_routes()[1].get(org_id) if org_id else None
+
     def _ocore_control_org(self, conn):
-        return conn.key.sudo().organization_id
+        org = self._ocore_control_org_route(conn)
+        return self.env["ocore.control.organization"].sudo().browse(org.id if org else [])
 
     def _ocore_control_check_org(self, conn):
-        org = self._ocore_control_org(conn)
+        org = self._ocore_control_org_route(conn)
         if org and not org.mcp_enabled:
             raise pol.Refusal("mcp_disabled", f"MCP access is disabled for organization {org.name} (kill switch)")
-        return org
+        return self.env["ocore.control.organization"].sudo().browse(org.id if org else [])
+
+    def _ocore_control_routes(self, conn, forwardable_only=True):
+        """The routes of the instances of the key's organization this connection may see (scoping and
+        ?instances=): enrolled, with a URL, and (``forwardable_only``) not stopped."""
+        org = self._ocore_control_org_route(conn)
+        if not org or conn.auth.user_id not in org.roles:
+            return []
+        routes = self.env["ocore.control.instance"]._ocore_routes()[0]
+        scoped, wanted = conn.scope["instances"], conn.instances
+        return [route for route in sorted((routes[slug] for slug in org.slugs), key=lambda r: r.id)
+                if (not scoped or route.slug in scoped) and (wanted is None or route.slug in wanted)
+                and (route.forwardable or not forwardable_only)]
 
     def _ocore_control_instances(self, conn, statuses=None):
         """The instances of the key's organization this connection may see (scoping and ?instances=)."""
-        org = self._ocore_control_org(conn)
-        user = self.env["res.users"].browse(conn.auth.user_id)
-        if not org or not org._ocore_role(user):
-            return self.env["ocore.control.instance"]
-        instances = org.sudo().instance_ids
+        ids = [route.id for route in self._ocore_control_routes(conn, forwardable_only=False)]
+        instances = self.env["ocore.control.instance"].sudo().browse(ids)
         if statuses:
             instances = instances.filtered(lambda i: i.status in statuses)
-        if conn.scope["instances"]:
-            instances = instances.filtered(lambda i: i.slug in conn.scope["instances"])
-        if conn.instances is not None:
-            instances = instances.filtered(lambda i: i.slug in conn.instances)
         return instances
 
-    def _ocore_control_subject(self, conn):
+    def _ocore_control_subject(self, conn, org=None):
         """(subject, scope claim) that travel with a forwarded request: the key owner and the key's
         scopes, read-only for a Viewer of the organization."""
-        user = self.env["res.users"].browse(conn.auth.user_id)
-        role = self._ocore_control_org(conn)._ocore_role(user)
+        org = org or self._ocore_control_org_route(conn)
+        role = org.roles.get(conn.auth.user_id) if org else None
         scope = conn.scope
         claim = {"read_only": bool(scope["read_only"]) or role == "viewer",
                  "categories": scope["categories"], "tool_allow": scope["tool_allow"],
@@ -162,8 +163,7 @@ class McpServerControl(models.AbstractModel):
         return result
 
     def _ocore_control_remote_tools(self, conn):
-        instances = self._ocore_control_instances(conn, ("running", "unreachable", "error")).filtered(
-            lambda i: i.credential_state == "active" and i.url)
+        instances = [route for route in self._ocore_control_routes(conn) if route.credential_active and route.url]
         if not instances:
             return []
         subject, claim = self._ocore_control_subject(conn)
@@ -180,7 +180,7 @@ class McpServerControl(models.AbstractModel):
                  FROM ocore_control_tool_cache
                 WHERE instance_id = ANY(%s) AND cache_key = %s
                   AND fetched_at > (now() at time zone 'UTC') - make_interval(secs => %s)""",
-            (retry_seconds, instances.ids, cache_key, cache_seconds))
+            (retry_seconds, [route.id for route in instances], cache_key, cache_seconds))
         cached = {row[0]: row for row in cr.fetchall()}
         lists, to_fetch = {}, []
         for instance in instances:
@@ -202,8 +202,8 @@ class McpServerControl(models.AbstractModel):
         """Fetch the lists of ``instances`` in parallel, within LIST_TIMEOUT; record them and the failures."""
         cid = uuid.uuid4().hex
         # the assertions are signed here (the threads touch no database): one per page, at most 10 pages
-        work = [(i.url, i.slug, [i._ocore_assertion(subject, claim, cid) for _n in range(10)], query)
-                for i in instances]
+        work = [(i.url, i.slug, [sign_assertion(self.env, i.id, i.slug, i.generation, subject, claim, cid)
+                                 for _n in range(10)], query) for i in instances]
         with ThreadPoolExecutor(max_workers=min(16, len(work))) as pool:
             outcomes = list(pool.map(lambda item: fetch_tools(item, LIST_TIMEOUT), work))
         found = {}
@@ -270,54 +270,79 @@ class McpServerControl(models.AbstractModel):
             _logger.info("control plane: tool cache not stored: %s", exc)
         self.env["ocore.control.instance"].invalidate_model(["status", "last_error", "last_seen"])
 
+    def _ocore_control_announce(self, instance):
+        """``notifications/tools/list_changed`` to the open sessions that may see ``instance`` (keys of its
+        organization scoped to it or to every instance, sessions without an instance filter leaving it
+        out), sent at commit."""
+        sessions = self.env["ocore.mcp.session"].sudo().search(
+            [("state", "=", "open"), ("key_id.organization_id", "=", instance.organization_id.id)])
+        for session in sessions:
+            scope = [s for s in (session.key_id.instance_scope or "").split(",") if s]
+            wanted = [s for s in (session.instances_filter or "").split(",") if s]
+            if (not scope or instance.slug in scope) and (not wanted or instance.slug in wanted):
+                hub.publish(self.env.cr, session.session_id, {"t": "msg", "m": LIST_CHANGED})
+        return sessions
+
     # -- tools/call ----------------------------------------------------------------------------
 
     def _mcp_tools_call(self, conn, request, request_id):
         name = request.params.name
         # an instance's tool (slugs may start with "ocore_" too: the platform tools are matched last)
-        instance = self._ocore_control_instance_of(conn, name)
-        if instance:
-            result = self._ocore_control_forward(conn, instance, name, dict(request.params.arguments or {}))
+        org = self._ocore_control_org_route(conn)
+        route = self._ocore_control_route_of(org, name)
+        if route:
+            result = self._ocore_control_forward(conn, org, route, name, dict(request.params.arguments or {}))
             if P.is_modern(conn.protocol_version):
                 result["resultType"] = "complete"
             return result
         self._ocore_control_check_org(conn)
         return super()._mcp_tools_call(conn, request, request_id)
 
-    def _ocore_control_instance_of(self, conn, full_name):
-        org = self._ocore_control_org(conn)
+    def _ocore_control_route_of(self, org, full_name):
+        """The route of the instance whose slug prefixes ``full_name`` (the longest), or None."""
         if not org:
             return None
-        best = None
-        for instance in org.sudo().instance_ids:
-            if full_name.startswith(instance.slug + "_") and (not best or len(instance.slug) > len(best.slug)):
-                best = instance
-        return best
+        routes = self.env["ocore.control.instance"]._ocore_routes()[0]
+        for slug in org.slugs:  # longest first
+            if full_name.startswith(slug + "_"):
+                return routes[slug]
+        return None
 
-    def _ocore_control_forward(self, conn, instance, full_name, arguments):
-        """Check, forward, audit (request_id = the correlation id, on both sides)."""
+    def _ocore_control_refusal(self, conn, org, route):
+        """Why the key may not reach ``route`` now (the stricter of the organization and the key), or None."""
+        if not org.mcp_enabled:
+            return pol.Refusal("mcp_disabled", f"MCP access is disabled for organization {org.name} (kill switch)")
+        if conn.auth.user_id not in org.roles:
+            return pol.Refusal("instance_denied", f"{conn.auth.login} is not a member of {org.name}")
+        if conn.scope["instances"] and route.slug not in conn.scope["instances"]:
+            return pol.Refusal("instance_denied", f"the API key is not scoped to instance {route.slug}")
+        if conn.instances is not None and route.slug not in conn.instances:
+            return pol.Refusal("instance_denied", f"instance {route.slug} is not in this session's instance filter")
+        if not route.credential_active:
+            return pol.Refusal("unavailable", f"the control plane holds no active credential for {route.slug}")
+        if not route.forwardable:
+            return pol.Refusal("unavailable", f"instance {route.slug} is not running")
+        return None
+
+    def _ocore_control_forward(self, conn, org, route, full_name, arguments):
+        """Check, forward, audit (request_id = the correlation id, on both sides).
+
+        The checks read the routing table (no query); the rate-limit hit is committed before the request
+        leaves (the limit holds across workers); the call's one audit row is written with its outcome, in
+        the transaction the request ends with (committed without waiting for the WAL flush). The instance
+        writes its own row for the same correlation id when the call reaches it."""
         started = time.monotonic()
         cid = uuid.uuid4().hex
+        tool = full_name[len(route.slug) + 1:]
         base = audit.base_values(conn)
-        base.update(event="call", tool_name=full_name, tool=full_name[len(instance.slug) + 1:],
-                    request_id=cid, category=False)
+        base.update(event="call", tool_name=full_name, tool=tool, request_id=cid, category=False,
+                    params=arguments)
         try:
-            self._ocore_control_check_org(conn)
-            user = self.env["res.users"].browse(conn.auth.user_id)
-            if not instance.organization_id._ocore_role(user):
-                raise pol.Refusal("instance_denied",
-                                  f"{conn.auth.login} is not a member of {instance.organization_id.name}")
-            if conn.scope["instances"] and instance.slug not in conn.scope["instances"]:
-                raise pol.Refusal("instance_denied", f"the API key is not scoped to instance {instance.slug}")
-            if conn.instances is not None and instance.slug not in conn.instances:
-                raise pol.Refusal("instance_denied",
-                                  f"instance {instance.slug} is not in this session's instance filter")
-            if instance.credential_state != "active":
-                raise pol.Refusal("unavailable", f"the control plane holds no active credential for {instance.slug}")
-            if instance.status not in ("running", "unreachable", "error"):
-                raise pol.Refusal("unavailable", f"instance {instance.slug} is {instance.status}")
-            subject, claim = self._ocore_control_subject(conn)
-            if not instance.mcp_write_enabled:
+            refusal = self._ocore_control_refusal(conn, org, route)
+            if refusal:
+                raise refusal
+            subject, claim = self._ocore_control_subject(conn, org)
+            if not route.write_enabled:
                 claim["read_only"] = True
             self._ocore_bookkeeping_transaction()
             limit = pol.effective_rate_limit(conn.scope, conn.settings)
@@ -326,24 +351,20 @@ class McpServerControl(models.AbstractModel):
                 raise pol.Refusal("rate_limited", f"{used} calls in the last minute for this API key (limit "
                                   f"{limit}/min); retry later")
         except pol.Refusal as exc:
-            audit.insert(self.env.cr, {**base, "params": arguments, "status": "refused", "success": False,
+            audit.insert(self.env.cr, {**base, "status": "refused", "success": False,
                                        "refusal_reason": exc.code, "error_message": str(exc),
                                        "latency_ms": int((time.monotonic() - started) * 1000)})
             self._ocore_commit_checkpoint()
             return self._ocore_error_result(str(exc))
-        tool = full_name[len(instance.slug) + 1:]
-        server = instance.server_id
-        if tool in AGENT_TOOLS and server.agent_url and server.sudo().agent_key_generation:
+        if tool in AGENT_TOOLS and route.managed:
+            instance = self.env["ocore.control.instance"].sudo().browse(route.id)
             return self._ocore_control_agent_tool(conn, instance, tool, arguments, base, claim, started)
-        audit_id = audit.insert(self.env.cr, {**base, "params": arguments, "status": "running"})
-        assertion = instance._ocore_assertion(subject, claim, cid)
-        url, slug = instance.url, instance.slug
-        self._ocore_commit_checkpoint()
+        assertion = sign_assertion(self.env, route.id, route.slug, route.generation, subject, claim, cid)
+        self._ocore_commit_checkpoint()  # the rate-limit hit
         timeout = min(120, int(arguments.get("timeout_seconds") or DEFAULT_CALL_TIMEOUT)) + CALL_MARGIN
         try:
-            result = mcp_request(
-                http_session(), url, slug, "tools/call", {"name": full_name, "arguments": arguments}, assertion,
-                timeout, request_id=cid)
+            result = mcp_request(route.url, route.slug, "tools/call", {"name": full_name, "arguments": arguments},
+                                 assertion, timeout, request_id=cid)
             result = {k: v for k, v in result.items() if k in ("content", "structuredContent", "isError")}
             result.setdefault("isError", False)
             text = " ".join(c.get("text", "") for c in result.get("content") or [] if isinstance(c, dict))
@@ -352,21 +373,47 @@ class McpServerControl(models.AbstractModel):
             if result["isError"]:
                 values["error_message"] = text
         except InstanceError as exc:
-            _logger.info("control plane: call %s to %s failed: %s", cid, url, exc)
+            _logger.info("control plane: call %s to %s failed: %s", cid, route.url, exc)
             if exc.kind == "unreachable":
-                self._ocore_control_mark_down(instance.id, exc.message)
-            message = (f"unavailable: instance {instance.slug} did not answer ({exc.message}); the call may not "
-                       "have run" if exc.kind == "unreachable" else f"instance {instance.slug} refused the call: "
+                self._ocore_control_mark_down(route.id, exc.message)
+            message = (f"unavailable: instance {route.slug} did not answer ({exc.message}); the call may not "
+                       "have run" if exc.kind == "unreachable" else f"instance {route.slug} refused the call: "
                        f"{exc.message}")
             result = self._ocore_error_result(message)
             values = {"status": "error", "success": False, "error_message": message, "result_summary": message,
                       "refusal_reason": "unavailable" if exc.kind == "unreachable" else "refused_by_instance"}
         values["latency_ms"] = int((time.monotonic() - started) * 1000)
-        if not self.env.cr.closed:
-            # this transaction holds only the audit outcome: committed without waiting for the WAL flush
-            self.env.cr.execute("SET LOCAL synchronous_commit TO OFF")
-        self._ocore_audit_outcome(audit_id, values)
+        self._ocore_control_audit_outcome({**base, **values})
         return result
+
+    def _ocore_control_audit_outcome(self, values):
+        """The forwarded call's one audit row (its outcome included), in the transaction the request ends
+        with; that transaction holds nothing else: committed without waiting for the WAL flush."""
+        cr = self.env.cr
+        if cr.closed:  # the request's connection died meanwhile: a fresh one
+            with self.env.registry.cursor() as fresh:
+                audit.insert(fresh, values)
+            return
+        audit.insert(cr if compat.in_odoo_test() else _AsyncCommit(cr), values)
+
+
+class _AsyncCommit:
+    """The request's cursor for the audit writer, its statement preceded by ``SET LOCAL synchronous_commit TO
+    OFF`` in the same round trip (the transaction then holds that row alone)."""
+
+    PREFIX = "SET LOCAL synchronous_commit TO OFF; "
+
+    def __init__(self, cr):
+        self._cr = cr
+
+    def execute(self, query, params=None):
+        if isinstance(query, str):
+            return self._cr.execute(self.PREFIX + query, params)
+        self._cr.execute(self.PREFIX.rstrip("; "))
+        return self._cr.execute(query, params)
+
+    def __getattr__(self, name):
+        return getattr(self._cr, name)
 
     # -- instance tools through the host agent -----------------------------------------------
 

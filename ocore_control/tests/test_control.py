@@ -2,6 +2,7 @@
 (its assertions are verified by the very ocore_mcp code an instance runs)."""
 
 from odoo import Command
+from odoo.exceptions import AccessError
 from odoo.tests import TransactionCase
 
 from odoo.addons.ocore_mcp.lib import compat
@@ -106,6 +107,12 @@ class TestControlPlane(TransactionCase):
         return Connection(key=key, scope=None, settings=self.settings, transport="modern",
                           protocol_version="2026-07-28", **kw)
 
+    def forward(self, key, full_name, **kw):
+        server = self.env["ocore.mcp.server"]
+        conn = self.conn(key, **kw)
+        org = server._ocore_control_org_route(conn)
+        return server._ocore_control_forward(conn, org, server._ocore_control_route_of(org, full_name), full_name, {})
+
     def test_org_key_scoping_and_kill_switch(self):
         other = self.env["ocore.control.instance"].create({
             "name": "Other", "slug": "other_inst", "organization_id": self.org.id, "status": "running"})
@@ -118,14 +125,84 @@ class TestControlPlane(TransactionCase):
         self.assertEqual(server._ocore_control_instances(self.conn(key, instances=["nope"])),
                          self.env["ocore.control.instance"])
         # a call to an instance outside the key's scope is refused before anything is forwarded
-        result = server._ocore_control_forward(self.conn(key), self.instance, f"{self.instance.slug}_count", {})
+        result = self.forward(key, f"{self.instance.slug}_count")
         self.assertTrue(result["isError"])
         self.assertIn("not scoped to instance", result["content"][0]["text"])
         self.org.mcp_enabled = False
         with self.assertRaisesRegex(pol.Refusal, "kill switch"):
             server._ocore_control_check_org(self.conn(key))
-        result = server._ocore_control_forward(self.conn(key), other, "other_inst_count", {})
+        result = self.forward(key, "other_inst_count")
         self.assertIn("kill switch", result["content"][0]["text"])
+
+    def test_routing_table_follows_membership_status_and_credential(self):
+        key, _secret = self.keys._ocore_create_key("org key", self.alice, organization_id=self.org.id)
+        name = f"{self.instance.slug}_count"
+        self.assertIn("unavailable", self.forward(key, name)["content"][0]["text"], "reachable: refused by nothing "
+                      "but the unreachable test URL")
+        self.instance.status = "stopped"
+        self.assertIn("is not running", self.forward(key, name)["content"][0]["text"])
+        self.instance.status = "unreachable"  # still routed (drops out of tools/list only when it fails)
+        self.assertNotIn("is not running", self.forward(key, name)["content"][0]["text"])
+        self.instance.sudo().write({"credential_state": "revoked"})
+        self.assertIn("no active credential", self.forward(key, name)["content"][0]["text"])
+        self.instance.sudo().write({"credential_state": "active"})
+        self.org.member_ids.filtered(lambda m: m.user_id == self.vic).role = "owner"
+        self.org.member_ids.filtered(lambda m: m.user_id == self.alice).role = "viewer"
+        _subject, claim = self.env["ocore.mcp.server"]._ocore_control_subject(self.conn(key))
+        self.assertTrue(claim["read_only"], "the new role is seen at once")
+        self.org.member_ids.filtered(lambda m: m.user_id == self.alice).unlink()
+        self.assertIn("not a member", self.forward(key, name)["content"][0]["text"])
+        rows = self.env["ocore.mcp.audit.log"].sudo().search([("key_id", "=", key.id)], order="id")
+        self.assertEqual(len(rows), 5, "one audit row per forwarded call")
+        self.assertEqual(rows[-1].refusal_reason, "instance_denied")
+
+    def test_instance_notice_drops_the_cached_lists_and_is_used_once(self):
+        self.link.control_url = "http://127.0.0.1:1/ocore/control/tools_changed"
+        self.instance.notice_public_key = self.link._ocore_notice_public_key()
+        cache = self.env["ocore.control.tool.cache"]
+        cache.create({"instance_id": self.instance.id, "cache_key": "k", "tools_json": "[]",
+                      "fetched_at": "2030-01-01 00:00:00"})
+        key, _secret = self.keys._ocore_create_key("org key", self.alice, organization_id=self.org.id)
+        session = self.env["ocore.mcp.session"].sudo().create({
+            "key_id": key.id, "session_id": "s-notice", "transport": "stream", "protocol_version": "2025-06-18"})
+        notices = self.env["ocore.mcp.control.link"]._ocore_push_tools_changed("tools")
+        self.assertEqual([url for url, _n in notices], [self.link.control_url])
+        token = notices[0][1]
+        received = self.env["ocore.control.instance"]._ocore_receive_notice(token)
+        self.assertEqual(received, self.instance)
+        self.assertFalse(cache.search([("instance_id", "=", self.instance.id)]), "the cached lists are dropped")
+        self.assertIn(session, self.env["ocore.mcp.server"]._ocore_control_announce(self.instance))
+        with self.assertRaisesRegex(ValueError, "replayed"):
+            self.env["ocore.control.instance"]._ocore_receive_notice(token)
+        self.instance.notice_public_key = self.env["ocore.mcp.control.link"].create(
+            {"name": "x", "kid": "ocore-control-other"})._ocore_notice_public_key()
+        fresh = self.env["ocore.mcp.control.link"]._ocore_push_tools_changed("tools")[0][1]
+        with self.assertRaisesRegex(ValueError, "refused"):
+            self.env["ocore.control.instance"]._ocore_receive_notice(fresh)
+        with self.assertRaisesRegex(ValueError, "malformed|no enrolled"):
+            self.env["ocore.control.instance"]._ocore_receive_notice("not.a.token")
+
+    def test_oauth_consent_picks_the_organization_and_its_instances(self):
+        other_org = self.env["ocore.control.organization"].create({
+            "name": "Other agency", "member_ids": [Command.create({"user_id": self.vic.id, "role": "owner"})]})
+        foreign = self.env["ocore.control.instance"].create({"name": "Foreign", "slug": "foreign_inst",
+                                                             "organization_id": other_org.id})
+        keys = self.keys.sudo()
+        html = str(keys._ocore_consent_values(self.alice, {})["consent_extra_html"])
+        self.assertIn('name="organization_id"', html)
+        self.assertIn(f'value="{self.org.id}"', html)
+        self.assertIn(f'name="instance_ids" value="{self.instance.id}"', html)
+        self.assertNotIn("Other agency", html, "only the organizations the user is a member of")
+        values = keys._ocore_consent_key_values(self.alice, {"organization_id": str(self.org.id),
+                                                             "instance_ids": [str(self.instance.id)]})
+        self.assertEqual(values["organization_id"], self.org.id)
+        key, _secret = keys._ocore_create_key("consent key", self.alice, **values)
+        self.assertEqual(key.instance_scope, self.instance.slug)
+        with self.assertRaisesRegex(AccessError, "Choose instances of"):
+            keys._ocore_consent_key_values(self.alice, {"organization_id": str(self.org.id),
+                                                        "instance_ids": [str(foreign.id)]})
+        with self.assertRaisesRegex(AccessError, "Choose one of your organizations"):
+            keys._ocore_consent_key_values(self.alice, {"organization_id": str(other_org.id), "instance_ids": []})
 
     def test_viewer_forwards_read_only(self):
         key, _secret = self.keys._ocore_create_key("viewer key", self.vic, organization_id=self.org.id)

@@ -1,4 +1,5 @@
-"""Enrolment, rotation and revocation of a control plane link (see models/mcp_control_link.py)."""
+"""Enrolment, rotation and revocation of a control plane link (see models/mcp_control_link.py); the notices the
+instance sends back are signed with its own key for the link, whose public half it answers here."""
 
 import json
 import logging
@@ -36,7 +37,7 @@ class ControlLinkController(http.Controller):
         try:
             link = env["ocore.mcp.control.link"]._ocore_enrol(
                 data.get("token"), str(data.get("issuer") or "")[:200], data.get("kid"), data.get("public_key"),
-                str(data.get("name") or "") or None)
+                str(data.get("name") or "") or None, str(data.get("control_url") or "")[:500] or None)
         except UserError as exc:
             _logger.warning("control plane enrolment refused from %s: %s", request.httprequest.remote_addr, exc)
             return request.make_json_response({"error": str(exc.args[0])}, status=403)
@@ -45,6 +46,8 @@ class ControlLinkController(http.Controller):
         return request.make_json_response({
             "slug": settings["slug"], "database": env.cr.dbname, "odoo_version": release.major_version,
             "environment": settings["environment"], "mcp_write_enabled": settings["write_enabled"],
+            # this instance's public key for the notices it sends the control plane (tool list changed)
+            "notice_key": link._ocore_notice_public_key(),
         })
 
     @http.route("/ocore/control/rotate", **ROUTE)
@@ -54,7 +57,7 @@ class ControlLinkController(http.Controller):
             link._ocore_enrol_rotate(claims.get("new_kid"), claims.get("new_key"))
         except (ControlRefused, UserError) as exc:
             return request.make_json_response({"error": str(exc)}, status=403)
-        return request.make_json_response({"ok": True})
+        return request.make_json_response({"ok": True, "notice_key": link._ocore_notice_public_key()})
 
     @http.route("/ocore/control/revoke", **ROUTE)
     def revoke(self, **_kw):

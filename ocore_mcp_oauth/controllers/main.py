@@ -217,6 +217,9 @@ class OAuthController(http.Controller):
             "viewer_only": not user._ocore_may_hold_write_keys(),
             "slug": settings["slug"],
             "tool_names": sorted(env["ocore.mcp.toolset"]._ocore_tool_specs()),
+            # a control plane's organization and instance pickers (ocore_control), else nothing
+            "consent_extra_html": False,
+            **env["ocore.mcp.key"]._ocore_consent_values(user, form),
         }
 
     def _decision(self):
@@ -227,6 +230,7 @@ class OAuthController(http.Controller):
         decision["categories"] = form.getlist("categories")
         decision["read_only"] = bool(form.get("read_only"))
         decision["auto_context"] = bool(form.get("auto_context"))
+        decision.update(_sudo_env()["ocore.mcp.key"]._ocore_consent_decision(form))
         return decision
 
     def _scope_lines(self, env, scope):

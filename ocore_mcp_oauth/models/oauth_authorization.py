@@ -148,6 +148,7 @@ class OAuthAuthorization(models.Model):
                 "expiration_date": self._ocore_expiry_date(decision.get("expiry_days")),
                 "note": _("Created by the OAuth consent of %s.", client.name),
             })
+            values.update(Key._ocore_consent_key_values(user, decision))  # e.g. a control plane's instances
             previous = self._ocore_previous_auto_authorization(user, client, company)
             if previous:
                 # a re-authorization of the same client by the same user: one authorization and one key,
