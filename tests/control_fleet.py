@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from harness import Admin, OdooServer, create_database, drop_database, new_db_name, pg_query
 
 CONTROL_ADDONS = ("ocore_mcp", "ocore_control")
+OAUTH_ADDON = "ocore_mcp_oauth"  # beside ocore_control on the control plane (its consent picks the instances)
 INSTANCE_ADDONS = ("ocore_mcp",)
 MEMBER_LOGIN = "alice@fleet.example"
 
@@ -75,13 +76,13 @@ def copy_database(setup, source, target):
 
 
 @contextlib.contextmanager
-def control_fleet(setup, count=2, keep=False):
+def control_fleet(setup, count=2, keep=False, oauth=False):
     cp_db = new_db_name()
     dbs = [new_db_name() for _ in range(count)]
     servers = []
     try:
         with ThreadPoolExecutor(max_workers=2) as pool:
-            jobs = [pool.submit(create_database, setup, cp_db, CONTROL_ADDONS),
+            jobs = [pool.submit(create_database, setup, cp_db, CONTROL_ADDONS + ((OAUTH_ADDON,) if oauth else ())),
                     pool.submit(create_database, setup, dbs[0], INSTANCE_ADDONS)]
             for job in jobs:
                 job.result()
@@ -95,6 +96,8 @@ def control_fleet(setup, count=2, keep=False):
         cp_admin = Admin(cp.url, cp_db)
         cp_admin.set_param("ocore_mcp.rate_limit", 100000)
         cp_admin.set_param("ocore_control.retry_seconds", 1)
+        # the control plane's public URL: the instances send their notices there, OAuth's issuer
+        cp_admin.set_param("web.base.url", cp.url)
         member = cp_admin.create_user(MEMBER_LOGIN, name="Alice")
         org_id = cp_admin.create("ocore.control.organization", {
             "name": "Fleet agency", "member_ids": [(0, 0, {"user_id": member, "role": "owner"})]})

@@ -89,4 +89,22 @@ class Dockerd:
             self.client.close()
         if self.proc is not None:
             stop_process_group(self.proc, 20)
+        self.unmount()
         shutil.rmtree(self.dir / "data", ignore_errors=True)
+
+    def mounts(self):
+        """The mount points dockerd left under its directories (e.g. the nsfs of exec/netns/default)."""
+        root = str(self.dir.resolve()) + "/"
+        points = []
+        with open("/proc/self/mountinfo", encoding="utf-8") as info:
+            for line in info:
+                point = line.split()[4].encode().decode("unicode_escape")  # octal escapes (\040 = space)
+                if point.startswith(root):
+                    points.append(point)
+        return sorted(points, key=len, reverse=True)  # the deepest first
+
+    def unmount(self):
+        for point in self.mounts():
+            done = subprocess.run(["umount", point], capture_output=True, check=False)
+            if done.returncode:
+                subprocess.run(["umount", "-l", point], capture_output=True, check=False)

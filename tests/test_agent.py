@@ -173,6 +173,7 @@ def docker_agent(odoo_setup):
             agent.stop()
     finally:
         daemon.stop()
+    assert not daemon.mounts(), "dockerd's mounts (the nsfs of exec/netns/default) are unmounted when it stops"
 
 
 def test_docker_driver_start_stop_restart_logs(docker_agent):

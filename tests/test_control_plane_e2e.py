@@ -3,9 +3,15 @@ forwards the tools of two real instances (two databases with ocore_mcp, each on 
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 import secrets
 import time
+from urllib.parse import parse_qs, urlsplit
 
+import anyio
+import httpx2
 import pytest
 from control_fleet import MEMBER_LOGIN, control_fleet
 from mcp_helpers import TRANSPORT_IDS, TRANSPORTS, connect, data_of, error_of, list_all_tools, text_of
@@ -15,7 +21,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.timeout(900)]
 
 @pytest.fixture(scope="module")
 def fleet(request, odoo_setup):
-    with control_fleet(odoo_setup, keep=request.config.getoption("--keep-db")) as fleet:
+    with control_fleet(odoo_setup, keep=request.config.getoption("--keep-db"), oauth=True) as fleet:
         yield fleet
 
 
@@ -79,6 +85,102 @@ async def test_instances_and_categories_filters(fleet, org_key):
         names = {t.name for t in await list_all_tools(c)}
         assert f"{b.slug}_list_models" in names
         assert not any(n.startswith(a.slug + "_") for n in names) and f"{b.slug}_count" not in names
+
+
+async def test_an_instance_reports_a_tool_list_change_at_once(fleet, org_key):
+    """Switching a tool off on an instance: the instance tells the control plane (a notice signed with its
+    own key for the link), which drops that instance's cached lists and tells its open sessions."""
+    a, _b = fleet.instances
+    changed = anyio.Event()
+
+    async def on_message(message):
+        if "tools/list_changed" in repr(message):
+            changed.set()
+
+    a.admin.call("ocore.mcp.tool.setting", "action_ocore_open")
+    setting = a.admin.search_read("ocore.mcp.tool.setting", [("name", "=", "count")], ["id"])[0]["id"]
+    try:
+        async with client(fleet, org_key, "sse", "legacy", message_handler=on_message) as c:
+            assert f"{a.slug}_count" in {t.name for t in await list_all_tools(c)}  # now cached for 60 s
+            a.admin.write("ocore.mcp.tool.setting", [setting], {"enabled": False})
+            with anyio.fail_after(20):
+                await changed.wait()
+            names = {t.name for t in await list_all_tools(c)}
+            assert f"{a.slug}_count" not in names, "the instance's list fetched again at once, not after 60 s"
+            assert f"{a.slug}_search_read" in names
+    finally:
+        a.admin.write("ocore.mcp.tool.setting", [setting], {"enabled": True})
+    rows = fleet.cp_admin.search_read("ocore.control.instance", [("id", "=", a.record_id)], ["notice_public_key"])
+    assert rows[0]["notice_public_key"].startswith("-----BEGIN PUBLIC KEY-----")
+    # a notice not signed by the instance changes nothing
+    resp = httpx2.post(f"{fleet.cp.url}/ocore/control/tools_changed", headers={"Authorization": "Bearer x.y.z"},
+                       timeout=30)
+    assert resp.status_code == 401
+
+
+CALLBACK = "http://127.0.0.1:8639/callback"  # never listened on: the code is read from the redirect
+
+
+def consent_token(fleet):
+    """The OAuth flow of the member by raw HTTP: the consent page's organization and instance pickers
+    checked, instance a ticked; returns the access token."""
+    a, b = fleet.instances
+    cp = fleet.cp_admin
+    password = secrets.token_urlsafe(12)
+    cp.write("res.users", [fleet.member_uid], {"password": password})
+    company = cp.search_read("res.users", [("id", "=", fleet.member_uid)], ["company_id"])[0]["company_id"][0]
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+    resource = f"{fleet.cp.url}/ocore/mcp/stream"
+    with httpx2.Client(base_url=fleet.cp.url, timeout=30, follow_redirects=False) as web:
+        registered = web.post("/oauth/register", json={
+            "client_name": "fleet e2e client", "redirect_uris": [CALLBACK], "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code", "refresh_token"]})
+        assert registered.status_code == 201, registered.text
+        client_id = registered.json()["client_id"]
+        page = web.get("/web/login")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        login = web.post("/web/login", data={"login": MEMBER_LOGIN, "password": password, "csrf_token": csrf,
+                                             "redirect": "/web"})
+        assert login.status_code == 303 and "/web/login" not in login.headers["location"], login.text[:300]
+        params = {"response_type": "code", "client_id": client_id, "redirect_uri": CALLBACK, "state": "fleet",
+                  "code_challenge": challenge, "code_challenge_method": "S256", "scope": "mcp offline_access",
+                  "resource": resource}
+        consent = web.get("/oauth/authorize", params=params)
+        assert consent.status_code == 200, consent.text[:500]
+        html = consent.text
+        assert re.search(rf'<option value="{fleet.org_id}"[^>]*>Fleet agency</option>', html), html
+        for instance in (a, b):
+            assert f'name="instance_ids" value="{instance.record_id}"' in html
+        assert 'name="instance_scope"' not in html, "the pickers replace the free-text scoping"
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+        form = {"csrf_token": csrf, "decision": "approve", "key_mode": "new", "preset": "standard",
+                "company_id": company, "organization_id": fleet.org_id, "instance_ids": [a.record_id], **params}
+        decided = web.post("/oauth/authorize", data=form)
+        assert decided.status_code in (302, 303), decided.text[:500]
+        code = parse_qs(urlsplit(decided.headers["location"]).query)["code"][0]
+        token = web.post("/oauth/token", data={"client_id": client_id, "grant_type": "authorization_code",
+                                               "code": code, "redirect_uri": CALLBACK, "code_verifier": verifier,
+                                               "resource": resource})
+        assert token.status_code == 200, token.text
+        access = token.json()["access_token"]
+    keys = cp.search_read("ocore.mcp.key", [("user_id", "=", fleet.member_uid), ("origin", "=", "oauth")],
+                          ["organization_id", "instance_ids", "instance_scope"], order="id desc", limit=1)
+    assert keys[0]["organization_id"][0] == fleet.org_id and keys[0]["instance_ids"] == [a.record_id]
+    assert keys[0]["instance_scope"] == a.slug
+    return access
+
+
+async def test_oauth_consent_picks_the_organization_and_the_instances(fleet):
+    """OAuth on the control plane: the consent lists the member's organizations and their instances as
+    checkboxes; the key behind the token reaches only the instance ticked."""
+    a, b = fleet.instances
+    access = consent_token(fleet)
+    async with client(fleet, access) as c:
+        names = {t.name for t in await list_all_tools(c)}
+        assert f"{a.slug}_count" in names and not any(n.startswith(b.slug + "_") for n in names)
+        assert data_of(await c.call_tool(f"{a.slug}_count", {"model": "res.partner"}))["count"] >= 1
+        assert "not scoped to instance" in error_of(await c.call_tool(f"{b.slug}_count", {"model": "res.partner"}))
 
 
 async def test_instance_scoping_scopes_and_kill_switch(fleet):
