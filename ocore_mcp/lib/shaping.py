@@ -1,6 +1,7 @@
 """Result shaping: structuredContent + text, size limit with marked truncation, untrusted-data marking."""
 
 import json
+import re
 import secrets
 
 UNTRUSTED_TAG = "untrusted-data-"
@@ -14,6 +15,15 @@ def mark_untrusted(text):
     Supabase's MCP server marks SQL results). ~200 bytes per result."""
     tag = UNTRUSTED_TAG + secrets.token_hex(16)
     return f"{UNTRUSTED_NOTE.format(tag=tag)}\n<{tag}>\n{text}\n</{tag}>"
+
+
+_MARKED = re.compile(r"\A[^\n]*\n<(untrusted-data-[0-9a-f]{32})>\n(.*)\n</\1>\Z", re.S)
+
+
+def unmark_untrusted(text):
+    """The text :func:`mark_untrusted` wrapped (a resource's contents keep their own media type)."""
+    found = _MARKED.match(text)
+    return found.group(2) if found else text
 
 
 class TextResult:

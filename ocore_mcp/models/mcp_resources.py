@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from odoo import models
 
 from ..lib import protocol
+from ..lib.shaping import unmark_untrusted
 from ..service import audit, policy
 
 RESOURCE_NOT_FOUND = -32002  # the MCP specification's code for an unknown resource
@@ -309,7 +310,7 @@ class McpResources(models.AbstractModel):
             message = result["content"][0]["text"]
             code = RESOURCE_NOT_FOUND if outcome.get("refusal") == "not_found" else protocol.INVALID_PARAMS
             raise protocol.ProtocolError(code, message, {"uri": uri})
-        text = result["content"][0]["text"]
+        text = unmark_untrusted(result["content"][0]["text"])  # the contents keep their media type
         out = {"contents": self._ocore_resource_contents(uri, template, values, result["structuredContent"], text)}
         if protocol.is_modern(conn.protocol_version):
             out.update(resultType="complete", ttlMs=0, cacheScope="private")

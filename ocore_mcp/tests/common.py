@@ -4,6 +4,7 @@ from odoo import Command
 from odoo.tests import TransactionCase
 
 from ..lib import compat
+from ..lib.shaping import unmark_untrusted
 from ..service.context import Connection
 
 
@@ -32,6 +33,10 @@ class McpToolCase(TransactionCase):
 
     def call(self, tool, args=None, key=None, **settings):
         return self.server._ocore_call_tool(self.conn(key, **settings), f"{self.slug}_{tool}", dict(args or {}))
+
+    def text(self, result):
+        """A result's text without the untrusted-data marking around it."""
+        return unmark_untrusted(result["content"][0]["text"])
 
     def ok(self, tool, args=None, key=None, **settings):
         result = self.call(tool, args, key, **settings)

@@ -64,15 +64,15 @@ class TestSearchTools(McpToolCase):
         self.assertEqual(rows, {"contact": (4, 2), "invoice": (5, 2), "delivery": (2, 1)})
         self.assertEqual([r["type"] for r in data["rows"]], ["invoice", "contact", "delivery"])
         result = self.call("aggregation", dict(args, format="table"))
-        text = result["content"][0]["text"]
+        text = self.text(result)
         self.assertIn("| type | color:sum | __count |", text)
         self.assertIn("| invoice | 5 | 2 |", text)
         result = self.call("aggregation", dict(args, format="csv"))
-        parsed = list(csv.reader(io.StringIO(result["content"][0]["text"])))
+        parsed = list(csv.reader(io.StringIO(self.text(result))))
         self.assertEqual(parsed[0], ["type", "color:sum", "__count"])
         self.assertEqual(parsed[1], ["invoice", "5", "2"])
         # the tools' one CSV writer (RFC 4180), as execute_sql's and export_csv's: CRLF line ends
-        self.assertTrue(result["content"][0]["text"].startswith("type,color:sum,__count\r\ninvoice,5,2\r\n"))
+        self.assertTrue(self.text(result).startswith("type,color:sum,__count\r\ninvoice,5,2\r\n"))
         self.assertEqual(len(result["structuredContent"]["rows"]), 3)
         # grand totals, many2one group values, pagination of groups
         data = self.ok("aggregation", {"model": "res.partner", "domain": self.domain, "fields": ["color:max"]})

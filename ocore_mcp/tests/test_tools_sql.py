@@ -64,7 +64,7 @@ class TestExecuteSql(McpSqlCase):
     def test_formats(self):
         query = f"SELECT id, name, 'a,b' AS text FROM res_partner WHERE id = {self.partner.id}"
         table = self.call("execute_sql", {"query": query, "format": "table"})
-        text = table["content"][0]["text"]
+        text = self.text(table)
         self.assertFalse(table["isError"])
         self.assertEqual([c.strip() for c in text.splitlines()[0].split(" | ")], ["id", "name", "text"])
         # the id column is padded to its header's width (a one-digit id in a small database)
@@ -72,10 +72,10 @@ class TestExecuteSql(McpSqlCase):
         self.assertTrue(text.endswith("(1 row)"))
         self.assertEqual(table["structuredContent"]["table"], text)
         csv_result = self.call("execute_sql", {"query": query, "format": "csv"})
-        self.assertEqual(csv_result["content"][0]["text"], f'id,name,text\r\n{self.partner.id},SQL Target,"a,b"\r\n')
+        self.assertEqual(self.text(csv_result), f'id,name,text\r\n{self.partner.id},SQL Target,"a,b"\r\n')
         # a line break inside a cell is quoted: it cannot start a new row (and a formula) in a spreadsheet
         broken = self.call("execute_sql", {"query": "SELECT E'x\\r=1+1' AS v", "format": "csv"})
-        self.assertEqual(broken["content"][0]["text"], 'v\r\n"x\r=1+1"\r\n')
+        self.assertEqual(self.text(broken), 'v\r\n"x\r=1+1"\r\n')
         self.fails("execute_sql", {"query": "SELECT 1", "format": "xml"}, "invalid input")
 
     def test_value_conversion(self):
@@ -115,7 +115,7 @@ class TestExecuteSql(McpSqlCase):
     def test_dml_needs_confirm_and_previews(self):
         query = f"UPDATE res_partner SET comment = 'after' WHERE id = {self.partner.id}"
         result = self.call("execute_sql", {"query": query})
-        text = result["content"][0]["text"]
+        text = self.text(result)
         self.assertFalse(result["isError"], text)  # a preview is a warning, not an error
         self.assertTrue(text.startswith("Confirmation required: nothing was done. UPDATE would write an "
                                         "estimated 1 row(s). Call again with confirm: true to run it.\n\nQuery plan:\n"))

@@ -448,7 +448,7 @@ class TestKnowledgeContext(KnowledgeCase):
             "Model summaries: res.partner: Customers; x_vat_split marks EU; res.users: " + "U" * 149 + "…",
             f"1 saved filter available -- call {self.slug}_get_context for details.",
         ])
-        self.assertTrue(description.endswith("most recently updated first."))
+        self.assertTrue(description.endswith("newest first."))
         specs = self.env["ocore.mcp.toolset"]._ocore_tool_specs().values()
         platform = {f"ocore_{spec.name}" for spec in specs if spec.meta.platform}
         self.assertIn("ocore_list_instances", tools)
