@@ -129,7 +129,8 @@ class TestPlaygroundResources(McpToolCase):
         # a direct resource by its URI
         out = self.pg.ocore_playground_read(self.key.id, "odoo://instance")
         self.assertFalse(out["is_error"], out["text"])
-        self.assertEqual(out["contents"][0]["kind"], "json")
+        self.assertEqual((out["contents"][0]["uri"], out["contents"][0]["mime_type"]),
+                         ("odoo://instance", "application/json"))
         # a missing record: the pipeline's error, shown as such
         out = self.pg.ocore_playground_read(self.key.id, None, self.RECORD, {"model": "res.partner", "id": "999999999"})
         self.assertTrue(out["is_error"])
