@@ -70,6 +70,25 @@ def fetch_tools(instance_data, timeout):
         return None, exc
 
 
+class _AsyncCommit:
+    """The request's cursor for the audit writer, its statement preceded by ``SET LOCAL synchronous_commit TO
+    OFF`` in the same round trip (the transaction then holds that row alone)."""
+
+    PREFIX = "SET LOCAL synchronous_commit TO OFF; "
+
+    def __init__(self, cr):
+        self._cr = cr
+
+    def execute(self, query, params=None):
+        if isinstance(query, str):
+            return self._cr.execute(self.PREFIX + query, params)
+        self._cr.execute(self.PREFIX.rstrip("; "))
+        return self._cr.execute(query, params)
+
+    def __getattr__(self, name):
+        return getattr(self._cr, name)
+
+
 @compat.table_constraints(("cache_unique", "UNIQUE(instance_id, cache_key)", "One list per instance and key."))
 class ToolCache(models.Model):
     """The tool list of an instance as one subject with one scope sees it (shared by every worker)."""
@@ -396,24 +415,6 @@ class McpServerControl(models.AbstractModel):
             return
         audit.insert(cr if compat.in_odoo_test() else _AsyncCommit(cr), values)
 
-
-class _AsyncCommit:
-    """The request's cursor for the audit writer, its statement preceded by ``SET LOCAL synchronous_commit TO
-    OFF`` in the same round trip (the transaction then holds that row alone)."""
-
-    PREFIX = "SET LOCAL synchronous_commit TO OFF; "
-
-    def __init__(self, cr):
-        self._cr = cr
-
-    def execute(self, query, params=None):
-        if isinstance(query, str):
-            return self._cr.execute(self.PREFIX + query, params)
-        self._cr.execute(self.PREFIX.rstrip("; "))
-        return self._cr.execute(query, params)
-
-    def __getattr__(self, name):
-        return getattr(self._cr, name)
 
     # -- instance tools through the host agent -----------------------------------------------
 
