@@ -184,7 +184,7 @@ ORM_SCRIPT = textwrap.dedent("""
     # the MCP pipeline in-process (what a tools/call runs after Odoo's HTTP layer: the key's lookup, the
     # bookkeeping, the tool, the audit outcome), with the real audit writer and with it replaced by a no-op,
     # interleaved: the difference is what audit logging costs
-    real = (audit.insert, audit.update, audit.row_json)
+    real = (audit.insert, audit.update, audit.insert_query)
     def pipeline():
         with Registry(env.cr.dbname).cursor() as cr:
             e = api.Environment(cr, SUPERUSER_ID, {{}})
@@ -199,11 +199,13 @@ ORM_SCRIPT = textwrap.dedent("""
             assert not result["isError"], result
     def no_audit():
         audit.insert, audit.update = (lambda cr, values: None), (lambda cr, audit_id, values: None)
-        audit.row_json = lambda values: None  # the bookkeeping statement then inserts no row
+        # the bookkeeping statement then inserts nothing (the rate-limit hit stays)
+        audit.insert_query = lambda values, condition=None, condition_params=(): (
+            f"SELECT NULL WHERE {condition}" if condition else "SELECT NULL", list(condition_params))
         try:
             pipeline()
         finally:
-            audit.insert, audit.update, audit.row_json = real
+            audit.insert, audit.update, audit.insert_query = real
     def audit_rows(after=0):
         # this key's calls only: the server still runs (a stream closed by the client ends its session in
         # the audit too), and the database may hold other rows

@@ -87,48 +87,11 @@ class McpRateLimit(models.AbstractModel):
                    RETURN LEAST(v_seq + 1, p_limit)::integer;
                END $$ LANGUAGE plpgsql"""
         )
-        # A call's whole bookkeeping in one statement (one round trip, committed on its own by the caller):
-        # the rate-limit hit (p_limit NULL: already counted), then, when admitted, the audit row p_row
-        # (JSON of the columns; NULL: none) and the key's / session's last use (at most once a minute / 30 s;
-        # p_session NULL or p_touch_key false: not this time). The old signature goes: a new parameter.
+        # a first design's function (the call's bookkeeping in PL/pgSQL): the plain statements of _ocore_begin
+        # cost less
         cr.execute("DROP FUNCTION IF EXISTS ocore_mcp_call_begin(integer, integer, integer, integer, jsonb, integer)")
-        # Returns {hits (negative: refused, nothing written), audit row id}. The caller sends it after
-        # SET LOCAL synchronous_commit TO OFF, in the same query (``_ocore_begin``).
-        columns = ", ".join(audit.COLUMNS)
-        selected = ", ".join(f"r.{name}" for name in audit.COLUMNS)
-        cr.execute(
-            f"""CREATE OR REPLACE FUNCTION ocore_mcp_call_begin(p_ns integer, p_key integer, p_limit integer,
-                                                             p_window integer, p_row jsonb, p_session integer,
-                                                             p_touch_key boolean DEFAULT true)
-                    RETURNS integer[] AS $$
-               DECLARE
-                   v_now timestamp := now() at time zone 'UTC';
-                   v_used integer := 1; v_audit integer;
-               BEGIN
-                   IF p_limit IS NOT NULL THEN
-                       v_used := ocore_mcp_rate_hit(p_ns, p_key, p_limit, p_window);
-                       IF v_used < 0 THEN
-                           RETURN ARRAY[v_used, NULL];
-                       END IF;
-                   END IF;
-                   IF p_row IS NOT NULL THEN
-                       INSERT INTO mcp_audit_log ({columns}, create_uid, write_uid, create_date, write_date)
-                       SELECT {selected}, coalesce(r.user_id, 1), coalesce(r.user_id, 1), v_now, v_now
-                         FROM jsonb_populate_record(NULL::mcp_audit_log, p_row) r
-                       RETURNING id INTO v_audit;
-                   END IF;
-                   IF p_touch_key THEN
-                       UPDATE ocore_mcp_key SET last_used = v_now
-                        WHERE id = p_key AND (last_used IS NULL OR last_used < v_now - interval '60 s');
-                   END IF;
-                   IF p_session IS NOT NULL THEN
-                       UPDATE ocore_mcp_session SET last_seen = v_now
-                        WHERE id = p_session AND last_seen < v_now - interval '30 s';
-                   END IF;
-                   RETURN ARRAY[v_used, v_audit];
-               END $$ LANGUAGE plpgsql""",  # noqa: S608 - column names from audit.COLUMNS
-            (),  # no parameter: a query with none still goes through the driver's formatting (no % in it)
-        )
+        cr.execute("DROP FUNCTION IF EXISTS ocore_mcp_call_begin(integer, integer, integer, integer, jsonb, integer, "
+                   "boolean)")
 
     def _ocore_hit(self, key_id, limit):
         """Count this call against the key. Return (allowed, used) and record the hit if allowed (``used``:
@@ -149,22 +112,45 @@ class McpRateLimit(models.AbstractModel):
         return (used > 0, abs(used))
 
     def _ocore_begin(self, key_id, limit, row, session_pk=None):
-        """The call's bookkeeping in one statement: (allowed, used, audit row id). ``limit`` None: counted
-        already; ``row``: the audit row's values (None: none); ``session_pk``: the session whose last activity
-        to refresh. Same transaction rules as ``_ocore_hit``. The key's last use is refreshed by this worker
-        at most every 30 s (the statement keeps it within a minute)."""
+        """A call's bookkeeping in one round trip (sent alone in autocommit: one short transaction of its own,
+        see ``ocore.mcp.server._ocore_bookkeeping``): the rate-limit hit (``limit`` None: counted already),
+        the audit row ``row`` inserted on the condition of the hit (None: no row), the key's last use (this
+        worker refreshes it at most every 30 s; the statement keeps it within a minute) and the last activity
+        of the session ``session_pk``. Returns (allowed, used, audit row id); a refused hit writes nothing.
+        Committed without waiting for the WAL flush (a crash of PostgreSQL itself may forget the last hits
+        and rows, never admit more than the limit in one run)."""
+        cr = self.env.cr
         now = time.monotonic()
-        touched = _TOUCHED.get((self.env.cr.dbname, key_id))
+        touched = _TOUCHED.get((cr.dbname, key_id))
         # (under Odoo's tests every call refreshes it: their transactions are rolled back)
         touch = touched is None or now - touched > 30 or compat.in_odoo_test()
-        # bookkeeping: committed without waiting for the WAL flush (a crash of PostgreSQL itself may forget
-        # the last hits and rows, never admit more than the limit in one run)
-        self.env.cr.execute(
-            "SET LOCAL synchronous_commit TO OFF; SELECT ocore_mcp_call_begin(%s, %s, %s, %s, %s, %s, %s)",
-            (self.LOCK_NAMESPACE, key_id, limit, self.WINDOW_SECONDS,
-             audit.row_json(row) if row is not None else None, session_pk, touch),
-        )
+        statements, params = ["SET LOCAL synchronous_commit TO OFF"], []
         if touch:
-            _TOUCHED[(self.env.cr.dbname, key_id)] = now
-        used, audit_id = self.env.cr.fetchone()[0]
-        return used > 0, abs(used), audit_id
+            statements.append("""UPDATE ocore_mcp_key SET last_used = now() at time zone 'UTC'
+                                  WHERE id = %s AND (last_used IS NULL
+                                                     OR last_used < now() at time zone 'UTC' - interval '60 s')""")
+            params.append(key_id)
+        if session_pk:
+            statements.append("""UPDATE ocore_mcp_session SET last_seen = now() at time zone 'UTC'
+                                  WHERE id = %s AND last_seen < now() at time zone 'UTC' - interval '30 s'""")
+            params.append(session_pk)
+        hit = "ocore_mcp_rate_hit(%s, %s, %s, %s)"
+        hit_params = (self.LOCK_NAMESPACE, key_id, limit, self.WINDOW_SECONDS)
+        if row is not None:  # the last statement's result is the one read: the row's id, or none when refused
+            query, row_params = audit.insert_query(row, f"{hit} > 0" if limit is not None else None,
+                                                   hit_params if limit is not None else ())
+            statements.append(query)
+            params.extend(row_params)
+        elif limit is not None:
+            statements.append(f"SELECT {hit}")
+            params.extend(hit_params)
+        cr.execute(";\n".join(statements), params)
+        if touch:
+            _TOUCHED[(cr.dbname, key_id)] = now
+        if row is not None:
+            found = cr.fetchone()
+            return (True, 0, found[0]) if found else (False, limit, None)
+        if limit is not None:
+            used = cr.fetchone()[0]
+            return used > 0, abs(used), None
+        return True, 0, None

@@ -2,13 +2,11 @@
 
 Rows are written with SQL on the request's cursor: a call's row is inserted
 as 'running' and committed before the tool runs, by the same statement as its
-rate-limit hit (``row_json``; so a worker killed mid-call still leaves a
+rate-limit hit (``insert_query``; so a worker killed mid-call still leaves a
 trace), then completed in the tool's own transaction (after its savepoint is
 released or rolled back), so the row survives a failed call and no write of
 the tool is visible before its row.
 """
-
-import json
 
 from ..lib.redact import redact_params, redact_text
 
@@ -16,7 +14,7 @@ PARAMS_MAX = 10000
 RESULT_MAX = 500  # characters of a result kept (lib.shaping.summary's default)
 ERROR_MAX = 2000
 
-COLUMNS = _COLUMNS = (
+_COLUMNS = (
     "event", "tool_name", "tool", "category", "params", "result_summary", "status", "success",
     "error_message", "refusal_reason", "latency_ms", "session_id", "request_id", "key_id", "user_id",
     "company_id", "ip_address", "client_name", "protocol_version", "transport", "dry_run", "confirmation",
@@ -60,28 +58,27 @@ def _clean(values):
 
 
 def insert(cr, values):
+    query, params = insert_query(values)
+    cr.execute(query, params)
+    return cr.fetchone()[0]
+
+
+def insert_query(values, condition=None, condition_params=()):
+    """(query, parameters) of the INSERT of a row, returning its id; with ``condition`` (SQL, no table), the
+    row is inserted only when it holds: the call's bookkeeping inserts its 'running' row on the condition
+    of its rate-limit hit, in one statement (ocore.mcp.rate.limit._ocore_begin)."""
     values = _redacted(_clean(values))
     if values.get("request_id") is not None:
         values["request_id"] = str(values["request_id"])
     cols = list(values)
     uid = values.get("user_id") or 1
-    cr.execute(
+    query = (
         f"""INSERT INTO mcp_audit_log ({", ".join(cols)}, create_uid, write_uid, create_date, write_date)
-            VALUES ({", ".join(["%s"] * len(cols))}, %s, %s,
-                    now() at time zone 'UTC', now() at time zone 'UTC')
-            RETURNING id""",  # noqa: S608 - column names come from _COLUMNS
-        [*values.values(), uid, uid],
+            SELECT {", ".join(["%s"] * len(cols))}, %s, %s, now() at time zone 'UTC', now() at time zone 'UTC'
+            {f"WHERE {condition}" if condition else ""}
+            RETURNING id"""  # noqa: S608 - column names come from _COLUMNS, the condition from code
     )
-    return cr.fetchone()[0]
-
-
-def row_json(values):
-    """A row's values as the JSON object ``ocore_mcp_call_begin`` inserts (the call's bookkeeping statement,
-    models/mcp_rate_limit.py): cleaned and redacted as ``insert`` does."""
-    values = _redacted(_clean(values))
-    if values.get("request_id") is not None:
-        values["request_id"] = str(values["request_id"])
-    return json.dumps(values, default=str, ensure_ascii=False)
+    return query, [*values.values(), uid, uid, *condition_params]
 
 
 def update(cr, audit_id, values):
