@@ -204,6 +204,17 @@ class TestControlPlane(TransactionCase):
         with self.assertRaisesRegex(AccessError, "Choose one of your organizations"):
             keys._ocore_consent_key_values(self.alice, {"organization_id": str(other_org.id), "instance_ids": []})
 
+    def test_tools_of_a_managed_instance_go_to_its_agent(self):
+        self.server.action_generate_agent_secret()
+        self.server.agent_url = "http://127.0.0.1:1"  # no agent there: the call fails, through the agent
+        key, _secret = self.keys._ocore_create_key("org key", self.alice, organization_id=self.org.id)
+        result = self.forward(key, f"{self.instance.slug}_odoo_logs")
+        self.assertTrue(result["isError"])
+        self.assertIn("the agent of host1", result["content"][0]["text"])
+        viewer_key, _secret = self.keys._ocore_create_key("viewer key", self.vic, organization_id=self.org.id)
+        self.assertIn("owners and admins", self.forward(viewer_key, f"{self.instance.slug}_list_backups")
+                      ["content"][0]["text"])
+
     def test_viewer_forwards_read_only(self):
         key, _secret = self.keys._ocore_create_key("viewer key", self.vic, organization_id=self.org.id)
         _subject, claim = self.env["ocore.mcp.server"]._ocore_control_subject(self.conn(key))
