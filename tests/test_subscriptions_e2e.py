@@ -13,7 +13,7 @@ import time
 import anyio
 import pytest
 from mcp import MCPError
-from harness import ARTIFACTS, NginxProxy, OdooServer
+from harness import ARTIFACTS, NginxProxy, OdooServer, pg_query
 from mcp.client.subscriptions import ResourceUpdated, ToolsListChanged
 from mcp_helpers import MODERN, TRANSPORT_IDS, TRANSPORTS, connect
 
@@ -138,6 +138,38 @@ async def test_partner_written_over_xmlrpc_is_reported(mcp_client, admin, slug, 
     while admin.search_read("ocore.mcp.subscription", [("uri", "=", uri)], ["id"]) and time.monotonic() < deadline:
         await anyio.sleep(0.5)
     assert not admin.search_read("ocore.mcp.subscription", [("uri", "=", uri)], ["id"])
+
+
+@pytest.mark.parametrize(("transport", "mode"), [("sse", "legacy"), ("stream", MODERN)], ids=["sse-legacy", "stream-2026"])
+async def test_change_while_the_listener_reconnects_is_not_lost(mcp_client, admin, odoo, odoo_setup, partner,
+                                                                  transport, mode):
+    """A record written while the server's listening connection is cut (a PostgreSQL restart, a network
+    blip) is still reported once the listener is back: changes are not stored, so the server reports every
+    subscribed record as updated after a reconnection."""
+    uri = f"odoo://res.partner/{partner}"
+
+    def cut_listener():
+        killed = pg_query(odoo_setup, odoo.db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE datname = %s AND application_name = 'ocore_mcp_listener'", (odoo.db,))
+        assert killed, "no listening connection to cut"
+        # written at once: the listener waits a second before it connects and listens again
+        admin.xmlrpc("res.partner", "write", [partner], {"name": f"Written while away {secrets.token_hex(3)}"})
+
+    if mode == MODERN:
+        async with mcp_client(transport=transport, mode=mode) as client:
+            async with client.listen(resource_subscriptions=[uri]) as sub:
+                admin.xmlrpc("res.partner", "write", [partner], {"comment": "listened"})
+                assert await next_event(sub) == ResourceUpdated(uri=uri)
+                cut_listener()
+                assert await next_event(sub) == ResourceUpdated(uri=uri)
+    else:
+        inbox = Inbox()
+        async with mcp_client(transport=transport, mode=mode, message_handler=inbox) as client:
+            await subscribe(client, uri)
+            await warm_up_session(admin, inbox, partner, uri)
+            inbox.clear()
+            cut_listener()
+            await inbox.wait("notifications/resources/updated", uri)
 
 
 @pytest.fixture(scope="module")

@@ -146,6 +146,7 @@ class _DbListener:
             missed_since, self.listening_at = self.listening_at, self._checkpoint(cr)
             if missed_since is not None:  # a reconnection: what was published meanwhile reached nobody
                 self.hub._replay(cr, self.dbname, missed_since)
+                self.hub._changed_while_away(cr, self.dbname)
                 cr.commit()  # pylint: disable=invalid-commit  # back between transactions (NOTIFY)
             self.ready.set()
             wakeup = self.hub.wakeup_fd()
@@ -372,6 +373,31 @@ class Hub:
             if deliverer is None or not deliverer.thread.is_alive():
                 deliverer = self._deliverers[dbname] = _Deliverer(self, dbname)
         deliverer.add(table, res_id)
+
+    def _changed_while_away(self, cr, dbname):
+        """After a reconnection: the record changes committed meanwhile were notified to nobody and are not
+        stored (the triggers only NOTIFY), so every record this process's streams subscribe to is reported as
+        updated — a subscriber re-reads a record that may not have changed rather than keep a stale one. The
+        delivery checks (valid key, read access) apply as for any change."""
+        with self._lock:
+            channels = sorted({sid for (db, sid) in self._queues if db == dbname})
+        if not channels:
+            return 0
+        cr.execute("SELECT to_regclass('ocore_mcp_subscription') IS NOT NULL")
+        if not cr.fetchone()[0]:
+            return 0
+        cr.execute(
+            "SELECT DISTINCT res_table, res_id FROM ocore_mcp_subscription "
+            "WHERE kind = 'resource' AND res_table IS NOT NULL AND channel = ANY(%s)",
+            (channels,),
+        )
+        rows = cr.fetchall()
+        for table, res_id in rows:
+            self._changed(dbname, table, res_id)
+        if rows:
+            _logger.info("MCP listener for %s: %s subscribed record(s) reported as updated after it reconnected",
+                         dbname, len(rows))
+        return len(rows)
 
     def _deliver(self, dbname, changes):
         """Hand ``notifications/resources/updated`` to the streams of this process that subscribed to the
