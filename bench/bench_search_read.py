@@ -201,7 +201,7 @@ ORM_SCRIPT = textwrap.dedent("""
         audit.insert, audit.update = (lambda cr, values: None), (lambda cr, audit_id, values: None)
         # the bookkeeping statement then inserts nothing (the rate-limit hit stays)
         audit.insert_query = lambda values, condition=None, condition_params=(): (
-            f"SELECT NULL WHERE {condition}" if condition else "SELECT NULL", list(condition_params))
+            "SELECT NULL WHERE " + condition if condition else "SELECT NULL", list(condition_params))
         try:
             pipeline()
         finally:
