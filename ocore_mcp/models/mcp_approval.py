@@ -28,6 +28,7 @@ from ..lib import compat, protocol
 from ..lib.errors import ProtocolError, Refusal
 from ..lib.redact import redact_params
 from ..service import elicitation as elicit
+from ..service import policy
 from ..service.notify import hub
 
 _logger = logging.getLogger(__name__)
@@ -160,8 +161,7 @@ class McpApproval(models.Model):
             return self._ocore_confirm_on_stream(conn, spec, full_name, arguments, base)
         if human:
             return self._ocore_confirm_by_approval(conn, spec, full_name, arguments, base)
-        raise Refusal("confirm_required", f"{spec.name!r} is destructive. Nothing was done. Call again with "
-                                          "confirm: true to proceed (or dry_run: true to preview).")
+        raise policy.confirm_refusal(spec)
 
     def _ocore_what(self, conn, spec, full_name, arguments):
         return elicit.describe(spec, full_name, arguments, conn.settings["slug"])
@@ -245,8 +245,7 @@ class McpApproval(models.Model):
                                    result=result)
         if human:
             return self._ocore_confirm_by_approval(conn, spec, full_name, arguments, base)
-        raise Refusal("confirm_required", f"{spec.name!r} is destructive. Nothing was done. Call again with "
-                                          "confirm: true to proceed (or dry_run: true to preview).")
+        raise policy.confirm_refusal(spec)
 
     def _ocore_confirm_by_approval(self, conn, spec, full_name, arguments, base):
         """A client that cannot elicit, on a key that requires a human: the approved call runs once; else a

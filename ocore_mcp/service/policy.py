@@ -136,13 +136,13 @@ def check_write(spec, conn, args=None):
         )
 
 
-def check_confirm(spec, confirm, dry_run):
-    if spec.kind == "destructive" and not confirm and not dry_run:
-        raise Refusal(
-            "confirm_required",
-            f"{spec.name!r} is destructive. Nothing was done. Call again with confirm: true to proceed "
-            "(or dry_run: true to preview).",
-        )
+def confirm_refusal(spec):
+    """The refusal of a destructive call made without ``confirm`` by a client nobody can ask."""
+    return Refusal(
+        "confirm_required",
+        f"{spec.name!r} is destructive. Nothing was done. Call again with confirm: true to proceed "
+        "(or dry_run: true to preview).",
+    )
 
 
 def effective_timeout(spec, requested, settings):
