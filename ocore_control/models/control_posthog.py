@@ -165,6 +165,12 @@ class ControlInstancePosthog(models.Model):
             instance.sudo().write({"posthog_status": status, "posthog_pushed_at": fields.Datetime.now(),
                                    "posthog_push_error": False})
 
+    @api.model
+    def _ocore_posthog_retry(self):
+        """Cron: send the settings again to the instances that did not receive them (down at the time of the
+        change): an instance that comes back gets its organization's project without anyone pressing "Send"."""
+        self.search([("posthog_status", "=", "error")])._ocore_posthog_push()
+
     def _ocore_enrol(self, token):
         data = super()._ocore_enrol(token)
         if self.sudo().organization_id.posthog_host:

@@ -102,3 +102,10 @@ class TestOrganizationPosthog(HttpCase):
         self.org.write({"posthog_enabled": True, "posthog_host": "http://127.0.0.1:9", "posthog_project_id": "1"})
         self.assertEqual(self.instance.posthog_status, "error")
         self.assertIn("unreachable", self.instance.posthog_push_error)
+        # the instance comes back: the control plane's cron sends the settings again, without a click
+        self.instance.url = self.base_url()
+        cron = self.env.ref("ocore_control.ir_cron_posthog_retry")
+        self.assertEqual((cron.code.strip(), cron.active), ("model._ocore_posthog_retry()", True))
+        with self.allowed():
+            self.env["ocore.control.instance"]._ocore_posthog_retry()  # what the cron runs
+        self.assertEqual(self.instance.posthog_status, "organization", self.instance.posthog_push_error)
