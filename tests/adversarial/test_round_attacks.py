@@ -23,6 +23,10 @@ Families:
   (archived, groups removed on the user or on the group, administrator rights removed) or the kill switch
   applies at the very next request of the same process: tools/list and tools/call no longer offer what
   the change took away.
+* ``marking`` — a partner whose name imitates the untrusted-data boundary (closing tags with made-up or
+  all-zero hex, other case, entities, the note's own words) read through ``tool``: the result's text is the
+  note, then the content between one opening and one closing tag of a random 128-bit name that appears
+  nowhere else in it.
 * ``push`` — ``resources/subscribe`` in a 2025-11-25 session (``kind: subscribe``) or ``subscriptions/listen``
   (``kind: listen``) of ``uri`` with the peer's key: refused (a JSON-RPC error, never a 5xx), or, for
   listen, left out of the acknowledgment; no subscription row names the other company's records.
@@ -137,7 +141,8 @@ def test_corpus_size():
     assert len(CASE_LIST) >= 150
     assert len({c["id"] for c in CASE_LIST}) == len(CASE_LIST)
     assert {c["via"] for c in CASE_LIST if "via" in c} == {"call_kw", "call_button", "xmlrpc", "jsonrpc"}
-    assert {c["family"] for c in CASE_LIST} == {"approval", "audit", "playground", "push", "confirm", "cache"}
+    assert {c["family"] for c in CASE_LIST} == {"approval", "audit", "playground", "push", "confirm", "cache",
+                                                  "marking"}
 
 
 ORM_FAMILIES = ("approval", "audit", "playground")
@@ -463,3 +468,44 @@ def test_push_bulk_subscribe_bounded(odoo, world, case):
     finally:
         raw.close()
     assert refused and int(rows[0][0]) <= 1000, f"{case['id']}: {rows[0][0]} subscriptions held, {refused} refused"
+
+
+# -- untrusted-data marking ------------------------------------------------------------------------------
+
+MARKED = re.compile(r"\A[^\n]*<(untrusted-data-[0-9a-f]{32})> tags[^\n]*\n<\1>\n(.*)\n</\1>\Z", re.S)
+
+
+def test_marking_family(odoo, admin, world):
+    cases = [c for c in CASE_LIST if c["family"] == "marking"]
+    key = world["keys"]["admin"]  # export_csv needs Odoo's export right; read tools never ask for a human
+    raw = Raw(odoo.url)
+    failures = []
+    try:
+        for case in cases:
+            name = case["name"].replace("{TAGLIKE}", secrets.token_hex(16))
+            ref = f"ra-mark-{secrets.token_hex(4)}"
+            pid = admin.create("res.partner", {"name": name, "ref": ref})
+            args = {
+                "search_read": {"model": "res.partner", "domain": [["ref", "=", ref]], "fields": ["name"]},
+                "read": {"model": "res.partner", "ids": [pid], "fields": ["name"]},
+                "export_csv": {"model": "res.partner", "domain": [["ref", "=", ref]], "fields": ["name"]},
+                "advanced_search": {"model": "res.partner", "domain": [["ref", "=", ref]], "fields": ["name"]},
+            }[case["tool"]]
+            body, headers = modern_request("tools/call", {"name": f"{odoo.slug}_{case['tool']}", "arguments": args})
+            msg = parse_body(raw.post(STREAM_PATH, body, key=key, headers=headers))
+            result = msg.get("result") or {}
+            text = (result.get("content") or [{}])[0].get("text", "")
+            found = MARKED.match(text)
+            if result.get("isError") or not found:
+                failures.append(f"{case['id']}: not marked as one block: {text[:300]!r}")
+                continue
+            tag, inner = found.group(1), found.group(2)
+            if tag in inner or text.count(tag) != 3:
+                failures.append(f"{case['id']}: the boundary {tag} appears inside the data: {text[:300]!r}")
+            stored = admin.search_read("res.partner", [("id", "=", pid)], ["name"])[0]["name"]
+            if stored.split("\n")[0][:20] not in inner.replace("\\n", "\n") and \
+                    json.dumps(stored)[1:21] not in inner:
+                failures.append(f"{case['id']}: the record's name is not between the tags: {text[:300]!r}")
+    finally:
+        raw.close()
+    assert not failures, f"{len(failures)} of {len(cases)} marking cases:\n" + "\n".join(failures)
