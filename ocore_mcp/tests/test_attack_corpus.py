@@ -14,6 +14,10 @@ delivered: one subscriber's failing check never drops the others'.
 arguments are longer than what the human is shown (a script whose harmful statement comes after a long
 harmless head, hundreds of ids): the text the human approves (the elicitation's message, the approval's
 description) says that it shows only part of the arguments and how much, or shows their end.
+
+``tests/adversarial/approval_owner_cases.jsonl`` (TestApprovalOwnerAttacks): an approved call whose key then
+changes hands (or is revoked and restored) does not run for the key's next holder: the approval was the
+previous owner's decision about their own rights.
 """
 
 import json
@@ -29,6 +33,7 @@ from .common import McpToolCase
 CORPUS = Path(__file__).resolve().parents[2] / "tests" / "adversarial"
 CASES = CORPUS / "push_delivery_cases.jsonl"
 DISPLAY_CASES = CORPUS / "confirm_display_cases.jsonl"
+OWNER_CASES = CORPUS / "approval_owner_cases.jsonl"
 
 
 def load_cases(path=CASES):
@@ -171,4 +176,57 @@ class TestConfirmDisplayAttacks(McpToolCase):
                     failures.append(f"{case['id']}: the human sees {len(shown)} characters of {len(whole)}, "
                                     f"neither the end nor how much is hidden: ...{shown[-160:]!r}")
                 approval.unlink()
+        self.assertFalse(failures, "\n".join(failures))
+
+
+@tagged("post_install", "-at_install")
+class TestApprovalOwnerAttacks(McpToolCase):
+    KEY_NAME = "approval owner attacks"
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.cases = load_cases(OWNER_CASES)
+        cls.other_company = cls.env["res.company"].create({"name": "Approval owner attacks other company"})
+        groups = [cls.env.ref("base.group_user").id, cls.env.ref("base.group_partner_manager").id,
+                  cls.env.ref("ocore_mcp.group_mcp_user").id]
+        companies = {"company_id": cls.env.company.id,
+                     "company_ids": [Command.set([cls.env.company.id, cls.other_company.id])]}
+        cls.owner = cls.make_user(cls, "approval_attack_owner", groups, **companies)
+        cls.new_owner = cls.make_user(cls, "approval_attack_new_owner", groups, **companies)
+        cls.values = {"OWNER_ID": cls.owner.id, "NEW_OWNER_ID": cls.new_owner.id,
+                      "OTHER_COMPANY_ID": cls.other_company.id}
+
+    def fill(self, value):
+        if isinstance(value, dict):
+            return {k: self.fill(v) for k, v in value.items()}
+        if isinstance(value, str) and value.startswith("{") and value[1:-1] in self.values:
+            return self.values[value[1:-1]]
+        return value
+
+    def test_corpus(self):
+        self.assertGreaterEqual(len(self.cases), 5, f"the corpus {OWNER_CASES} is missing or short")
+
+    def test_an_approval_stays_with_its_owner(self):
+        failures = []
+        for n, case in enumerate(self.cases):
+            with self.subTest(case=case["id"]):
+                key, _secret = self.keys._ocore_create_key(f"approval owner {n}", self.owner, rate_limit=1000000)
+                key.human_confirmation = True
+                partner = self.Partner.create({"name": f"approval owner {n}"})
+                args = {"model": "res.partner", "ids": [partner.id], "confirm": True}
+                self.server._ocore_call_tool(self.conn(key), f"{self.slug}_unlink", dict(args))
+                approval = self.env["ocore.mcp.approval"].search([("key_id", "=", key.id)])
+                approval.with_user(self.owner).action_approve()
+                for step in ("key", "key_again"):
+                    if step in case["after_approval"]:
+                        key.with_context(active_test=False).write(self.fill(case["after_approval"][step]))
+                if not key.key_prefix:
+                    key._ocore_set_new_secret()
+                key.invalidate_recordset()
+                result = self.server._ocore_call_tool(self.conn(key), f"{self.slug}_unlink", dict(args))
+                ran = not partner.exists()
+                if ran != case["runs"]:
+                    failures.append(f"{case['id']}: {'ran' if ran else 'did not run'} "
+                                    f"({approval.state}): {result['content'][0]['text'][:200]}")
         self.assertFalse(failures, "\n".join(failures))
