@@ -21,4 +21,3 @@ from . import mcp_resources, mcp_completion
 from . import mcp_subscription
 from . import ir_actions_server, mcp_tool_setting, mcp_playground
 from . import mcp_approval
-from . import mcp_control_push  # last: it wraps the methods that announce tool list changes

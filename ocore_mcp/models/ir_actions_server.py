@@ -18,6 +18,7 @@ from odoo.exceptions import ValidationError
 
 from ..lib import compat
 from ..lib.tooling import ToolMeta, ToolSpec, _compact, add_common_params
+from .mcp_control_link import push_tools_changed
 
 _logger = logging.getLogger(__name__)
 
@@ -138,6 +139,7 @@ class IrActionsServer(models.Model):
         self.env.registry.clear_cache()
         # the open sessions, and the 2026-07-28 listen streams that asked for tool list changes
         self.env["ocore.mcp.subscription"].sudo()._ocore_tools_list_changed()
+        push_tools_changed(self.env, "tools")  # the control plane(s) this instance is enrolled with
 
     @api.model
     @tools.ormcache()

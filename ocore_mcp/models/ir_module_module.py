@@ -2,6 +2,8 @@ import logging
 
 from odoo import fields, models
 
+from .mcp_control_link import push_tools_changed
+
 _logger = logging.getLogger(__name__)
 
 # state a module is marked with before an immediate operation -> (state after, action)
@@ -77,6 +79,7 @@ class IrModuleModule(models.Model):
             if before is None or "ocore.mcp.subscription" not in self.env or self._ocore_tool_signature() == before:
                 return
             self.env["ocore.mcp.subscription"].sudo()._ocore_tools_list_changed()
+            push_tools_changed(self.env, "modules")  # the control plane(s) this instance is enrolled with
             self.env.cr.commit()  # pylint: disable=invalid-commit  # the operation committed; NOTIFY with this commit
         except Exception:  # noqa: BLE001 - the operation itself is done and committed
             self.env.cr.rollback()
