@@ -121,7 +121,11 @@ class TestApproval(McpToolCase):
         stranger = self.make_user("approval_stranger", [self.env.ref("base.group_user").id,
                                                         self.env.ref("ocore_mcp.group_mcp_user").id])
         manager = self.make_user("approval_manager", [self.env.ref("base.group_user").id,
+                                                      self.env.ref("base.group_partner_manager").id,
                                                       self.env.ref("ocore_mcp.group_mcp_manager").id])
+        # a manager with fewer rights than the owner (no Contacts rights) neither reads nor decides the call
+        poorer = self.make_user("approval_poorer_manager", [self.env.ref("base.group_user").id,
+                                                            self.env.ref("ocore_mcp.group_mcp_manager").id])
         key, _secret = self.keys._ocore_create_key("owner key", owner, rate_limit=1000)
         key.human_confirmation = True
         partner = self.Partner.create({"name": "Owner's call"})
@@ -135,7 +139,11 @@ class TestApproval(McpToolCase):
         with self.assertRaises(AccessError):
             approval.with_user(owner).write({"state": "approved"})
         self.assertEqual(approval.state, "pending")
-        # the owner and a manager may
+        self.assertFalse(self.Approval.with_user(poorer).search([("id", "=", approval.id)]))
+        with self.assertRaises(AccessError):
+            approval.with_user(poorer).action_approve()
+        self.assertEqual(approval.state, "pending")
+        # the owner and a manager with the owner's rights may
         self.assertEqual(self.Approval.with_user(owner).search([("id", "=", approval.id)]), approval)
         self.assertEqual(self.Approval.with_user(manager).search([("id", "=", approval.id)]), approval)
         approval.with_user(manager).action_approve()
