@@ -269,6 +269,11 @@ class McpKey(models.Model):
             (self if ("user_id" in vals or "company_id" in vals) else revived)._ocore_check_owner()
         # a key that changes hands or comes back from revocation never keeps its old secret
         (owner_changed | revived)._ocore_clear_secret("owner changed" if owner_changed else "un-archived")
+        # nor the calls its owner approved: an approval is its owner's decision, for their key as it was
+        ended = (owner_changed | revived | revoked).with_context(active_test=False)
+        if ended:
+            self.env["ocore.mcp.approval"].sudo().search(
+                [("key_id", "in", ended.ids), ("state", "in", ("pending", "approved"))]).write({"state": "expired"})
         if revoked:
             for key in revoked:
                 key._ocore_log("revoked")

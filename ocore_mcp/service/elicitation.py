@@ -88,6 +88,10 @@ def describe(spec, full_name, arguments, instance):
     """What will happen, in the words shown to the human."""
     shown = {k: v for k, v in arguments.items() if k not in UNBOUND_ARGUMENTS}
     text = redact_params(shown, ARGUMENTS_SHOWN)
+    size = len(json.dumps(shown, ensure_ascii=False, default=str))
+    if size > ARGUMENTS_SHOWN:  # what follows the cut (a script's last statement, more ids) runs too: say so
+        text += (f" [only the first {ARGUMENTS_SHOWN} of the arguments' {size} characters are shown; the call "
+                 "runs with all of them: decline unless you checked the rest]")
     summary = (spec.description or "").strip().split("\n", 1)[0]
     return (f"The AI client asks to run the destructive tool {full_name} on the Odoo instance '{instance}' "
             f"({summary}) with these arguments: {text}. It may change or delete data irreversibly. Confirm to "

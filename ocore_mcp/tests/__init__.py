@@ -26,3 +26,4 @@ from . import test_tool_annotations
 from . import test_approval
 from . import test_subscriptions
 from . import test_tools_list_cache
+from . import test_attack_corpus
