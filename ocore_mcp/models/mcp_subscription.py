@@ -24,10 +24,12 @@ import logging
 import secrets
 
 from odoo import api, fields, models
+from odoo.exceptions import AccessError
 from odoo.tools import SQL
 
 from ..lib import compat, protocol
 from ..service import policy
+from ..service.context import Connection
 from ..service.notify import CHANNEL, hub
 from .mcp_resources import RESOURCE_NOT_FOUND, SUBSCRIPTION_ID_META_KEY
 
@@ -42,6 +44,7 @@ RESOURCE_UPDATED = "notifications/resources/updated"
 # the templates whose URI names one record (model, id): their updates are reported
 RECORD_TEMPLATES = ("record", "record_report", "attachment_content")
 LISTEN_STALE_MINUTES = 10  # a listen stream refreshes its rows' heartbeat every 25 s; older rows are orphans
+MAX_SUBSCRIPTIONS = 1000  # resource subscriptions one stream (a session, a listen request) may hold
 
 FUNCTION_SQL = f"""
 CREATE OR REPLACE FUNCTION {TRIGGER_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -141,6 +144,9 @@ class McpSubscription(models.Model):
         existing = self.sudo().search([("channel", "=", channel), ("uri", "=", uri)], limit=1)
         if existing:
             return existing
+        if self.sudo().search_count([("channel", "=", channel), ("kind", "=", "resource")]) >= MAX_SUBSCRIPTIONS:
+            raise protocol.ProtocolError(protocol.INVALID_PARAMS, f"this stream already holds {MAX_SUBSCRIPTIONS} "
+                                         "resource subscriptions: unsubscribe from some first")
         return self.sudo().create({
             "channel": channel, "session_id": session.id if session else False, "key_id": conn.auth.id,
             "kind": "resource", "uri": uri, "res_model": model, "res_table": table, "res_id": res_id,
@@ -156,6 +162,10 @@ class McpSubscription(models.Model):
     def _ocore_open_listen(self, conn, request_id, notifications):
         """Open a ``subscriptions/listen`` stream: (channel, honored filter). Record URIs the key may read
         are honored; others are left out of the acknowledgment (their updates would never be sent)."""
+        requested = notifications.get("resourceSubscriptions") or ()
+        if len(requested) > MAX_SUBSCRIPTIONS:  # each URI costs the checks of a read: bounded per request
+            raise protocol.ProtocolError(protocol.INVALID_PARAMS, f"at most {MAX_SUBSCRIPTIONS} resource "
+                                         f"subscriptions per stream ({len(requested)} asked)")
         channel = "listen-" + secrets.token_urlsafe(18)
         ref = json.dumps(request_id)
         honored = {}
@@ -163,10 +173,11 @@ class McpSubscription(models.Model):
             self.sudo().create({"channel": channel, "key_id": conn.auth.id, "kind": "tools", "listen_request": ref,
                                 "heartbeat": fields.Datetime.now()})
             honored["toolsListChanged"] = True
-        uris = []
-        for uri in notifications.get("resourceSubscriptions") or ():
-            if not isinstance(uri, str) or uri in uris:
+        uris, seen = [], set()
+        for uri in requested:
+            if not isinstance(uri, str) or uri in seen:
                 continue
+            seen.add(uri)
             try:
                 with self.env.cr.savepoint():
                     self._ocore_subscribe(conn, uri, channel, listen_request=ref)
@@ -276,7 +287,7 @@ class McpSubscription(models.Model):
             return []
         settings = self.env["ocore.mcp.server"]._ocore_settings()
         keys = self.env["ocore.mcp.key"].sudo().with_context(active_test=False)
-        auths = {}
+        auths, visible = {}, {}
         out = []
         for channel, uri, model, res_id, key_id, listen_request in rows:
             if key_id not in auths:
@@ -287,8 +298,16 @@ class McpSubscription(models.Model):
             auth = auths[key_id]
             if auth is None or model not in self.env or (auth.scope["models"] and model not in auth.scope["models"]):
                 continue
+            if (key_id, uri) not in visible:  # the key's scopes may have shrunk since it subscribed
+                visible[key_id, uri] = self._ocore_uri_visible(keys.browse(key_id), auth, settings, uri)
+            if not visible[key_id, uri]:
+                continue
             record = self._ocore_owner_env(auth)[model].browse(res_id)
-            allowed = self._ocore_readable(record) if record.exists() else compat.has_access(record.browse(), "read")
+            try:
+                allowed = self._ocore_readable(record) if record.exists() else \
+                    compat.has_access(record.browse(), "read")
+            except AccessError:  # e.g. the owner lost the key's company: not this subscriber, the others still
+                allowed = False
             if not allowed:
                 continue
             params = {"uri": uri}
@@ -296,6 +315,18 @@ class McpSubscription(models.Model):
                 params["_meta"] = {SUBSCRIPTION_ID_META_KEY: json.loads(listen_request)}
             out.append((channel, protocol.notification(RESOURCE_UPDATED, params)))
         return out
+
+    @api.model
+    def _ocore_uri_visible(self, key, auth, settings, uri):
+        """Whether the key may still read ``uri`` through its tool (categories, allow/deny lists, instance
+        scope, administrators' tools): the check of the subscription, again at delivery."""
+        resources = self.env["ocore.mcp.resources"]
+        try:
+            _template, _values, tool, _args = resources._ocore_resolve_resource(uri)
+        except protocol.ProtocolError:
+            return False
+        conn = Connection(key=key, scope=auth.scope, settings=settings, transport="delivery", auth=auth)
+        return resources._ocore_resource_tool_visible(conn, tool, self.env["ocore.mcp.server"]._ocore_is_admin(conn))
 
     # -- tool list changes ------------------------------------------------------------------------
 
