@@ -146,6 +146,16 @@ class ControlInstance(models.Model):
 
     def write(self, vals):
         forwardable = {i.id: i.status in FORWARDABLE for i in self} if "status" in vals else None
+        if "url" in vals and "credential_state" not in vals and not self.env.su:
+            # a credential is only ever used where it was enrolled: signed requests (a member's assertion is a
+            # bearer token the instance accepts) and the organization's secrets never follow an edited URL
+            moved = self.filtered(lambda i: i.credential_state == "active"
+                                  and (i.url or "").rstrip("/") != (vals["url"] or "").rstrip("/"))
+            if moved:
+                super(ControlInstance, moved).write({"credential_state": "revoked"})
+                for instance in moved:
+                    _logger.info("control plane: %s moved to another URL by %s: its credential is revoked, enrol "
+                                 "it again", instance.slug, self.env.user.login)
         result = super().write(vals)
         if ROUTE_FIELDS & set(vals) or (
                 forwardable is not None and any(forwardable[i.id] != (i.status in FORWARDABLE) for i in self)):

@@ -113,6 +113,14 @@ class ControlOrganizationPosthog(models.Model):
         return records
 
     def write(self, vals):
+        if "posthog_host" in vals and not (vals.get("posthog_personal_api_key") or "").strip():
+            # the instances send the personal API key to this host: a new host does not inherit it (write-only,
+            # it would leave for wherever the writer points the host); the same host spelt otherwise keeps it
+            new_host = ph.normalize_host(vals["posthog_host"]) if vals["posthog_host"] else ""
+            moved = self.sudo().filtered(lambda o: o.posthog_personal_api_key_set and (
+                ph.normalize_host(o.posthog_host) if o.posthog_host else "") != new_host)
+            if moved:
+                moved.write({"posthog_personal_api_key_enc": False, "posthog_personal_api_key_set": False})
         result = super().write(vals)
         if "posthog_personal_api_key" in vals:
             self.invalidate_recordset(["posthog_personal_api_key"])  # write-only: never read back from the cache

@@ -1,2 +1,3 @@
 from . import test_control, test_signing
 from . import test_control_posthog
+from . import test_control_attacks
