@@ -385,6 +385,9 @@ def test_cache_family(odoo, admin, world):
         "MCP_USER_GROUP_ID": admin.ref("ocore_mcp.group_mcp_user"),
         "SYSTEM_GROUP_ID": admin.ref("base.group_system"),
         "GROUPS_FIELD": groups_field,
+        # the users of a group: users (17.0, 18.0), user_ids (19.0)
+        "GROUP_USERS_FIELD": "user_ids" if "user_ids" in admin.call("res.groups", "fields_get", ["user_ids"],
+                                                                     attributes=["type"]) else "users",
     }
 
     def probe(key, kind):
