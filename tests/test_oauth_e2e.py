@@ -1064,7 +1064,9 @@ async def test_invite_acceptance(oauth_odoo, admin, request):
         assert all(secret in text for text in snippets.values())
         assert await browser.page.locator(".o_ocore_copy").count() == 5
         await browser.page.click(".o_ocore_copy[data-copy=ocore_config_http]")
-        assert await browser.page.inner_text(".o_ocore_copy[data-copy=ocore_config_http]") == "Copied"
+        # the button says so once the clipboard write (a promise) settled
+        await browser.page.wait_for_selector(".o_ocore_copy[data-copy=ocore_config_http]:text-is('Copied')",
+                                             timeout=10000)
         # the link is spent
         await browser.page.goto(url)
         await browser.shot("invite-used")
