@@ -137,6 +137,27 @@ class TestAuditVisibility(AuditCase):
             Command.link(self.env.ref("base.group_allow_export").id)]})
         self.assertEqual(as_manager.search([("id", "=", hidden.id)]), hidden)
 
+    def test_manager_sees_sessions_and_subscriptions_of_users_with_no_more_rights(self):
+        Session = self.env["ocore.mcp.session"]
+        admin_session = Session._ocore_open(self.key.id, "stream", "127.0.0.1")
+        lesser_session = Session._ocore_open(self.internal_key.id, "stream", "127.0.0.1")
+        Subscription = self.env["ocore.mcp.subscription"]
+        subs = Subscription.create([
+            {"channel": session.session_id, "session_id": session.id, "key_id": session.key_id.id,
+             "kind": "resource", "uri": f"odoo://res.partner/{self.env.user.partner_id.id}",
+             "res_model": "res.partner", "res_table": "res_partner", "res_id": self.env.user.partner_id.id}
+            for session in (admin_session, lesser_session)
+        ])
+        as_manager = Session.with_user(self.manager)
+        self.assertEqual(as_manager.search([("id", "in", (admin_session | lesser_session).ids)]), lesser_session)
+        with self.assertRaises(AccessError):
+            as_manager.browse(admin_session.id).read(["ip_address", "client_name"])
+        self.assertEqual(Subscription.with_user(self.manager).search([("id", "in", subs.ids)]),
+                         subs.filtered(lambda sub: sub.session_id == lesser_session))
+        # the administrator sees both
+        self.assertEqual(Session.with_user(self.admin).search([("id", "in", (admin_session | lesser_session).ids)]),
+                         admin_session | lesser_session)
+
     def test_rows_of_a_tool_no_longer_installed_are_hidden(self):
         self.ok("search_read", {"model": "res.partner", "limit": 1}, key=self.internal_key)
         row = self.last_row("search_read")
