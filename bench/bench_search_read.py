@@ -21,65 +21,15 @@ import textwrap
 import threading
 import xmlrpc.client
 
+from benchclient import MODERN, McpHttp, percentile
 from benchlib import bench_server, time_paths
 
-MODERN = "2026-07-28"
 FIELDS = ["name", "email", "phone", "is_company", "city", "country_id"]
 LABEL = f"Bench{secrets.token_hex(3)}"  # this run's partners: "<LABEL> Partner <i>"
 DOMAIN = [["name", "ilike", f"{LABEL} Partner"]]
 LIMIT = 80
 PARTNERS = 80
 ADDONS = ("ocore_mcp", "ocore_mcp_knowledge", "ocore_mcp_oauth")  # tools/list of every tool
-
-
-class McpHttp:
-    """A minimal keep-alive HTTP client speaking MCP (no SDK in the measured path)."""
-
-    def __init__(self, port, key, mode):
-        self.conn = http.client.HTTPConnection("127.0.0.1", port)
-        self.key = key
-        self.mode = mode
-        self.session = None
-        self.next_id = 0
-
-    def post(self, body, headers=None):
-        self.next_id += 1
-        body = dict(body, jsonrpc="2.0")
-        if "id" in body and body["id"] is None:
-            del body["id"]  # a notification
-        elif "method" in body:
-            body.setdefault("id", self.next_id)
-        hdrs = {"Authorization": f"Bearer {self.key}", "Content-Type": "application/json",
-                "Accept": "application/json, text/event-stream", **(headers or {})}
-        self.conn.request("POST", "/ocore/mcp/stream", json.dumps(body), hdrs)
-        resp = self.conn.getresponse()
-        data = resp.read()
-        if resp.status >= 400:
-            raise RuntimeError(f"HTTP {resp.status}: {data[:300]!r}")
-        return resp, (json.loads(data) if data else None)
-
-    def initialize(self):
-        if self.mode == MODERN:
-            return
-        resp, _ = self.post({"method": "initialize", "params": {
-            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}})
-        self.session = resp.getheader("Mcp-Session-Id")
-        self.post({"method": "notifications/initialized", "id": None},
-                  {"Mcp-Session-Id": self.session, "MCP-Protocol-Version": "2025-11-25"})
-
-    def call(self, method, params):
-        if self.mode == MODERN:
-            params = dict(params, _meta={"io.modelcontextprotocol/protocolVersion": MODERN,
-                                         "io.modelcontextprotocol/clientCapabilities": {}})
-            headers = {"MCP-Protocol-Version": MODERN, "Mcp-Method": method}
-            if method == "tools/call":
-                headers["Mcp-Name"] = params["name"]
-        else:
-            headers = {"Mcp-Session-Id": self.session, "MCP-Protocol-Version": "2025-11-25"}
-        _, reply = self.post({"method": method, "params": params}, headers)
-        if "error" in reply:
-            raise RuntimeError(reply["error"])
-        return reply["result"]
 
 
 class McpSse:
@@ -151,11 +101,6 @@ class McpSse:
     def close(self):
         self.stream.close()
         self.conn.close()
-
-
-def percentile(values, q):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))]
 
 
 ORM_SCRIPT = textwrap.dedent("""
