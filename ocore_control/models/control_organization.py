@@ -6,12 +6,41 @@ from odoo.addons.ocore_mcp.lib import compat
 ROLES = [("owner", "Owner"), ("admin", "Admin"), ("member", "Member"), ("viewer", "Viewer")]
 
 
+class ControlRoutes(models.AbstractModel):
+    """Records the routing table is built from: creating, deleting or writing one (any field, or one of
+    ``_ocore_route_fields``) clears the table in every worker."""
+
+    _name = "ocore.control.routes.mixin"
+    _description = "Control plane: part of the routing table"
+
+    _ocore_route_fields = None  # None: every write changes a route
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        records = super().create(vals_list)
+        self.env["ocore.control.instance"]._ocore_routes_changed()
+        return records
+
+    def write(self, vals):
+        result = super().write(vals)
+        if self._ocore_route_fields is None or self._ocore_route_fields & set(vals):
+            self.env["ocore.control.instance"]._ocore_routes_changed()
+        return result
+
+    def unlink(self):
+        result = super().unlink()
+        self.env["ocore.control.instance"]._ocore_routes_changed()
+        return result
+
+
 class ControlOrganization(models.Model):
     """An organization owns servers, instances and organization-level API keys."""
 
     _name = "ocore.control.organization"
+    _inherit = ["ocore.control.routes.mixin"]
     _description = "Control plane: organization"
     _order = "name, id"
+    _ocore_route_fields = frozenset({"name", "active", "mcp_enabled", "member_ids", "instance_ids"})
 
     name = fields.Char(required=True)
     active = fields.Boolean(default=True)
@@ -37,23 +66,6 @@ class ControlOrganization(models.Model):
         org = self.env["ocore.control.instance"]._ocore_routes()[1].get(self.id)
         return org.roles.get(user.id) if org else None
 
-    @api.model_create_multi
-    def create(self, vals_list):
-        orgs = super().create(vals_list)
-        self.env["ocore.control.instance"]._ocore_routes_changed()
-        return orgs
-
-    def write(self, vals):
-        result = super().write(vals)
-        if {"name", "active", "mcp_enabled", "member_ids", "instance_ids"} & set(vals):
-            self.env["ocore.control.instance"]._ocore_routes_changed()
-        return result
-
-    def unlink(self):
-        result = super().unlink()
-        self.env["ocore.control.instance"]._ocore_routes_changed()
-        return result
-
     def action_toggle_mcp(self):
         for org in self:
             org.mcp_enabled = not org.mcp_enabled
@@ -64,6 +76,7 @@ class ControlOrganization(models.Model):
     ("member_unique", "UNIQUE(organization_id, user_id)", "A user is a member of an organization once."))
 class ControlMember(models.Model):
     _name = "ocore.control.member"
+    _inherit = ["ocore.control.routes.mixin"]
     _description = "Control plane: organization member"
     _order = "organization_id, role, id"
 
@@ -72,23 +85,6 @@ class ControlMember(models.Model):
     role = fields.Selection(ROLES, required=True, default="member",
                             help="Owner and Admin manage the organization; Member calls tools; Viewer only reads "
                             "(every forwarded call is read-only).")
-
-
-    @api.model_create_multi
-    def create(self, vals_list):
-        members = super().create(vals_list)
-        self.env["ocore.control.instance"]._ocore_routes_changed()
-        return members
-
-    def write(self, vals):
-        result = super().write(vals)
-        self.env["ocore.control.instance"]._ocore_routes_changed()
-        return result
-
-    def unlink(self):
-        result = super().unlink()
-        self.env["ocore.control.instance"]._ocore_routes_changed()
-        return result
 
     @api.constrains("role", "organization_id")
     def _check_owner(self):
