@@ -51,6 +51,29 @@ def _split(value):
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+def _stream_events(events, revalidate):
+    """The body of an open SSE stream: each queued message as an event, a ping when nothing came for a while,
+    the key re-checked every REVALIDATE_SECONDS. Returns ("close", why) when the server closes the stream,
+    ("revalidate", problem) when the re-check found one (a generator: ``end, why = yield from ...``)."""
+    checked = time.monotonic()
+    while True:
+        wait = min(KEEPALIVE_SECONDS, max(0.5, REVALIDATE_SECONDS - (time.monotonic() - checked)))
+        try:
+            kind, message = events.get(timeout=wait)
+        except queue.Empty:
+            yield b": ping\r\n\r\n"
+            kind = None
+        if kind == "close":
+            return "close", message
+        if kind == "message":
+            yield protocol.sse_event(message)
+        if time.monotonic() - checked >= REVALIDATE_SECONDS:
+            checked = time.monotonic()
+            problem = revalidate()
+            if problem:
+                return "revalidate", problem
+
+
 class HttpError(Exception):
     def __init__(self, response):
         super().__init__("http error")
@@ -503,29 +526,12 @@ class McpController(http.Controller):
 
         def generate():
             threading.current_thread().type = "websocket"  # no limit_time_real reload for streams
-            graceful = False
             try:
                 yield protocol.sse_event(ack)
-                checked = time.monotonic()
-                while True:
-                    wait = min(KEEPALIVE_SECONDS, max(0.5, REVALIDATE_SECONDS - (time.monotonic() - checked)))
-                    try:
-                        kind, message = events.get(timeout=wait)
-                    except queue.Empty:
-                        yield b": ping\r\n\r\n"
-                        kind = None
-                    if kind == "close":
-                        graceful = True
-                        break
-                    if kind == "message":
-                        yield protocol.sse_event(message)
-                    if time.monotonic() - checked >= REVALIDATE_SECONDS:
-                        checked = time.monotonic()
-                        if revalidate():
-                            graceful = True
-                            break
-                if graceful:
-                    yield protocol.sse_event(reply)  # the result: the server ended the stream on purpose
+                yield from _stream_events(events, revalidate)
+                # closed or revalidated away (a client that left ends inside the loop): the result, the server
+                # ended the stream on purpose
+                yield protocol.sse_event(reply)
             finally:
                 hub.unsubscribe(dbname, channel, events)
                 try:
@@ -750,25 +756,8 @@ class McpController(http.Controller):
                     # the response headers leave with the first chunk: without one, a client (or a
                     # proxy) would not know the stream is open until the first ping
                     yield b": open\r\n\r\n"
-                checked = time.monotonic()
-                while True:
-                    wait = min(KEEPALIVE_SECONDS, max(0.5, REVALIDATE_SECONDS - (time.monotonic() - checked)))
-                    try:
-                        kind, message = events.get(timeout=wait)
-                    except queue.Empty:
-                        yield b": ping\r\n\r\n"
-                        kind = None
-                    if kind == "close":
-                        reason = message or "closed"
-                        return
-                    if kind == "message":
-                        yield protocol.sse_event(message)
-                    if time.monotonic() - checked >= REVALIDATE_SECONDS:
-                        checked = time.monotonic()
-                        problem = revalidate()
-                        if problem:
-                            reason = problem
-                            return
+                end, why = yield from _stream_events(events, revalidate)
+                reason = (why or "closed") if end == "close" else why
             finally:
                 hub.unsubscribe(dbname, session_id, events)
                 finish(reason)
