@@ -210,6 +210,7 @@ async def test_load_1000_calls_concurrency_16(lf, key):
 
 async def test_200_idle_sse_streams_on_one_gevent_worker(lf, key):
     gpid = gevent_pid(lf)
+    log_offset = lf.log_size()
     # the gevent worker's listener connection exists once a stream was opened: open and close one first
     baseline_streams = SseReader(lf.stream_url, key, read_timeout=20)
     baseline_streams.read_endpoint()
@@ -265,6 +266,9 @@ async def test_200_idle_sse_streams_on_one_gevent_worker(lf, key):
     ends = lf.pg("SELECT count(*) FROM mcp_audit_log WHERE key_id = %s AND event = 'session_end' "
                  "AND session_id = ANY(%s)", (key.id, list(open_ids)))[0][0]
     assert ends == SSE_STREAMS
+    # 200 streams ending together borrow the database through the stream gate, never past Odoo's pool
+    log = lf.log_since(log_offset)
+    assert "PoolError" not in log and "could not close MCP session" not in log, log[-3000:]
 
 
 # -- 3. faults -------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ messages for a legacy SSE stream travel through PostgreSQL NOTIFY, so any
 worker can serve any request.
 """
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -49,6 +50,21 @@ def _split(value):
     if value is None:
         return None
     return [v.strip() for v in value.split(",") if v.strip()]
+
+
+# Open streams borrow a database connection only for their own bookkeeping (the key re-check, the end of the
+# session): at most this many at once per process. Hundreds of streams end together when a proxy restarts or a
+# client closes its pool; without the gate each borrowed a connection at the same instant, Odoo's pool refused
+# those past its size (PoolError, it does not wait) and their sessions stayed open.
+STREAM_DB_SLOTS = 8
+_stream_db_gate = threading.BoundedSemaphore(STREAM_DB_SLOTS)  # gevent's own semaphore in the gevent worker
+
+
+@contextlib.contextmanager
+def _stream_cursor(dbname):
+    """A cursor of the registry of ``dbname`` for a stream's bookkeeping, taken behind the per-process gate."""
+    with _stream_db_gate, Registry(dbname).cursor() as cr:
+        yield cr
 
 
 def _stream_events(events, revalidate):
@@ -513,7 +529,7 @@ class McpController(http.Controller):
         key_id = caller.key.id
 
         def revalidate():
-            with Registry(dbname).cursor() as cr:
+            with _stream_cursor(dbname) as cr:
                 compat.check_signaling(Registry(dbname), cr)
                 renv = api.Environment(cr, SUPERUSER_ID, {})
                 renv["ocore.mcp.subscription"]._ocore_listen_alive(channel)
@@ -535,7 +551,7 @@ class McpController(http.Controller):
             finally:
                 hub.unsubscribe(dbname, channel, events)
                 try:
-                    with Registry(dbname).cursor() as cr:
+                    with _stream_cursor(dbname) as cr:
                         api.Environment(cr, SUPERUSER_ID, {})["ocore.mcp.subscription"]._ocore_close_listen(channel)
                 except Exception:  # noqa: BLE001 - the autovacuum removes rows whose heartbeat stopped
                     _logger.warning("could not remove the subscriptions of listen stream %s", channel, exc_info=True)
@@ -721,7 +737,7 @@ class McpController(http.Controller):
         events = hub.subscribe(dbname, session_id)
 
         def revalidate():
-            with Registry(dbname).cursor() as cr:
+            with _stream_cursor(dbname) as cr:
                 # Outside a request nothing refreshes this process's caches: without this, a setting
                 # changed by another worker (the kill switch, read through ir.config_parameter's
                 # ormcache) is never seen by the streams of the gevent worker.
@@ -739,7 +755,7 @@ class McpController(http.Controller):
 
         def finish(reason):
             try:
-                with Registry(dbname).cursor() as cr:
+                with _stream_cursor(dbname) as cr:
                     env = api.Environment(cr, SUPERUSER_ID, {})
                     if end_on_close:  # the stream itself is closing: nothing to notify
                         env["ocore.mcp.session"].browse(session_pk)._ocore_end_logged(reason, notify=False)
