@@ -25,6 +25,9 @@ ASSERTION_SECONDS = 60
 STATUS_COLORS = {"draft": 0, "running": 10, "stopped": 3, "unreachable": 2, "error": 1}
 INSTANCE_PATH = "/ocore/mcp/stream"
 NOTICE_PATH = "/ocore/control/tools_changed"  # where instances tell the control plane their tool list changed
+# An instance's notice may live at most this long (it signs them for 60 s): with PyJWT's 5 s leeway on iat and
+# exp, it expires well before its nonce is purged (ocore.control.nonce keeps one 5 min after receipt).
+NOTICE_MAX_SECONDS = 120
 FORWARDABLE = ("running", "unreachable", "error")  # statuses whose instances take calls (and are listed)
 # the fields the routing table (_ocore_routes) is built from: a write of one of them clears it
 ROUTE_FIELDS = frozenset({"slug", "url", "organization_id", "credential_state", "credential_generation",
@@ -266,7 +269,7 @@ class ControlInstance(models.Model):
                                 options={"require": ["exp", "iat", "jti", "aud", "iss"]})
         except jwt.PyJWTError as exc:
             raise ValueError(f"notice refused: {exc}") from None
-        if claims.get("pur") != "tools_changed" or claims["exp"] - claims["iat"] > 300:
+        if claims.get("pur") != "tools_changed" or claims["exp"] - claims["iat"] > NOTICE_MAX_SECONDS:
             raise ValueError("not a tool list notice")
         if not self.env["ocore.control.nonce"]._ocore_use(f"notice:{claims['jti']}"[:120]):
             raise ValueError("notice replayed")
