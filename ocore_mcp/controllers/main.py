@@ -229,6 +229,18 @@ class McpController(http.Controller):
                     error_message=str(exc))
         env.cr.commit()  # pylint: disable=invalid-commit  # the refusal's trace survives the error response
 
+    def _open_stream_slot(self, env, caller, kind, transport, channel=None, request_id=None):
+        """Take one of the key's open-stream slots (models/mcp_stream.py, committed: every worker counts it)
+        before a long-lived stream starts; over the key's limit: the refusal audited and HttpError 429."""
+        try:
+            return env["ocore.mcp.stream.limit"]._ocore_stream_open(caller.key.id, kind, channel)
+        except policy.Refusal as exc:
+            audit.event(env.cr, self._connection(caller, transport), "denied", status="refused", success=False,
+                        refusal_reason=exc.code, error_message=str(exc), tool_name=f"stream:{kind}")
+            env.cr.commit()  # pylint: disable=invalid-commit  # the refusal's trace survives the error response
+            raise HttpError(self._jsonrpc_error(request_id, protocol.RATE_LIMITED, str(exc), status=429,
+                                                headers={"Retry-After": "30"})) from None
+
     def _connection(self, caller, transport, **kw):
         return Connection(
             key=caller.key,
@@ -351,7 +363,8 @@ class McpController(http.Controller):
             # clients then get every reply on their POSTs. Behind a proxy that sends GETs of
             # /ocore/mcp/stream to the gevent port (see README), the stream is served there.
             return self._response(status=405, headers={"Allow": "POST, DELETE"})
-        return self._sse_response(env.cr.dbname, session, key.id, first=None, end_on_close=False)
+        stream_id = self._open_stream_slot(env, caller, "get", "stream", channel=session.session_id)
+        return self._sse_response(env.cr.dbname, session, key.id, first=None, end_on_close=False, stream_id=stream_id)
 
     def _post_media_refusal(self, headers):
         """415 for a body that is not declared JSON, 406 for a client that accepts neither JSON nor
@@ -513,10 +526,12 @@ class McpController(http.Controller):
             return self._jsonrpc_error(body["id"], protocol.INVALID_REQUEST, "subscriptions/listen is served on the "
                                        "streaming port (gevent worker): route POSTs with 'Mcp-Method: "
                                        "subscriptions/listen' there (README, Production deployment)", status=400)
+        stream_id = self._open_stream_slot(env, caller, "listen", "modern", request_id=body["id"])
         conn = self._connection(caller, "modern", **conn_kw)
         reply = env["ocore.mcp.server"]._ocore_handle(conn, body)
         opened = getattr(conn, "listen", None)
         if "error" in reply or opened is None:
+            env["ocore.mcp.stream.limit"]._ocore_stream_close(stream_id)  # committed with the request
             status = protocol.ERROR_HTTP_STATUS.get(reply["error"]["code"], 400) if "error" in reply else 500
             return self._response(reply, status)
         channel, honored = opened
@@ -533,6 +548,8 @@ class McpController(http.Controller):
                 compat.check_signaling(Registry(dbname), cr)
                 renv = api.Environment(cr, SUPERUSER_ID, {})
                 renv["ocore.mcp.subscription"]._ocore_listen_alive(channel)
+                if not renv["ocore.mcp.stream.limit"]._ocore_stream_alive(stream_id, channel):
+                    return "stream no longer counted among the key's open streams (its heartbeat stopped)"
                 key = renv["ocore.mcp.key"].with_context(active_test=False).browse(key_id)
                 try:
                     policy.check_key(key, renv["ocore.mcp.server"]._ocore_settings(), None)
@@ -552,6 +569,7 @@ class McpController(http.Controller):
                 hub.unsubscribe(dbname, channel, events)
                 try:
                     with _stream_cursor(dbname) as cr:
+                        api.Environment(cr, SUPERUSER_ID, {})["ocore.mcp.stream.limit"]._ocore_stream_close(stream_id)
                         api.Environment(cr, SUPERUSER_ID, {})["ocore.mcp.subscription"]._ocore_close_listen(channel)
                 except Exception:  # noqa: BLE001 - the autovacuum removes rows whose heartbeat stopped
                     _logger.warning("could not remove the subscriptions of listen stream %s", channel, exc_info=True)
@@ -635,6 +653,7 @@ class McpController(http.Controller):
     def _sse_open(self, env, settings, query):
         caller = self._authenticate(env, settings)
         key = caller.key
+        stream_id = self._open_stream_slot(env, caller, "sse", "sse")
         session = env["ocore.mcp.session"]._ocore_open(
             key.id,
             "sse",
@@ -648,7 +667,8 @@ class McpController(http.Controller):
                     result_summary="legacy SSE stream opened")
         base = request.httprequest.path.rsplit("/sse", 1)[0]
         endpoint = f"{base}/sse/messages?session_id={session.session_id}"
-        return self._sse_response(env.cr.dbname, session, key.id, first=("endpoint", endpoint), end_on_close=True)
+        return self._sse_response(env.cr.dbname, session, key.id, first=("endpoint", endpoint), end_on_close=True,
+                                  stream_id=stream_id)
 
     @http.route(
         ["/ocore/mcp/sse/messages", "/ocore/mcp/messages", "/api/mcp/sse/messages", "/api/mcp/messages"],
@@ -731,8 +751,9 @@ class McpController(http.Controller):
                                       on_error=on_error)
         return thread, answered
 
-    def _sse_response(self, dbname, session, key_id, first, end_on_close):
-        """An SSE stream fed by the session's NOTIFY queue. Holds no DB connection while idle."""
+    def _sse_response(self, dbname, session, key_id, first, end_on_close, stream_id=None):
+        """An SSE stream fed by the session's NOTIFY queue. Holds no DB connection while idle. ``stream_id``:
+        its row among the key's open streams (heartbeat refreshed at each re-check, removed at the end)."""
         session_id, session_pk = session.session_id, session.id
         events = hub.subscribe(dbname, session_id)
 
@@ -747,6 +768,8 @@ class McpController(http.Controller):
                 sess = env["ocore.mcp.session"].browse(session_pk)
                 if sess.ended_at:
                     return "session ended"
+                if stream_id and not env["ocore.mcp.stream.limit"]._ocore_stream_alive(stream_id):
+                    return "stream no longer counted among the key's open streams (its heartbeat stopped)"
                 try:
                     policy.check_key(key, env["ocore.mcp.server"]._ocore_settings(), None)
                 except policy.Refusal as exc:
@@ -757,6 +780,8 @@ class McpController(http.Controller):
             try:
                 with _stream_cursor(dbname) as cr:
                     env = api.Environment(cr, SUPERUSER_ID, {})
+                    if stream_id:
+                        env["ocore.mcp.stream.limit"]._ocore_stream_close(stream_id)
                     if end_on_close:  # the stream itself is closing: nothing to notify
                         env["ocore.mcp.session"].browse(session_pk)._ocore_end_logged(reason, notify=False)
             except Exception:  # noqa: BLE001

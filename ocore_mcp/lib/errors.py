@@ -42,6 +42,7 @@ REASONS = {
     "protected": "permission denied",
     "cooldown": "rate limit exceeded",
     "limit_exceeded": "limit exceeded",
+    "too_many_streams": "limit exceeded",
     "unavailable": "unavailable",
     "sql_refused": "SQL refused",
 }

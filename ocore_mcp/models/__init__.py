@@ -21,3 +21,4 @@ from . import mcp_resources, mcp_completion
 from . import mcp_subscription
 from . import ir_actions_server, mcp_tool_setting, mcp_playground
 from . import mcp_approval
+from . import mcp_stream

@@ -27,3 +27,4 @@ from . import test_approval
 from . import test_subscriptions
 from . import test_tools_list_cache
 from . import test_attack_corpus
+from . import test_followup_attacks
