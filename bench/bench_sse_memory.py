@@ -106,7 +106,8 @@ def main():
     parser.add_argument("--keep", action="store_true", help="keep the database")
     args = parser.parse_args()
     with bench_server("ssemem", partners=0, keep=args.keep, label="Mem", mode="prefork") as (
-            _setup, _db, server, _admin, key):
+            _setup, _db, server, admin, key):
+        admin.set_param("ocore_mcp.max_streams_per_key", args.sessions + 10)  # every session on one key
         worker = gevent_worker(server.proc.pid)
         started = rss_mb(worker)
         # warm-up: the code paths of a session (open, a request answered on the stream, close)

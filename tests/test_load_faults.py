@@ -40,6 +40,7 @@ def lf(request, odoo_setup):
     """A prefork server of its own (two HTTP workers and the gevent worker)."""
     with own_server(request.config, odoo_setup, mode="prefork", workers=2, rate_limit=1000000) as server:
         server.pg = lambda sql, params=(): pg_query(odoo_setup, server.db, sql, params)
+        server.admin.set_param("ocore_mcp.max_streams_per_key", SSE_STREAMS + 10)  # 200 streams on one key
         yield server
 
 
