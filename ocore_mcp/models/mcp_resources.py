@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from odoo import models
 
 from ..lib import protocol
-from ..lib.shaping import unmark_untrusted
+from ..lib.shaping import UNTRUSTED_META_KEY, unmark_untrusted, untrusted_meta
 from ..service import audit, policy
 
 RESOURCE_NOT_FOUND = -32002  # the MCP specification's code for an unknown resource
@@ -312,6 +312,11 @@ class McpResources(models.AbstractModel):
             raise protocol.ProtocolError(code, message, {"uri": uri})
         text = unmark_untrusted(result["content"][0]["text"])  # the contents keep their media type
         out = {"contents": self._ocore_resource_contents(uri, template, values, result["structuredContent"], text)}
+        marking = (result.get("_meta") or {}).get(UNTRUSTED_META_KEY)
+        if marking:  # the contents keep their media type (no tags inside): each says it is untrusted data
+            for item in out["contents"]:
+                item["_meta"] = untrusted_meta(marking["boundary"], ("text" if "text" in item else "blob",))
+            out["_meta"] = untrusted_meta(marking["boundary"], ("contents",))
         if protocol.is_modern(conn.protocol_version):
             out.update(resultType="complete", ttlMs=0, cacheScope="private")
         return out

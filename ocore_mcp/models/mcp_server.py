@@ -15,7 +15,7 @@ from ..lib import annotations as tool_annotations
 from ..lib import compat, errors, origins
 from ..lib import protocol
 from ..lib.deadline import CallCancelled, CallInterrupted, CallTimeout, Deadline
-from ..lib.shaping import mark_untrusted, shape
+from ..lib.shaping import mark_untrusted, mark_untrusted_error, shape, untrusted_boundary, untrusted_meta
 from ..lib.tooling import COMMON_PARAMS_HELP, OUTPUT_SCHEMA
 from ..service import audit
 from ..service import policy
@@ -513,10 +513,15 @@ class McpServer(models.AbstractModel):
                 logged = logged.replace(secret, "[REDACTED]")
             self._ocore_audit_outcome(call.audit_id, {"status": "success", "success": True,
                                                       "result_summary": logged, "latency_ms": latency})
+            if not call.spec.meta.untrusted:
+                return {"content": [{"type": "text", "text": text}], "structuredContent": structured, "isError": False}
+            # one boundary per call; structuredContent stays valid against the outputSchema: named in _meta
+            tag = untrusted_boundary()
             return {
-                "content": [{"type": "text", "text": mark_untrusted(text) if call.spec.meta.untrusted else text}],
+                "content": [{"type": "text", "text": mark_untrusted(text, tag)}],
                 "structuredContent": structured,
                 "isError": False,
+                "_meta": untrusted_meta(tag, ("content", "structuredContent")),
             }
         message = outcome["error"]
         # the same cause gets the same status: a Refusal raised inside the tool is "refused", like the
@@ -525,11 +530,21 @@ class McpServer(models.AbstractModel):
         self._ocore_audit_outcome(call.audit_id, {"status": status, "success": False, "error_message": message,
                                                   "result_summary": message, "latency_ms": latency,
                                                   "refusal_reason": outcome.get("refusal")})
+        # an error text other than a refusal, a timeout or a cancellation is an exception's: it may echo
+        # record data (a UserError naming a record, a database error quoting a value), marked like a result
+        tag = untrusted_boundary() if call.spec.meta.untrusted and not outcome.get("refusal") else None
         if outcome.get("value") is not None:  # policy.ToolFailed: the tool's output with the error
             text, structured, _truncated = shape(outcome["value"], call.max_response_kb)
-            text = mark_untrusted(text) if call.spec.meta.untrusted else text
-            return {"content": [{"type": "text", "text": f"{message}\n{text}"}],
-                    "structuredContent": structured, "isError": True}
+            if not call.spec.meta.untrusted:
+                return {"content": [{"type": "text", "text": f"{message}\n{text}"}],
+                        "structuredContent": structured, "isError": True}
+            tag = tag or untrusted_boundary()
+            return {"content": [{"type": "text", "text": mark_untrusted(f"{message}\n{text}", tag)}],
+                    "structuredContent": structured, "isError": True,
+                    "_meta": untrusted_meta(tag, ("content", "structuredContent"))}
+        if tag:
+            return {**self._ocore_error_result(mark_untrusted_error(message, tag)),
+                    "_meta": untrusted_meta(tag, ("content",))}
         return self._ocore_error_result(message)
 
     def _ocore_audit_outcome(self, audit_id, values):

@@ -80,6 +80,9 @@ class McpSubscription(models.Model):
     res_id = fields.Integer("Record ID", readonly=True)
     listen_request = fields.Char(readonly=True, help="JSON of the subscriptions/listen request id (2026-07-28).")
     heartbeat = fields.Datetime(readonly=True, help="Last time the listen stream was known open.")
+    readable = fields.Boolean(default=True, readonly=True,
+                              help="The key's owner could read the record at the last check (the subscription, "
+                                   "then each update's delivery): its deletion is reported only then.")
     transport = fields.Char(compute="_compute_transport")
 
     def init(self):
@@ -143,6 +146,8 @@ class McpSubscription(models.Model):
         self._ocore_ensure_triggers(table)
         existing = self.sudo().search([("channel", "=", channel), ("uri", "=", uri)], limit=1)
         if existing:
+            if not existing.readable:  # checked readable just now
+                existing.write({"readable": True})
             return existing
         if self.sudo().search_count([("channel", "=", channel), ("kind", "=", "resource")]) >= MAX_SUBSCRIPTIONS:
             raise protocol.ProtocolError(protocol.INVALID_PARAMS, f"this stream already holds {MAX_SUBSCRIPTIONS} "
@@ -268,13 +273,17 @@ class McpSubscription(models.Model):
     def _ocore_deliveries(self, changes, channels):
         """[(channel, message)] for the changed records ``changes`` ({(table, id)}) on the streams
         ``channels`` (those this process holds): one ``notifications/resources/updated`` per subscription
-        whose key is valid and whose owner may read the record now (a deleted record: may read its model)."""
+        whose key is valid and whose owner may read the record now. A deleted record's rules cannot be checked any
+        more: it is reported to the subscriptions whose last check (the subscription, an update's delivery) found
+        it readable, if the owner may still read its model; each update's check is kept on the row
+        (``readable``), so that a record that moved out of the owner's reach (another company, a rule) is not
+        reported when it is then deleted."""
         if not changes or not channels:
             return []
         cr = self.env.cr
         self.env.flush_all()
         cr.execute(
-            """SELECT s.channel, s.uri, s.res_model, s.res_id, s.key_id, s.listen_request
+            """SELECT s.channel, s.uri, s.res_model, s.res_id, s.key_id, s.listen_request, s.id, s.readable
                  FROM ocore_mcp_subscription s
                  LEFT JOIN ocore_mcp_session ss ON ss.id = s.session_id
                 WHERE (s.res_table, s.res_id) IN %s AND s.channel = ANY(%s) AND s.kind = 'resource'
@@ -288,8 +297,8 @@ class McpSubscription(models.Model):
         settings = self.env["ocore.mcp.server"]._ocore_settings()
         keys = self.env["ocore.mcp.key"].sudo().with_context(active_test=False)
         auths, visible = {}, {}
-        out = []
-        for channel, uri, model, res_id, key_id, listen_request in rows:
+        out, seen = [], {True: [], False: []}  # the rows whose readable flag the checks changed
+        for channel, uri, model, res_id, key_id, listen_request, sub_id, was_readable in rows:
             if key_id not in auths:
                 try:
                     auths[key_id] = policy.check_key(keys.browse(key_id), settings, None)
@@ -303,17 +312,25 @@ class McpSubscription(models.Model):
             if not visible[key_id, uri]:
                 continue
             record = self._ocore_owner_env(auth)[model].browse(res_id)
+            exists = record.exists()
             try:
-                allowed = self._ocore_readable(record) if record.exists() else \
-                    compat.has_access(record.browse(), "read")
+                allowed = self._ocore_readable(record) if exists else \
+                    bool(was_readable) and compat.has_access(record.browse(), "read")
             except AccessError:  # e.g. the owner lost the key's company: not this subscriber, the others still
                 allowed = False
+            if exists and allowed != bool(was_readable):
+                seen[allowed].append(sub_id)
             if not allowed:
                 continue
             params = {"uri": uri}
             if listen_request:
                 params["_meta"] = {SUBSCRIPTION_ID_META_KEY: json.loads(listen_request)}
             out.append((channel, protocol.notification(RESOURCE_UPDATED, params)))
+        for flag, ids in seen.items():
+            if ids:
+                cr.execute("UPDATE ocore_mcp_subscription SET readable = %s WHERE id = ANY(%s)", (flag, ids))
+        if seen[True] or seen[False]:
+            self.invalidate_model(["readable"])
         return out
 
     @api.model
