@@ -16,7 +16,7 @@ from ..lib import compat
 from ..service import policy
 
 PARAM = "ocore_mcp.max_streams_per_key"
-DEFAULT_MAX_STREAMS = 10
+DEFAULT_MAX_STREAMS = 50  # a client holds one to three; a client that reconnects often leaves some counted for 15 s
 STALE_SECONDS = 90  # a stream refreshes its heartbeat every 25 s (REVALIDATE_SECONDS of the controller)
 
 
