@@ -1,6 +1,12 @@
 """The control plane and the instance side of a link in one database: the control plane enrols itself
 (its assertions are verified by the very ocore_mcp code an instance runs)."""
 
+import base64
+import json
+import time
+
+import jwt
+
 from odoo import Command
 from odoo.exceptions import AccessError
 from odoo.tests import TransactionCase
@@ -93,6 +99,44 @@ class TestControlPlane(TransactionCase):
         self.assertFalse(self.keys._ocore_authenticate(
             other._ocore_assertion("alice_ctl", {}, "c"))[0], "audience of another instance, other key")
         self.assertFalse(self.keys._ocore_authenticate(self.assertion(purpose="rotate"))[0])
+
+    def test_used_assertion_register_emptied_by_crash_recovery(self):
+        """The used-assertion register is UNLOGGED: crash recovery empties it (as TRUNCATE does here). An
+        assertion used before must not be accepted again after; one issued after the reset is."""
+        token = self.assertion()
+        self.assertTrue(self.keys._ocore_authenticate(token)[0])
+        self.assertFalse(self.keys._ocore_authenticate(token)[0], "replayed jti")
+        self.env.cr.execute("TRUNCATE ocore_mcp_control_jti")  # what crash recovery does to an unlogged table
+        self.assertFalse(self.keys._ocore_authenticate(token)[0], "replayed after the register was emptied")
+        # issued after the reset (iat counts whole seconds: the next one)
+        fresh = self.assertion(extra={"iat": int(time.time()) + 1})
+        self.assertTrue(self.keys._ocore_authenticate(fresh)[0], "a new assertion after the reset")
+        self.assertFalse(self.keys._ocore_authenticate(fresh)[0], "and it is used once")
+
+    def test_forged_assertions_refused(self):
+        """The instance verifies the compact JWS itself: a changed claim, another algorithm, an expired or
+        future assertion, one living too long, or one missing a claim is refused."""
+        def b64(data):
+            return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+        def unb64(part):
+            return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+        head, body, sig = self.assertion().split(".")
+        claims = unb64(body)
+        self.assertFalse(self.keys._ocore_authenticate(f"{head}.{b64({**claims, 'sub': 'vic_ctl'})}.{sig}")[0])
+        self.assertFalse(self.keys._ocore_authenticate(f"{b64({**unb64(head), 'alg': 'none'})}.{body}.")[0])
+        self.assertFalse(self.keys._ocore_authenticate(f"{b64({**unb64(head), 'alg': 'HS256'})}.{body}.{sig}")[0])
+        now = int(time.time())
+        for extra in ({"iat": now - 400, "exp": now - 100}, {"iat": now + 60, "exp": now + 100},
+                      {"nbf": now + 60}, {"exp": now + 400}):
+            self.assertFalse(self.keys._ocore_authenticate(self.assertion(extra=extra))[0], extra)
+        # well signed, without a jti (it could not be used once)
+        private = keys.private_key(self.env, f"instance/{self.instance.id}/1")
+        no_jti = {k: v for k, v in claims.items() if k != "jti"}
+        self.assertFalse(self.keys._ocore_authenticate(
+            jwt.encode(no_jti, private, algorithm="EdDSA", headers={"kid": unb64(head)["kid"]}))[0])
+        self.assertTrue(self.keys._ocore_authenticate(self.assertion())[0], "a genuine one still passes")
 
     def test_instance_refuses_and_rotation(self):
         self.assertTrue(self.keys._ocore_authenticate(self.assertion())[0])

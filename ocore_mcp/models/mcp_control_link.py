@@ -9,6 +9,8 @@ the intersection of that user's own key scopes and the forwarded ones. Refusing 
 the mapped user's key) cuts the control plane off at once.
 """
 
+import base64
+import binascii
 import dataclasses
 import hashlib
 import hmac
@@ -20,6 +22,8 @@ import time
 import urllib.request
 
 import jwt
+import psycopg2
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -37,6 +41,12 @@ ENROL_HOURS = 24
 NO_MATCH = "__none__"  # an empty intersection of allowlists: nothing matches
 NOTICE_SECONDS = 60  # life of a signed notice to the control plane
 NOTICE_TIMEOUT = 5
+LEEWAY = 5  # seconds of clock difference allowed on exp, iat and nbf
+MAX_LIFE = 300  # an assertion valid longer than this is refused
+REQUIRED_CLAIMS = ("exp", "iat", "jti", "sub", "aud", "iss")
+# the row of the used-assertion register that records since when it holds every used jti (no jti has this form:
+# the control plane's are hex); crash recovery empties the UNLOGGED table, this row included
+EPOCH_JTI = "~epoch"
 _PUBLIC_KEYS = {}  # PEM text -> parsed Ed25519 public key (a parse cache: the database holds the keys)
 
 
@@ -45,8 +55,63 @@ def parsed_public_key(pem):
     if key is None:
         if len(_PUBLIC_KEYS) > 256:
             _PUBLIC_KEYS.clear()
-        key = _PUBLIC_KEYS[pem] = jwt.algorithms.OKPAlgorithm().prepare_key(pem)
+        key = jwt.algorithms.OKPAlgorithm().prepare_key(pem)
+        key = _PUBLIC_KEYS[pem] = key.public_key() if hasattr(key, "public_key") else key
     return key
+
+
+def _b64decode(part):
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+def parse_assertion(token):
+    """(header, claims, signing input, signature) of a compact JWS whose key id names a control plane, parsed
+    once and not verified yet; None for any other token (an API key, an OAuth token)."""
+    if not token or token.count(".") != 2:
+        return None
+    head, body, signature = token.split(".")
+    try:
+        header = json.loads(_b64decode(head))
+        if not (isinstance(header, dict) and str(header.get("kid", "")).startswith(KID_PREFIX)):
+            return None
+        claims = json.loads(_b64decode(body))
+        signature = _b64decode(signature)
+    except (ValueError, binascii.Error):
+        return None
+    if not isinstance(claims, dict):
+        return None
+    return header, claims, f"{head}.{body}".encode(), signature
+
+
+def check_assertion(parsed, public_key, audience, issuer):
+    """The claims of ``parsed`` (parse_assertion) when its EdDSA signature is ``public_key``'s and its claims
+    hold (every REQUIRED_CLAIMS present, audience, issuer, exp / iat / nbf within LEEWAY seconds), else raise
+    ControlRefused. The checks of PyJWT's decode, made on the token parsed once."""
+    header, claims, signing_input, signature = parsed
+    if header.get("alg") != "EdDSA":
+        raise ControlRefused(f"assertion refused: algorithm {str(header.get('alg'))[:20]!r} is not EdDSA")
+    try:
+        parsed_public_key(public_key).verify(signature, signing_input)
+    except (InvalidSignature, ValueError, TypeError):
+        raise ControlRefused("assertion refused: Signature verification failed") from None
+    missing = [name for name in REQUIRED_CLAIMS if name not in claims]
+    if missing:
+        raise ControlRefused(f"assertion refused: Token is missing the {missing[0]!r} claim")
+    for name in ("exp", "iat", "nbf"):
+        value = claims.get(name)
+        if name in claims and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise ControlRefused(f"assertion refused: the {name!r} claim is not a number")
+    now = time.time()
+    if claims["exp"] <= now - LEEWAY:
+        raise ControlRefused("assertion refused: Signature has expired")
+    if claims["iat"] > now + LEEWAY or claims.get("nbf", 0) > now + LEEWAY:
+        raise ControlRefused("assertion refused: The token is not yet valid")
+    aud = claims["aud"]
+    if not (aud == audience if isinstance(aud, str) else isinstance(aud, list) and audience in aud):
+        raise ControlRefused("assertion refused: Audience doesn't match")
+    if claims["iss"] != issuer:
+        raise ControlRefused("assertion refused: Invalid issuer")
+    return claims
 
 
 class ControlRefused(Exception):  # noqa: N818 - a refusal, logged, answered as an unknown key
@@ -79,8 +144,13 @@ class McpControlLink(models.Model):
         help="Where this instance tells the control plane at once that its tool list changed (given at enrolment).")
 
     def init(self):
+        # the used-assertion register: UNLOGGED (no WAL per forwarded call); crash recovery empties it, and with
+        # it its EPOCH_JTI row: an assertion issued before that row's time is refused (see _ocore_fresh)
         self.env.cr.execute("""CREATE UNLOGGED TABLE IF NOT EXISTS ocore_mcp_control_jti (
                                    jti varchar PRIMARY KEY, expires timestamp NOT NULL)""")
+        self.env.cr.execute("""INSERT INTO ocore_mcp_control_jti (jti, expires)
+                               VALUES (%s, clock_timestamp() at time zone 'UTC') ON CONFLICT (jti) DO NOTHING""",
+                            (EPOCH_JTI,))
 
     # any change of a link ends what workers hold of it (_ocore_link_cached), in every worker
     @api.model_create_multi
@@ -197,46 +267,36 @@ class McpControlLink(models.Model):
 
     @api.model
     def _ocore_is_assertion(self, token):
-        if not token or token.count(".") != 2:
-            return False
-        try:
-            return str(jwt.get_unverified_header(token).get("kid", "")).startswith(KID_PREFIX)
-        except jwt.PyJWTError:
-            return False
+        return parse_assertion(token) is not None
 
     @api.model
-    def _ocore_verify(self, token, purpose, link_row=None):
-        """(link, claims) of a valid assertion for ``purpose``, or raise ControlRefused."""
+    def _ocore_verify(self, token, purpose, link_row=None, parsed=None):
+        """(link, claims) of a valid assertion for ``purpose``, or raise ControlRefused. The token is parsed
+        once (``parsed``: parse_assertion's answer when the caller has it)."""
+        parsed = parsed or parse_assertion(token)
+        if parsed is None:
+            raise ControlRefused("malformed assertion")
         if link_row is None:
-            link_row = self._ocore_link_row(token)
+            link_row = self._ocore_link_row(parsed)
         link_id, state, public_key, issuer, name = link_row[:5]
         if state != "enrolled":
             raise ControlRefused(f"the control plane link {name!r} is {state}")
         slug = self.env["ocore.mcp.server"]._ocore_settings()["slug"]
-        try:
-            claims = jwt.decode(token, parsed_public_key(public_key), algorithms=["EdDSA"],
-                                audience=f"ocore-instance:{slug}",
-                                issuer=issuer, leeway=5,
-                                options={"require": ["exp", "iat", "jti", "sub", "aud", "iss"]})
-        except jwt.PyJWTError as exc:
-            raise ControlRefused(f"assertion refused: {exc}") from None
+        claims = check_assertion(parsed, public_key, f"ocore-instance:{slug}", issuer)
         if claims.get("pur", "call") != purpose:
             raise ControlRefused(f"assertion for {claims.get('pur')!r} used for {purpose!r}")
-        if claims["exp"] - claims["iat"] > 300:
+        if claims["exp"] - claims["iat"] > MAX_LIFE:
             raise ControlRefused("assertion lives too long")
         if purpose != "call":  # a call uses its jti in the query that finds its user (_ocore_call_key)
             self._ocore_use_jti(claims)
         return self.sudo().browse(link_id), claims
 
     @api.model
-    def _ocore_link_row(self, token):
-        try:
-            kid = jwt.get_unverified_header(token).get("kid")
-        except jwt.PyJWTError as exc:
-            raise ControlRefused(f"malformed assertion: {exc}") from None
+    def _ocore_link_row(self, parsed):
+        kid = parsed[0].get("kid")
         row = self._ocore_link_cached(str(kid)[:200])
         if not row:
-            raise ControlRefused(f"no control plane enrolled with key {kid}")
+            raise ControlRefused(f"no control plane enrolled with key {str(kid)[:200]}")
         return row
 
     @api.model
@@ -249,48 +309,93 @@ class McpControlLink(models.Model):
                                  FROM ocore_mcp_control_link WHERE kid = %s LIMIT 1""", (kid,))
         return self.env.cr.fetchone()
 
-    @api.model
-    def _ocore_use_jti(self, claims):
-        cr = self.env.cr
-        cr.execute("""INSERT INTO ocore_mcp_control_jti (jti, expires)
-                      VALUES (%s, to_timestamp(%s) at time zone 'UTC') ON CONFLICT (jti) DO NOTHING""",
-                   (str(claims["jti"])[:100], claims["exp"] + 10))
-        if not cr.rowcount:
-            raise ControlRefused("assertion replayed (jti already used)")
-        if secrets.randbelow(100) == 0:
-            cr.execute("DELETE FROM ocore_mcp_control_jti WHERE expires < now() at time zone 'UTC'")
+    # The used-assertion register (ocore_mcp_control_jti) is UNLOGGED: an insert per forwarded call writes no
+    # WAL. Crash recovery (and the promotion of a standby, which never had its rows) empties it: the jti of
+    # the assertions used before are forgotten while those assertions may still be valid (60 s). The register's
+    # EPOCH_JTI row, written when the table is created and again by the first check after it was emptied,
+    # holds since when it knows every used jti: an assertion issued before that time is refused (a call in
+    # flight during the reset is refused once; the control plane signs a new assertion per call).
+    _JTI_EPOCH_SQL = """epoch AS (INSERT INTO ocore_mcp_control_jti (jti, expires)
+                                 VALUES (%(epoch)s, clock_timestamp() at time zone 'UTC')
+                                 ON CONFLICT (jti) DO NOTHING RETURNING expires)"""
+    _JTI_SINCE_SQL = """extract(epoch FROM COALESCE(
+                            (SELECT expires FROM epoch),
+                            (SELECT expires FROM ocore_mcp_control_jti WHERE jti = %(epoch)s)))"""
 
     @api.model
-    def _ocore_call_key(self, token):
-        """The key a forwarded call runs under, and the assertion's claims: the link, the single use of the
-        jti, the mapped user and their key found in two queries (every forwarded call starts here)."""
-        row = self._ocore_link_row(token)
-        link, claims = self._ocore_verify(token, "call", row)
-        cr = self.env.cr
-        self.env["ocore.mcp.key"].flush_model()
-        self.env["ocore.mcp.control.user.map"].flush_model()
-        cr.execute(
-            """WITH used AS (INSERT INTO ocore_mcp_control_jti (jti, expires)
-                             VALUES (%(jti)s, to_timestamp(%(exp)s) at time zone 'UTC')
-                             ON CONFLICT (jti) DO NOTHING RETURNING 1),
-                    target AS (SELECT COALESCE(
-                                 (SELECT m.user_id FROM ocore_mcp_control_user_map m
-                                   WHERE m.link_id = %(link)s AND m.subject = %(sub)s),
-                                 (SELECT u.id FROM res_users u
-                                   WHERE %(by_login)s AND u.login = %(sub)s AND u.share IS NOT TRUE)) AS uid)
-               SELECT (SELECT count(*) FROM used), t.uid, u.active,
-                      (SELECT k.id FROM ocore_mcp_key k WHERE k.control_link_id = %(link)s AND k.user_id = t.uid
-                        ORDER BY k.id LIMIT 1),
-                      (SELECT k.active FROM ocore_mcp_key k WHERE k.control_link_id = %(link)s AND k.user_id = t.uid
-                        ORDER BY k.id LIMIT 1)
-                 FROM target t LEFT JOIN res_users u ON u.id = t.uid""",
-            {"jti": str(claims["jti"])[:100], "exp": claims["exp"] + 10, "link": link.id,
-             "sub": str(claims["sub"]), "by_login": bool(row[5])})
-        fresh, uid, user_active, key_id, key_active = cr.fetchone()
+    def _ocore_fresh(self, claims, fresh, since):
+        """Raise ControlRefused unless the jti was unused (``fresh``) and the assertion was issued after the
+        register's epoch ``since`` (None: the epoch row was being written by a concurrent check: now)."""
         if not fresh:
             raise ControlRefused("assertion replayed (jti already used)")
+        since = float(since) if since is not None else time.time()
+        if claims["iat"] < since:
+            raise ControlRefused("assertion issued before the used-assertion register was emptied (database "
+                                 "crash recovery): refused, as it may have been used already")
         if secrets.randbelow(100) == 0:
-            cr.execute("DELETE FROM ocore_mcp_control_jti WHERE expires < now() at time zone 'UTC'")
+            self.env.cr.execute("DELETE FROM ocore_mcp_control_jti WHERE expires < now() at time zone 'UTC' "
+                                "AND jti != %s", (EPOCH_JTI,))
+
+    @api.model
+    def _ocore_use_jti(self, claims):
+        row = self._ocore_statement(
+            f"""WITH used AS (INSERT INTO ocore_mcp_control_jti (jti, expires)
+                              VALUES (%(jti)s, to_timestamp(%(exp)s) at time zone 'UTC')
+                              ON CONFLICT (jti) DO NOTHING RETURNING 1),
+                     {self._JTI_EPOCH_SQL}
+                SELECT (SELECT count(*) FROM used), {self._JTI_SINCE_SQL}""",
+            {"jti": str(claims["jti"])[:100], "exp": claims["exp"] + 10, "epoch": EPOCH_JTI})
+        self._ocore_fresh(claims, *row)
+
+    @api.model
+    def _ocore_statement(self, query, params):
+        """Run one statement and return its row: in an implicit transaction of its own (autocommit: one round
+        trip, no BEGIN nor COMMIT) when the request's transaction holds nothing yet, as when a request
+        authenticates; else (or under Odoo's tests) in the current transaction."""
+        cr = self.env.cr
+        cnx = cr._cnx
+        if compat.in_odoo_test() or cnx.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
+            cr.execute(query, params)
+            return cr.fetchone()
+        cnx.autocommit = True
+        try:
+            cr.execute(query, params)
+            return cr.fetchone()
+        finally:
+            if not cnx.closed:
+                cnx.autocommit = False  # the pooled connection never stays in autocommit
+
+    @api.model
+    def _ocore_call_key(self, token, parsed=None):
+        """The key a forwarded call runs under, and the assertion's claims: the single use of the jti, the
+        register's epoch, the mapped user and their key found in one statement (every forwarded call starts
+        here; the link comes from the worker's cache, the token is parsed once)."""
+        parsed = parsed or parse_assertion(token)
+        if parsed is None:
+            raise ControlRefused("malformed assertion")
+        row = self._ocore_link_row(parsed)
+        link, claims = self._ocore_verify(token, "call", row, parsed)
+        self.env["ocore.mcp.key"].flush_model()
+        self.env["ocore.mcp.control.user.map"].flush_model()
+        fresh, since, uid, user_active, key_id, key_active = self._ocore_statement(
+            f"""WITH used AS (INSERT INTO ocore_mcp_control_jti (jti, expires)
+                              VALUES (%(jti)s, to_timestamp(%(exp)s) at time zone 'UTC')
+                              ON CONFLICT (jti) DO NOTHING RETURNING 1),
+                     {self._JTI_EPOCH_SQL},
+                     target AS (SELECT COALESCE(
+                                  (SELECT m.user_id FROM ocore_mcp_control_user_map m
+                                    WHERE m.link_id = %(link)s AND m.subject = %(sub)s),
+                                  (SELECT u.id FROM res_users u
+                                    WHERE %(by_login)s AND u.login = %(sub)s AND u.share IS NOT TRUE)) AS uid)
+                SELECT (SELECT count(*) FROM used), {self._JTI_SINCE_SQL}, t.uid, u.active,
+                       (SELECT k.id FROM ocore_mcp_key k WHERE k.control_link_id = %(link)s AND k.user_id = t.uid
+                         ORDER BY k.id LIMIT 1),
+                       (SELECT k.active FROM ocore_mcp_key k WHERE k.control_link_id = %(link)s AND k.user_id = t.uid
+                         ORDER BY k.id LIMIT 1)
+                  FROM target t LEFT JOIN res_users u ON u.id = t.uid""",
+            {"jti": str(claims["jti"])[:100], "exp": claims["exp"] + 10, "link": link.id, "epoch": EPOCH_JTI,
+             "sub": str(claims["sub"]), "by_login": bool(row[5])})
+        self._ocore_fresh(claims, fresh, since)
         if not uid or uid == SUPERUSER_ID or not user_active:
             raise ControlRefused(f"no user of this instance is mapped to {claims['sub']!r}")
         if key_id is None:
@@ -378,11 +483,12 @@ class McpKeyControl(models.Model):
 
     @api.model
     def _ocore_authenticate(self, token):
-        links = self.env["ocore.mcp.control.link"]
-        if not links._ocore_is_assertion(token):
+        parsed = parse_assertion(token)
+        if parsed is None:
             return super()._ocore_authenticate(token)
+        links = self.env["ocore.mcp.control.link"]
         try:
-            key, claims = links._ocore_call_key(token)
+            key, claims = links._ocore_call_key(token, parsed)
         except ControlRefused as exc:
             _logger.warning("MCP: control plane request refused: %s", exc)
             return self.sudo().browse(), None
