@@ -60,7 +60,9 @@ async def test_a_call_runs_as_the_members_own_user_with_one_correlation_id(fleet
         result = await c.call_tool(f"{a.slug}_search_read", {"model": "res.users", "domain": [["login", "=", MEMBER_LOGIN]],
                                                              "fields": ["login"]})
         assert data_of(result)["records"][0]["login"] == MEMBER_LOGIN
-    cp_row = fleet.cp_admin.audit([("key_id", "=", org_key.id), ("tool_name", "=", f"{a.slug}_search_read")], limit=1)[0]
+    # the control plane completes its row once the client has the answer: a moment later
+    cp_row = fleet.cp_admin.wait_audit([("key_id", "=", org_key.id), ("tool_name", "=", f"{a.slug}_search_read")],
+                                       lambda r: r["status"] != "running")[0]
     assert cp_row["status"] == "success" and cp_row["user_id"][0] == fleet.member_uid
     cid = cp_row["request_id"]
     inst_rows = a.admin.audit([("request_id", "=", cid)])

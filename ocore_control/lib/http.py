@@ -1,7 +1,9 @@
 """A lean HTTP client for the control plane's requests to its instances (no Odoo, no requests' per-call
 environment lookups): one connection per instance host and thread, kept open while the instance's server
 allows it (a server behind a keep-alive proxy does; Odoo's own threaded server closes after each answer),
-with TCP_NODELAY and the request sent in one write."""
+with TCP_NODELAY and the request sent in one write. ``connect`` opens the connection ahead of the request
+(the instance's server accepts it and starts its handler while the control plane still writes its
+bookkeeping)."""
 
 import socket
 import threading
@@ -12,6 +14,7 @@ _local = threading.local()
 # errors of a reused connection that the server closed while it was idle: the request is sent again, once,
 # on a new connection (it never reached the server)
 STALE = (RemoteDisconnected, BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
+CONNECT_TIMEOUT = 10
 
 
 class _NoDelay:
@@ -29,24 +32,71 @@ class _Https(_NoDelay, HTTPSConnection):
     pass
 
 
-def post(url, body, headers, timeout):
-    """POST ``body`` (bytes) to ``url``; return (status, response bytes). Raises OSError (connection
-    refused, reset, timeout: socket.timeout / TimeoutError) or http.client.HTTPException."""
+def _target(url):
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise OSError(f"not an http(s) URL: {url[:200]}")
-    target = (parts.scheme, parts.hostname, parts.port)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    pool = _local.__dict__.setdefault("connections", {})
-    for attempt in (0, 1):
-        conn = pool.pop(target, None)
-        reused = conn is not None
-        if conn is None:
-            conn = (_Https if parts.scheme == "https" else _Http)(parts.hostname, parts.port, timeout=timeout)
+    return (parts.scheme, parts.hostname, parts.port), path
+
+
+def _pool():
+    return _local.__dict__.setdefault("connections", {})
+
+
+def _new(target, timeout):
+    scheme, host, port = target
+    return (_Https if scheme == "https" else _Http)(host, port, timeout=timeout)
+
+
+def connect(url, timeout=CONNECT_TIMEOUT):
+    """A connection to ``url``'s server for the next ``post`` to it: this thread's kept-alive one, or a new one
+    opened now. Never raises: an error (connection refused, timeout) is returned and raised by ``post``."""
+    try:
+        target, _path = _target(url)
+        conn = _pool().pop(target, None)
+        if conn is not None:
+            return target, conn, True
+        conn = _new(target, timeout)
+        conn.connect()
+    except (OSError, HTTPException) as exc:
+        return exc
+    return target, conn, False
+
+
+def discard(prepared):
+    """A connection from ``connect`` that will not be used: back to the pool when it was kept alive, else
+    closed (the server's handler then ends)."""
+    if isinstance(prepared, tuple):
+        target, conn, reused = prepared
+        if reused:
+            _pool()[target] = conn
         else:
-            conn.timeout = timeout
-            if conn.sock is not None:
-                conn.sock.settimeout(timeout)
+            conn.close()
+
+
+def post(url, body, headers, timeout, prepared=None):
+    """POST ``body`` (bytes) to ``url`` (on ``prepared``, ``connect``'s answer for it, when given); return
+    (status, response bytes). Raises OSError (connection refused, reset, timeout: socket.timeout /
+    TimeoutError) or http.client.HTTPException."""
+    if isinstance(prepared, BaseException):
+        raise prepared
+    target, path = _target(url)
+    if prepared is not None and prepared[0] != target:
+        discard(prepared)
+        prepared = None
+    pool = _pool()
+    for attempt in (0, 1):
+        if attempt == 0 and prepared is not None and prepared[0] == target:
+            _target_, conn, reused = prepared
+        else:
+            conn = pool.pop(target, None)
+            reused = conn is not None
+            if conn is None:
+                conn = _new(target, timeout)
+        conn.timeout = timeout
+        if conn.sock is not None:
+            conn.sock.settimeout(timeout)
         try:
             conn.request("POST", path, body=body, headers=headers)
             resp = conn.getresponse()

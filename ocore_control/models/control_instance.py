@@ -1,3 +1,4 @@
+import base64
 import json
 import logging
 import re
@@ -202,6 +203,17 @@ class ControlInstance(models.Model):
 
     # -- credential ---------------------------------------------------------------------------
 
+    @api.model
+    @tools.ormcache("instance_id", "generation")
+    def _ocore_signer(self, instance_id, generation):
+        """(issuer, encoded JWS header, Ed25519 private key) of the assertions for an instance's credential
+        generation: derived once per worker (a pure function of the master key, the database's uuid and
+        secret: a change of a system parameter clears it in every worker)."""
+        db_uuid = self.env["ir.config_parameter"].sudo().get_param("database.uuid", "")
+        header = {"alg": "EdDSA", "kid": f"ocore-control-{db_uuid[:8]}-{instance_id}-{generation}", "typ": "JWT"}
+        return ("ocore-control:" + db_uuid, _b64(json.dumps(header, separators=(",", ":")).encode()),
+                keys.private_key(self.env, f"instance/{instance_id}/{generation}"))
+
     def _ocore_kid(self, generation=None):
         self.ensure_one()
         uuid_ = self.env["ir.config_parameter"].sudo().get_param("database.uuid", "")[:8]
@@ -387,22 +399,26 @@ class ControlInstance(models.Model):
 
 def sign_assertion(env, instance_id, slug, generation, subject, scope, correlation_id, purpose="call", extra=None):
     """The EdDSA JWT of one request to an instance (no ORM read: a forwarded call signs from its route)."""
-    icp = env["ir.config_parameter"].sudo()
-    db_uuid = icp.get_param("database.uuid", "")
+    issuer, header, private = env["ocore.control.instance"]._ocore_signer(instance_id, generation)
     now = int(time.time())
     claims = {
-        "iss": "ocore-control:" + db_uuid, "aud": f"ocore-instance:{slug}", "sub": subject,
+        "iss": issuer, "aud": f"ocore-instance:{slug}", "sub": subject,
         "iat": now, "nbf": now - 5, "exp": now + ASSERTION_SECONDS, "jti": secrets.token_hex(16),
         "cid": correlation_id, "scp": scope or {}, "pur": purpose, **(extra or {}),
     }
-    private = keys.private_key(env, f"instance/{instance_id}/{generation}")
-    return jwt.encode(claims, private, algorithm="EdDSA",
-                      headers={"kid": f"ocore-control-{db_uuid[:8]}-{instance_id}-{generation}"})
+    # the compact JWS (what PyJWT's encode writes, without its per-call key and header checks)
+    signing_input = header + b"." + _b64(json.dumps(claims, separators=(",", ":")).encode())
+    return (signing_input + b"." + _b64(private.sign(signing_input))).decode()
 
 
-def mcp_request(url, slug, method, params, assertion, timeout, query="", request_id=None):
-    """POST one JSON-RPC request to an instance; return its result or raise InstanceError (no database
-    access: runs in the worker threads of a parallel tools/list too)."""
+def _b64(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+def mcp_request(url, slug, method, params, assertion, timeout, query="", request_id=None, connection=None):
+    """POST one JSON-RPC request to an instance (on ``connection``, lib/http.connect's answer, when given);
+    return its result or raise InstanceError (no database access: runs in the worker threads of a parallel
+    tools/list too)."""
     params = dict(params or {})
     params["_meta"] = {**params.get("_meta", {}), "io.modelcontextprotocol/protocolVersion": MODERN,
                        "io.modelcontextprotocol/clientCapabilities": {},
@@ -413,7 +429,8 @@ def mcp_request(url, slug, method, params, assertion, timeout, query="", request
         headers["Mcp-Name"] = params["name"]
     body = {"jsonrpc": "2.0", "id": request_id or uuid.uuid4().hex, "method": method, "params": params}
     try:
-        status, raw = http.post(url.rstrip("/") + INSTANCE_PATH + query, json.dumps(body).encode(), headers, timeout)
+        status, raw = http.post(url.rstrip("/") + INSTANCE_PATH + query, json.dumps(body).encode(), headers, timeout,
+                                connection)
         data = json.loads(raw)
     except TimeoutError:
         raise InstanceError(slug, "unreachable", f"no answer within {timeout:g}s") from None

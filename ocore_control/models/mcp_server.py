@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlencode
 
 from odoo import api, fields, models
+from odoo.http import request
 
 from odoo.addons.ocore_mcp.lib import compat
 from odoo.addons.ocore_mcp.lib import protocol as P
@@ -23,7 +24,8 @@ from odoo.addons.ocore_mcp.service import audit
 from odoo.addons.ocore_mcp.service import policy as pol
 from odoo.addons.ocore_mcp.service.notify import hub
 
-from .control_instance import InstanceError, mcp_request, sign_assertion
+from ..lib import http
+from .control_instance import INSTANCE_PATH, InstanceError, mcp_request, sign_assertion
 
 _logger = logging.getLogger(__name__)
 
@@ -68,6 +70,30 @@ def fetch_tools(instance_data, timeout):
         return tools, None
     except InstanceError as exc:
         return None, exc
+
+
+def outcome_values(result):
+    """The audit values of an instance's answer (its text kept as the summary, redacted by the writer)."""
+    text = " ".join(c.get("text", "") for c in result.get("content") or [] if isinstance(c, dict))
+    values = {"status": "error" if result["isError"] else "success", "success": not result["isError"],
+              "result_summary": text}
+    if result["isError"]:
+        values["error_message"] = text
+    return values
+
+
+def run_after_response(registry, work):
+    """``work(cr)`` on a cursor of its own, each statement in autocommit with ``synchronous_commit off`` (after
+    the response: nothing may escape, a failure is logged)."""
+    try:
+        with registry.cursor() as cr:
+            cr._cnx.autocommit = True
+            try:
+                work(_AsyncCommit(cr))
+            finally:
+                cr._cnx.autocommit = False
+    except Exception:  # noqa: BLE001 - the client has its answer; the row stays 'running' (marked interrupted)
+        _logger.warning("control plane: a forwarded call's audit outcome was not written", exc_info=True)
 
 
 class _AsyncCommit:
@@ -346,16 +372,17 @@ class McpServerControl(models.AbstractModel):
     def _ocore_control_forward(self, conn, org, route, full_name, arguments):
         """Check, forward, audit (request_id = the correlation id, on both sides).
 
-        The checks read the routing table (no query); the rate-limit hit is committed before the request
-        leaves (the limit holds across workers); the call's one audit row is written with its outcome, in
-        the transaction the request ends with (committed without waiting for the WAL flush). The instance
-        writes its own row for the same correlation id when the call reaches it."""
+        The checks read the routing table (no query). One statement before the request leaves: the
+        rate-limit hit and, on its condition, the call's 'running' audit row (with the key's last use when
+        due), committed on its own (the limit holds across workers; a crash mid-call leaves a trace). The
+        row's outcome is written once the client has its answer (``_ocore_control_after_response``: the
+        response is sent first, then the row completed through a cursor of its own). The instance writes its
+        own row for the same correlation id when the call reaches it."""
         started = time.monotonic()
         cid = uuid.uuid4().hex
         tool = full_name[len(route.slug) + 1:]
         base = audit.base_values(conn)
-        base.update(event="call", tool_name=full_name, tool=tool, request_id=cid, category=False,
-                    params=arguments)
+        base.update(event="call", tool_name=full_name, tool=tool, request_id=cid, category=False)
         try:
             refusal = self._ocore_control_refusal(conn, org, route)
             if refusal:
@@ -364,31 +391,33 @@ class McpServerControl(models.AbstractModel):
             if not route.write_enabled:
                 claim["read_only"] = True
             limit = pol.effective_rate_limit(conn.scope, conn.settings)
-            allowed, used = self._ocore_control_autocommit(
-                lambda _cr: self.env["ocore.mcp.rate.limit"]._ocore_hit(conn.auth.id, limit))
+            agent = tool in AGENT_TOOLS and route.managed
+            # the instance's server accepts the connection while the bookkeeping statement runs
+            connection = None if agent else http.connect((route.url or "") + INSTANCE_PATH)
+            allowed, used, audit_id = self._ocore_control_autocommit(
+                lambda _cr: self.env["ocore.mcp.rate.limit"]._ocore_begin(
+                    conn.auth.id, limit, None if agent else {**base, "params": arguments, "status": "running"},
+                    self._ocore_control_stale_session(conn)))
             if not allowed:
+                http.discard(connection)
                 raise pol.Refusal("rate_limited", f"{used} calls in the last minute for this API key (limit "
                                   f"{limit}/min); retry later")
         except pol.Refusal as exc:
-            self._ocore_control_audit_outcome({**base, "status": "refused", "success": False,
+            self._ocore_control_audit_outcome({**base, "params": arguments, "status": "refused", "success": False,
                                                "refusal_reason": exc.code, "error_message": str(exc),
                                                "latency_ms": int((time.monotonic() - started) * 1000)})
             return self._ocore_error_result(str(exc))
-        if tool in AGENT_TOOLS and route.managed:
+        if agent:
             instance = self.env["ocore.control.instance"].sudo().browse(route.id)
             return self._ocore_control_agent_tool(conn, instance, tool, arguments, base, claim, started)
         assertion = sign_assertion(self.env, route.id, route.slug, route.generation, subject, claim, cid)
         timeout = min(120, int(arguments.get("timeout_seconds") or DEFAULT_CALL_TIMEOUT)) + CALL_MARGIN
         try:
             result = mcp_request(route.url, route.slug, "tools/call", {"name": full_name, "arguments": arguments},
-                                 assertion, timeout, request_id=cid)
+                                 assertion, timeout, request_id=cid, connection=connection)
             result = {k: v for k, v in result.items() if k in ("content", "structuredContent", "isError")}
             result.setdefault("isError", False)
-            text = " ".join(c.get("text", "") for c in result.get("content") or [] if isinstance(c, dict))
-            values = {"status": "error" if result["isError"] else "success", "success": not result["isError"],
-                      "result_summary": text}
-            if result["isError"]:
-                values["error_message"] = text
+            values = None
         except InstanceError as exc:
             _logger.info("control plane: call %s to %s failed: %s", cid, route.url, exc)
             if exc.kind == "unreachable":
@@ -399,13 +428,41 @@ class McpServerControl(models.AbstractModel):
             result = self._ocore_error_result(message)
             values = {"status": "error", "success": False, "error_message": message, "result_summary": message,
                       "refusal_reason": "unavailable" if exc.kind == "unreachable" else "refused_by_instance"}
-        values["latency_ms"] = int((time.monotonic() - started) * 1000)
-        self._ocore_control_audit_outcome({**base, **values})
+        latency = int((time.monotonic() - started) * 1000)
+        self._ocore_control_after_response(lambda cr: audit.update(
+            cr, audit_id, {**(values or outcome_values(result)), "latency_ms": latency}))
         return result
 
+    def _ocore_control_stale_session(self, conn):
+        """The id of the call's session when its last activity is due for a refresh (30 s), else None."""
+        session = conn.session
+        if not (session and conn.session_id):
+            return None
+        stale = not session.last_seen or session.last_seen < fields.Datetime.subtract(fields.Datetime.now(),
+                                                                                      seconds=30)
+        return session.id if stale else None
+
+    def _ocore_control_after_response(self, work):
+        """``work(cr)`` once the response has been sent (Odoo's ``ir.http._post_dispatch`` hangs it on the
+        response: models/ir_http.py), each statement its own implicit transaction on a cursor of its own,
+        committed without waiting for the WAL flush; at once without an HTTP request, or under Odoo's tests."""
+        pending = None
+        if not compat.in_odoo_test():
+            try:
+                pending = getattr(request, "_ocore_after_response", None)
+                if pending is None:
+                    pending = request._ocore_after_response = []
+            except RuntimeError:  # no HTTP request bound (a cron, a shell, a call's own thread)
+                pending = None
+        if pending is False or pending is None:  # (False: the response is already out, models/ir_http.py)
+            self._ocore_control_autocommit(lambda cr: work(_AsyncCommit(cr)))
+            return
+        registry = self.env.registry
+        pending.append(lambda: run_after_response(registry, work))
+
     def _ocore_control_audit_outcome(self, values):
-        """The forwarded call's one audit row (its outcome included): one statement, its own transaction,
-        committed without waiting for the WAL flush."""
+        """The one audit row of a call that did not go out (refused), outcome included: one statement, its own
+        transaction, committed without waiting for the WAL flush."""
         if self.env.cr.closed:  # the request's connection died meanwhile: a fresh one
             with self.env.registry.cursor() as fresh:
                 audit.insert(fresh, values)
@@ -415,9 +472,8 @@ class McpServerControl(models.AbstractModel):
     def _ocore_control_autocommit(self, work):
         """``work(cr)`` with each statement its own transaction (PostgreSQL's implicit one: one round trip,
         its commit included, READ COMMITTED), after the request's transaction (reads only so far: nothing
-        to send) is closed. The rate-limit hit and the audit row of a forwarded call are written this way:
-        two round trips where a transaction each would take four. Under Odoo's tests, in the test's
-        transaction."""
+        to send) is closed. The bookkeeping statement and the refused row of a forwarded call are written
+        this way. Under Odoo's tests, in the test's transaction."""
         cr = self.env.cr
         if compat.in_odoo_test():
             return work(cr)
@@ -426,7 +482,8 @@ class McpServerControl(models.AbstractModel):
         try:
             return work(cr)
         finally:
-            cr._cnx.autocommit = False
+            if not cr._cnx.closed:
+                cr._cnx.autocommit = False
 
 
     # -- instance tools through the host agent -----------------------------------------------
