@@ -20,6 +20,7 @@ from odoo.http import request
 
 from odoo.addons.ocore_mcp.lib import compat
 from odoo.addons.ocore_mcp.lib import protocol as P
+from odoo.addons.ocore_mcp.lib.shaping import UNTRUSTED_META_KEY
 from odoo.addons.ocore_mcp.service import audit
 from odoo.addons.ocore_mcp.service import policy as pol
 from odoo.addons.ocore_mcp.service.notify import hub
@@ -415,7 +416,11 @@ class McpServerControl(models.AbstractModel):
         try:
             result = mcp_request(route.url, route.slug, "tools/call", {"name": full_name, "arguments": arguments},
                                  assertion, timeout, request_id=cid, connection=connection)
+            meta = result.get("_meta")
+            marking = meta.get(UNTRUSTED_META_KEY) if isinstance(meta, dict) else None
             result = {k: v for k, v in result.items() if k in ("content", "structuredContent", "isError")}
+            if marking:  # the instance's untrusted-data marking of structuredContent goes on (its other _meta not)
+                result["_meta"] = {UNTRUSTED_META_KEY: marking}
             result.setdefault("isError", False)
             values = None
         except InstanceError as exc:
