@@ -24,7 +24,7 @@ from odoo.modules.registry import Registry
 
 from ..lib import compat, origins
 from ..lib import protocol
-from ..service import audit
+from ..service import audit, bookkeeping
 from ..service import policy
 from ..service.context import Connection
 from ..service.notify import hub
@@ -316,7 +316,7 @@ class McpController(http.Controller):
         except HttpError as exc:
             return exc.response
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
-            if not request.env.cr.closed:
+            if not request.env.cr.closed and not isinstance(exc, bookkeeping.ConnectionLost):
                 raise  # e.g. a serialization failure: Odoo retries the request
             # the request's database connection died (PostgreSQL restarted): a JSON-RPC answer the
             # client can act on, not an HTML error page; its transaction was rolled back

@@ -93,33 +93,36 @@ class McpRateLimit(models.AbstractModel):
         cr.execute("DROP FUNCTION IF EXISTS ocore_mcp_call_begin(integer, integer, integer, integer, jsonb, integer, "
                    "boolean)")
 
-    def _ocore_hit(self, key_id, limit):
+    def _ocore_hit(self, key_id, limit, cr=None):
         """Count this call against the key. Return (allowed, used) and record the hit if allowed (``used``:
         the limit when refused; when admitted, at most the hits in the window).
 
-        Must run in a READ COMMITTED transaction that commits right after, or alone in one (the pipeline's
-        ``ocore.mcp.server._ocore_bookkeeping``): Odoo's cursors are REPEATABLE READ, where the check would
-        read the snapshot taken before the lock was granted and miss the hits other workers committed
-        meanwhile. The commit also releases the key's lock before the tool runs.
+        Must run in a READ COMMITTED transaction that commits right after, or alone in one (``cr``: the
+        pipeline's ``ocore.mcp.server._ocore_bookkeeping``; by default the environment's cursor): Odoo's
+        cursors are REPEATABLE READ, where the check would read the snapshot taken before the lock was
+        granted and miss the hits other workers committed meanwhile. The commit also releases the key's
+        lock before the tool runs.
         """
         # The hit is bookkeeping: its transaction commits without waiting for the WAL flush (a crash of
         # PostgreSQL itself may forget the last hits, never admit more than the limit in one run).
-        self.env.cr.execute(
+        cr = cr or self.env.cr
+        cr.execute(
             "SET LOCAL synchronous_commit TO OFF; SELECT ocore_mcp_rate_hit(%s, %s, %s, %s)",
             (self.LOCK_NAMESPACE, key_id, limit, self.WINDOW_SECONDS),
         )
-        used = self.env.cr.fetchone()[0]
+        used = cr.fetchone()[0]
         return (used > 0, abs(used))
 
-    def _ocore_begin(self, key_id, limit, row, session_pk=None):
+    def _ocore_begin(self, key_id, limit, row, session_pk=None, cr=None):
         """A call's bookkeeping in one round trip (sent alone in autocommit: one short transaction of its own,
         see ``ocore.mcp.server._ocore_bookkeeping``): the rate-limit hit (``limit`` None: counted already),
         the audit row ``row`` inserted on the condition of the hit (None: no row), the key's last use (this
         worker refreshes it at most every 30 s; the statement keeps it within a minute) and the last activity
         of the session ``session_pk``. Returns (allowed, used, audit row id); a refused hit writes nothing.
         Committed without waiting for the WAL flush (a crash of PostgreSQL itself may forget the last hits
-        and rows, never admit more than the limit in one run)."""
-        cr = self.env.cr
+        and rows, never admit more than the limit in one run). ``cr``: the cursor to run it on (the
+        pipeline's bookkeeping cursor), by default the environment's."""
+        cr = cr or self.env.cr
         now = time.monotonic()
         touched = _TOUCHED.get((cr.dbname, key_id))
         # (under Odoo's tests every call refreshes it: their transactions are rolled back)

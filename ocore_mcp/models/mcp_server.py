@@ -17,7 +17,7 @@ from ..lib import protocol
 from ..lib.deadline import CallCancelled, CallInterrupted, CallTimeout, Deadline
 from ..lib.shaping import mark_untrusted, mark_untrusted_error, shape, untrusted_boundary, untrusted_meta
 from ..lib.tooling import COMMON_PARAMS_HELP, OUTPUT_SCHEMA
-from ..service import audit
+from ..service import audit, bookkeeping
 from ..service import policy
 from ..service.context import CallContext, reset_current_call, set_current_call
 from ..service.notify import hub
@@ -36,6 +36,12 @@ INSTRUCTIONS = (
     "Odoo {version} instance '{slug}' ({environment}). Tools named {slug}_<tool> act on this instance as "
     "the API key's owner, with their access rights; platform tools are named ocore_<tool>. "
 )
+
+
+# psycopg2's isolation levels, as a BEGIN names them
+_ISOLATION_NAMES = {ISOLATION_LEVEL_READ_COMMITTED: "READ COMMITTED",
+                    ISOLATION_LEVEL_REPEATABLE_READ: "REPEATABLE READ",
+                    psycopg2.extensions.ISOLATION_LEVEL_SERIALIZABLE: "SERIALIZABLE"}
 
 
 class _DryRun(Exception):  # noqa: N818 - control flow, not an error
@@ -186,7 +192,7 @@ class McpServer(models.AbstractModel):
         row = {**audit.base_values(conn), "request_id": request_id, **audit_values} if audit_values else None
         with self._ocore_bookkeeping() as cr:
             allowed, used, audit_id = self.env["ocore.mcp.rate.limit"]._ocore_begin(
-                conn.auth.id, limit, row, conn.session.id if conn.session else None)
+                conn.auth.id, limit, row, conn.session.id if conn.session else None, cr=cr)
             if not allowed:
                 refusal = policy.Refusal("rate_limited", f"{used} requests in the last minute for this API key "
                                                       f"(limit {limit}/min); retry later")
@@ -403,7 +409,10 @@ class McpServer(models.AbstractModel):
         except policy.Refusal as exc:
             return self._ocore_refuse_call(base, arguments, exc, started)
         outcome = self._ocore_run(call, admitted.tool_env)
-        return self._ocore_finish_call(call, outcome, started)
+        try:
+            return self._ocore_finish_call(call, outcome, started)
+        finally:
+            self._ocore_close_call_transaction(call, commit=False)  # still open: a failure before the outcome
 
     def _ocore_admit(self, conn, full_name, arguments, base, count=True):
         """Step 1: every check of the call, then (``count``) its rate-limit hit, committed on its own; with
@@ -426,8 +435,8 @@ class McpServer(models.AbstractModel):
             not conn.session.last_seen
             or conn.session.last_seen < fields.Datetime.subtract(fields.Datetime.now(), seconds=30)))
         if count:
-            with self._ocore_bookkeeping():
-                self._ocore_check_rate(conn)
+            with self._ocore_bookkeeping() as cr:
+                self._ocore_check_rate(conn, cr)
         return _Admitted(spec, args, confirm, dry_run, tool_env, session_stale, count)
 
     def _ocore_check_call(self, spec, conn, arguments):
@@ -448,10 +457,10 @@ class McpServer(models.AbstractModel):
         policy.check_write(spec, conn, args)
         return args
 
-    def _ocore_check_rate(self, conn):
-        """The call's rate-limit hit (in the bookkeeping transaction), or a Refusal."""
+    def _ocore_check_rate(self, conn, cr=None):
+        """The call's rate-limit hit (on the bookkeeping cursor ``cr``), or a Refusal."""
         limit = policy.effective_rate_limit(conn.scope, conn.settings)
-        allowed, used = self.env["ocore.mcp.rate.limit"]._ocore_hit(conn.auth.id, limit)
+        allowed, used = self.env["ocore.mcp.rate.limit"]._ocore_hit(conn.auth.id, limit, cr=cr)
         if not allowed:
             raise self._ocore_rate_refusal(used, limit)
 
@@ -493,9 +502,9 @@ class McpServer(models.AbstractModel):
         )
         limit = None if admitted.counted else policy.effective_rate_limit(conn.scope, conn.settings)
         row = {**base, "params": arguments, "status": "running", "dry_run": admitted.dry_run}
-        with self._ocore_bookkeeping():
+        with self._ocore_bookkeeping() as cr:
             allowed, used, call.audit_id = self.env["ocore.mcp.rate.limit"]._ocore_begin(
-                conn.auth.id, limit, row, conn.session.id if admitted.session_stale else None)
+                conn.auth.id, limit, row, conn.session.id if admitted.session_stale else None, cr=cr)
         if not allowed:
             raise self._ocore_rate_refusal(used, limit)
         return call
@@ -512,7 +521,7 @@ class McpServer(models.AbstractModel):
             for secret in call.secrets:
                 logged = logged.replace(secret, "[REDACTED]")
             self._ocore_audit_outcome(call.audit_id, {"status": "success", "success": True,
-                                                      "result_summary": logged, "latency_ms": latency})
+                                                      "result_summary": logged, "latency_ms": latency}, call)
             if not call.spec.meta.untrusted:
                 return {"content": [{"type": "text", "text": text}], "structuredContent": structured, "isError": False}
             # one boundary per call; structuredContent stays valid against the outputSchema: named in _meta
@@ -529,7 +538,7 @@ class McpServer(models.AbstractModel):
         status = "refused" if outcome.get("refused") else "error"
         self._ocore_audit_outcome(call.audit_id, {"status": status, "success": False, "error_message": message,
                                                   "result_summary": message, "latency_ms": latency,
-                                                  "refusal_reason": outcome.get("refusal")})
+                                                  "refusal_reason": outcome.get("refusal")}, call)
         # an error text other than a refusal, a timeout or a cancellation is an exception's: it may echo
         # record data (a UserError naming a record, a database error quoting a value), marked like a result
         tag = untrusted_boundary() if call.spec.meta.untrusted and not outcome.get("refusal") else None
@@ -547,11 +556,17 @@ class McpServer(models.AbstractModel):
                     "_meta": untrusted_meta(tag, ("content",))}
         return self._ocore_error_result(message)
 
-    def _ocore_audit_outcome(self, audit_id, values):
+    def _ocore_audit_outcome(self, audit_id, values, call=None):
         """Complete a call's audit row. When the request's database connection died under the call
         (PostgreSQL restarted, the backend was terminated), the outcome goes through a new connection:
-        the row must not stay 'running'."""
+        the row must not stay 'running'. A read tool's own transaction (``call``,
+        ``_ocore_open_call_transaction``) is committed by the outcome's statement."""
         cr = self.env.cr
+        if call is not None and getattr(call, "own_transaction", None) is not None and not cr.closed:
+            cr.flush()  # what the ORM still holds (and the pre-commit hooks) goes in the call's transaction
+            audit.update(cr, audit_id, values, then="COMMIT")
+            self._ocore_close_call_transaction(call, commit=True)
+            return
         if not cr.closed:
             audit.update(cr, audit_id, values)
             return
@@ -571,24 +586,20 @@ class McpServer(models.AbstractModel):
     @contextlib.contextmanager
     def _ocore_bookkeeping(self):
         """End the request's transaction (it only read so far, or wrote what must be kept, e.g. a new
-        session) and run the block's statements each in a transaction of its own (autocommit: no BEGIN
-        and COMMIT round trips; a single statement runs at READ COMMITTED, so the rate-limit count sees
-        every hit other workers committed). Yields the cursor; the connection is back in Odoo's mode
-        (transactions, REPEATABLE READ) after the block: the tool then runs in a transaction of its own.
-        While Odoo runs a test nothing is committed (its cursor refuses it): the statements join its
-        transaction."""
+        session: its locks are released, and what follows starts from a snapshot that sees the block's
+        rows) and run the block's statements each in a transaction of its own, on a bookkeeping connection
+        of this process (``service/bookkeeping.py``: autocommit, so no BEGIN and COMMIT round trips, and a
+        single statement runs at READ COMMITTED: the rate-limit count sees every hit other workers
+        committed; its plans stay cached, unlike the request's connection's). Yields that connection's
+        cursor. While Odoo runs a test nothing is committed (its cursor refuses it): the statements join
+        its transaction, on its cursor."""
         cr = self.env.cr
         if compat.in_odoo_test():
             yield cr
             return
         cr.commit()  # pylint: disable=invalid-commit  # the call's checks only read: start the bookkeeping
-        cnx = cr._cnx
-        cnx.autocommit = True
-        try:
-            yield cr
-        finally:
-            if not cnx.closed:
-                cnx.autocommit = False  # the pooled connection must never stay in autocommit
+        with bookkeeping.borrowed(cr.dbname) as bookkeeping_cr:
+            yield bookkeeping_cr
 
     def _ocore_bookkeeping_transaction(self):
         """End the request's transaction (it only read so far) and start a READ COMMITTED one for the
@@ -743,10 +754,67 @@ class McpServer(models.AbstractModel):
         off: a crash of PostgreSQL itself may lose the last few hundred milliseconds of such commits, never
         part of one; the row then stays 'running' and is marked interrupted). Writes stay synchronous."""
         if call.spec.kind == "read":
-            self.env.cr.execute("SET LOCAL statement_timeout = %s; SET LOCAL synchronous_commit TO OFF",
-                                (f"{call.timeout}s",))
+            limits = "SET LOCAL statement_timeout = %s; SET LOCAL synchronous_commit TO OFF"
+            if self._ocore_open_call_transaction(call, limits, (f"{call.timeout}s",)):
+                return
+            self.env.cr.execute(limits, (f"{call.timeout}s",))
         else:
             self.env.cr.execute("SET LOCAL statement_timeout = %s", (f"{call.timeout}s",))
+
+    def _ocore_open_call_transaction(self, call, limits, params):
+        """Open the transaction of a read tool (not a dry run) and set its ``limits`` in one round trip,
+        and let the outcome commit it in one more (``_ocore_audit_outcome``): the statements a bare ORM
+        call sends (BEGIN, ..., COMMIT), each carrying the call's own. psycopg2 sends its BEGIN alone and
+        its COMMIT alone, so the connection is switched to autocommit for the call (without the round trips
+        psycopg2 spends on restoring the session's isolation defaults: they are cleared first, and put back
+        after) and the pipeline sends BEGIN and COMMIT itself; Odoo's own end of a transaction (caches,
+        commit hooks) still runs, through ``cr.commit()`` / ``cr.rollback()``, which then send nothing.
+        Only when the request's transaction is ended (the bookkeeping committed it) and not under Odoo's
+        tests (their cursor never commits). Returns whether it was opened."""
+        cr = self.env.cr
+        cnx = cr._cnx
+        if (call.dry_run or call.spec.meta.commits or compat.in_odoo_test() or cnx.autocommit
+                or cnx.status != psycopg2.extensions.STATUS_READY):
+            return False
+        saved = (cnx.isolation_level, cnx.readonly, cnx.deferrable)
+        begin = "BEGIN ISOLATION LEVEL " + _ISOLATION_NAMES.get(saved[0], "REPEATABLE READ")
+        begin += {True: " READ ONLY", False: " READ WRITE"}.get(saved[1], "")
+        begin += {True: " DEFERRABLE", False: " NOT DEFERRABLE"}.get(saved[2], "")
+        # outside a transaction this sends nothing
+        cnx.set_session(isolation_level="DEFAULT", readonly="DEFAULT", deferrable="DEFAULT")
+        cnx.autocommit = True
+        call.own_transaction = saved
+        try:
+            cr.execute(f"{begin}; {limits}", params)
+        except BaseException:
+            self._ocore_close_call_transaction(call, commit=False)
+            raise
+        return True
+
+    def _ocore_close_call_transaction(self, call, commit):
+        """End the transaction ``_ocore_open_call_transaction`` opened (``commit``: the caller just sent its
+        COMMIT; else it is rolled back here) and give the connection back its mode. Nothing when none is open."""
+        saved = getattr(call, "own_transaction", None)
+        if saved is None:
+            return
+        call.own_transaction = None
+        cr = self.env.cr
+        cnx = cr._cnx
+        if cnx.closed:
+            return
+        try:
+            if not commit:
+                cr.execute("ROLLBACK")
+        finally:
+            if not cnx.closed:
+                # Odoo's end of the transaction (caches, hooks): in autocommit psycopg2 sends nothing
+                if commit:
+                    cr.commit()  # pylint: disable=invalid-commit
+                else:
+                    cr.rollback()
+            if not cnx.closed:
+                cnx.autocommit = False
+                cnx.set_session(*(value if value is not None else "DEFAULT" for value in saved))
 
     def _ocore_invoke(self, call, method, tool_env):
         """The tool method itself, in one of three isolation modes: a tool that commits by itself runs
@@ -760,7 +828,9 @@ class McpServer(models.AbstractModel):
             try:
                 return method(**call.arguments)
             except BaseException:
-                if not cr.closed:
+                if getattr(call, "own_transaction", None) is not None:
+                    self._ocore_close_call_transaction(call, commit=False)
+                elif not cr.closed:
                     cr.rollback()
                 raise
         try:

@@ -81,11 +81,14 @@ def insert_query(values, condition=None, condition_params=()):
     return query, [*values.values(), uid, uid, *condition_params]
 
 
-def update(cr, audit_id, values):
+def update(cr, audit_id, values, then=None):
+    """Complete a row; ``then``: a statement sent after it in the same round trip (the COMMIT of the call's
+    transaction, ocore.mcp.server._ocore_audit_outcome)."""
     values = _redacted(_clean(values))
     sets = ", ".join(f"{c} = %s" for c in values)
     cr.execute(
-        f"UPDATE mcp_audit_log SET {sets}, write_date = now() at time zone 'UTC' WHERE id = %s",  # noqa: S608
+        f"UPDATE mcp_audit_log SET {sets}, write_date = now() at time zone 'UTC' WHERE id = %s"  # noqa: S608
+        + (f"; {then}" if then else ""),
         [*values.values(), audit_id],
     )
 
