@@ -363,7 +363,9 @@ class McpController(http.Controller):
             # clients then get every reply on their POSTs. Behind a proxy that sends GETs of
             # /ocore/mcp/stream to the gevent port (see README), the stream is served there.
             return self._response(status=405, headers={"Allow": "POST, DELETE"})
+        values = session._ocore_values()  # the slot's commit empties the cache: the stream reads these, no query
         stream_id = self._open_stream_slot(env, caller, "get", "stream", channel=session.session_id)
+        session = env["ocore.mcp.session"]._ocore_from_values(session.id, values)
         return self._sse_response(env.cr.dbname, session, key.id, first=None, end_on_close=False, stream_id=stream_id)
 
     def _post_media_refusal(self, headers):
@@ -436,14 +438,14 @@ class McpController(http.Controller):
         # A session row and its session_start audit row are committed without waiting for the WAL flush
         # (two fewer disk syncs on every client's start): a crash of PostgreSQL itself may lose the last
         # few hundred milliseconds of such commits, never part of one; the client then gets "Session not
-        # found" and initializes again. (SET LOCAL: until the end of the current transaction.)
-        env.cr.execute("SET LOCAL synchronous_commit TO OFF")
+        # found" and initializes again. (SET LOCAL, sent with the statement: until the end of the transaction.)
         session = env["ocore.mcp.session"]._ocore_open(
             caller.key.id,
             "stream",
             self._client_ip(),
             instances=_split(query.get("instances")),
             categories=_split(query.get("categories")),
+            wait_for_flush=False,
             protocol_version=version,
             client_name=str(client.get("name") or "")[:200] or False,
             client_version=str(client.get("version") or "")[:100] or False,
@@ -455,10 +457,11 @@ class McpController(http.Controller):
         if "error" in reply:
             session.unlink()
             return self._response(reply, 400)
-        env.cr.execute("SET LOCAL synchronous_commit TO OFF")  # the bookkeeping committed: a new transaction
-        audit.event(env.cr, conn, "session_start", status="success", success=True,
-                    result_summary=f"{conn.client_name or 'client'} {conn.client_version or ''} "
-                    f"protocol {version}")
+        # the bookkeeping committed: a new transaction, its SET LOCAL sent with the audit row's INSERT
+        sql, sql_params = audit.insert_query({
+            **audit.base_values(conn), "event": "session_start", "status": "success", "success": True,
+            "result_summary": f"{conn.client_name or 'client'} {conn.client_version or ''} protocol {version}"})
+        env.cr.execute("SET LOCAL synchronous_commit TO OFF; " + sql, sql_params)
         return self._response(reply, headers={"Mcp-Session-Id": session_id})
 
     def _end_session(self, env, session, caller, reason):
@@ -731,10 +734,12 @@ class McpController(http.Controller):
         """(thread, event): a thread (not started) that runs a request of a legacy SSE session with its own
         cursor, its reply going to the stream, and the event it sets once the reply is ready to publish."""
         session_pk, session_id = session.id, session.session_id
+        values = session._ocore_values()  # what the request read of the session: not read again by the thread
         answered = threading.Event()
 
         def connect(wenv, wcaller):
-            conn = self._session_connection(wcaller, wenv["ocore.mcp.session"].browse(session_pk), "sse")
+            conn = self._session_connection(wcaller, wenv["ocore.mcp.session"]._ocore_from_values(session_pk, values),
+                                            "sse")
             conn.emit = lambda message: hub.publish_now(dbname, session_id, {"t": "msg", "m": message})
             return conn
 

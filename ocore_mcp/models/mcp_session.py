@@ -9,6 +9,11 @@ from ..service.context import Connection
 from ..service.notify import hub
 
 
+# what every request of a session reads: fetched with the session's lookup (one query)
+SESSION_FIELDS = ["session_id", "key_id", "transport", "protocol_version", "client_name", "client_version",
+                  "client_capabilities", "instances_filter", "categories_filter", "log_level", "ended_at", "last_seen"]
+
+
 @compat.table_constraints(("session_id_unique", "unique(session_id)", "Session ids are unique."))
 class McpSession(models.Model):
     """An MCP session (handshake revisions). Kept in the database, not in
@@ -44,9 +49,12 @@ class McpSession(models.Model):
             session.state = "ended" if session.ended_at else "open"
 
     @api.model
-    def _ocore_open(self, key_id, transport, ip, instances=None, categories=None, **vals):
+    def _ocore_open(self, key_id, transport, ip, instances=None, categories=None, wait_for_flush=True, **vals):
         """Open a session: one INSERT (a handshake is on the clients' critical path; the ORM's create
-        would add default, related and compute queries). ``vals``: more stored columns of this model."""
+        would add default, related and compute queries), whose RETURNING fills the record's cache: the
+        request reads the new session without a query. ``vals``: more stored columns of this model.
+        ``wait_for_flush=False``: the transaction commits without waiting for the WAL flush (``SET LOCAL
+        synchronous_commit TO OFF`` sent with the INSERT, no round trip of its own)."""
         values = {
             "session_id": secrets.token_urlsafe(24),
             "key_id": key_id,
@@ -63,27 +71,50 @@ class McpSession(models.Model):
         columns = ", ".join(f'"{name}"' for name in values)
         self.env["ocore.mcp.key"].flush_model(["user_id"])  # the INSERT reads the key's owner
         self.env.cr.execute(
-            f"""INSERT INTO ocore_mcp_session ({columns}, user_id, last_seen, create_uid, write_uid, create_date,
+            f"""{"" if wait_for_flush else "SET LOCAL synchronous_commit TO OFF;"}
+                INSERT INTO ocore_mcp_session ({columns}, user_id, last_seen, create_uid, write_uid, create_date,
                                                 write_date)
                 SELECT {", ".join(["%s"] * len(values))}, k.user_id, now() at time zone 'UTC', %s, %s,
                        now() at time zone 'UTC', now() at time zone 'UTC'
                   FROM ocore_mcp_key k WHERE k.id = %s
-             RETURNING id""",  # noqa: S608 - column names checked against the model's fields above
+             RETURNING id, user_id, last_seen""",  # noqa: S608 - column names checked against the model's fields above
             [*values.values(), self.env.uid, self.env.uid, key_id],
         )
-        return self.sudo().browse(self.env.cr.fetchone()[0])
+        session_pk, user_id, last_seen = self.env.cr.fetchone()
+        return self._ocore_from_values(session_pk, {
+            **{name: False for name in SESSION_FIELDS}, **values, "user_id": user_id, "last_seen": last_seen,
+        })
+
+    @api.model
+    def _ocore_from_values(self, session_pk, values):
+        """The session ``session_pk`` of this environment with ``values`` (``_ocore_values``, or what was
+        just inserted) in its cache: read without a query (a call's thread, with a cursor of its own, gets
+        the session the request fetched)."""
+        session = self.sudo().browse(session_pk)
+        session._update_cache({name: (False if value is None else value) for name, value in values.items()
+                               if name in self._fields}, validate=False)
+        return session
+
+    def _ocore_values(self):
+        """The fields every request of the session reads (``SESSION_FIELDS``), as plain values."""
+        self.ensure_one()
+        return {name: self._fields[name].convert_to_write(self[name], self) for name in SESSION_FIELDS}
 
     @api.model
     def _ocore_get(self, session_id):
         if not session_id:
             return self.sudo().browse()
-        # every request of a session reads these: fetch them with the search (one query)
-        return self.sudo().search_fetch(
-            [("session_id", "=", session_id)],
-            ["session_id", "key_id", "transport", "protocol_version", "client_name", "client_version",
-             "client_capabilities", "instances_filter", "categories_filter", "log_level", "ended_at", "last_seen"],
-            limit=1,
+        # every request of a session reads these: fetched by one plain query into the record's cache (the
+        # ORM's search_fetch would build the same query through the domain machinery on every request)
+        self.flush_model(SESSION_FIELDS)  # nothing to send, unless this transaction changed a session
+        self.env.cr.execute(
+            f"SELECT id, {', '.join(SESSION_FIELDS)} FROM ocore_mcp_session WHERE session_id = %s LIMIT 1",  # noqa: S608
+            (session_id,),
         )
+        row = self.env.cr.fetchone()
+        if not row:
+            return self.sudo().browse()
+        return self._ocore_from_values(row[0], dict(zip(SESSION_FIELDS, row[1:], strict=True)))
 
     def _ocore_end(self, reason):
         todo = self.sudo().filtered(lambda s: not s.ended_at)
