@@ -143,7 +143,9 @@ ORM_SCRIPT = textwrap.dedent("""
             result = server._ocore_call_tool(conn, tool, arguments)
             assert not result["isError"], result
     def no_audit():
-        audit.insert, audit.update = (lambda cr, values: None), (lambda cr, audit_id, values: None)
+        # (the statement that completes the row also ends the call's transaction: that part stays)
+        audit.insert = lambda cr, values: None
+        audit.update = lambda cr, audit_id, values, then=None: cr.execute(then) if then else None
         # the bookkeeping statement then inserts nothing (the rate-limit hit stays)
         audit.insert_query = lambda values, condition=None, condition_params=(): (
             "SELECT NULL WHERE " + condition if condition else "SELECT NULL", list(condition_params))

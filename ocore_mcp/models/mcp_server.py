@@ -805,6 +805,8 @@ class McpServer(models.AbstractModel):
         try:
             if not commit:
                 cr.execute("ROLLBACK")
+            elif cnx.get_transaction_status() != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
+                cr.execute("COMMIT")  # the outcome's statement did not end it (libpq's own status: no round trip)
         finally:
             if not cnx.closed:
                 # Odoo's end of the transaction (caches, hooks): in autocommit psycopg2 sends nothing
