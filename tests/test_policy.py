@@ -434,7 +434,9 @@ async def test_failed_write_rolls_back_and_is_audited(mcp_client, admin, make_ke
     name = unique("e2e rollback")
     async with mcp_client(key=key) as client:
         text = error_of(await client.call_tool(f"{slug}_e2e_create_partner", {"name": name, "fail": True}))
-        assert text.startswith("error: e2e: failing after creating partner")
+        # the exception's text is data the tool quoted: marked as untrusted after the server's "error:" prefix
+        assert text.startswith("error: ") and "\ne2e: failing after creating partner" in text
+        assert "<untrusted-data-" in text
         # the same tool without the failure does write: the rollback above is not a no-op tool
         created = data_of(await client.call_tool(f"{slug}_e2e_create_partner", {"name": name + " ok"}))
     assert partner_ids(admin, name) == []
