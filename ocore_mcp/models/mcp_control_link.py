@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import secrets
 import threading
 import time
@@ -130,8 +131,13 @@ def check_assertion(parsed, public_key, audience, issuer):
         raise ControlRefused(f"assertion refused: Token is missing the {missing[0]!r} claim")
     for name in ("exp", "iat", "nbf"):
         value = claims.get(name)
-        if name in claims and (isinstance(value, bool) or not isinstance(value, int | float)):
+        # NaN compares false with everything (it would pass every bound below), as PyJWT's int() refused it
+        if name in claims and (isinstance(value, bool) or not isinstance(value, int | float)
+                               or not math.isfinite(value)):
             raise ControlRefused(f"assertion refused: the {name!r} claim is not a number")
+    for name in ("sub", "jti"):
+        if not isinstance(claims[name], str):
+            raise ControlRefused(f"assertion refused: the {name!r} claim is not a string")
     now = time.time()
     if claims["exp"] <= now - LEEWAY:
         raise ControlRefused("assertion refused: Signature has expired")
