@@ -16,6 +16,7 @@ Run with the test virtualenv:  .venv-test/bin/python bench/bench_handshake.py [-
 import argparse
 import http.client
 import json
+import os
 import statistics
 import xmlrpc.client
 
@@ -86,11 +87,13 @@ def main():
             "mcp initialize + initialized + GET stream + DELETE": start_and_end,
         }
         timings = time_paths(paths, args.calls)
+        load_after = os.getloadavg()
         list_bytes = len(json.dumps(listing, separators=(",", ":")).encode())
         modern.close()
 
     base = statistics.median(timings[BASELINE])
-    print(f"\n{args.mode} server, {args.calls} calls per path, interleaved\n")
+    print(f"\n{args.mode} server, {args.calls} calls per path, interleaved; load average (1, 5, 15 min) after: "
+          + " ".join(f"{v:.2f}" for v in load_after) + "\n")
     print(f"{'path':54} {'p50 ms':>8} {'p90 ms':>8} {'vs XML-RPC':>11}")
     for name, values in timings.items():
         p50 = statistics.median(values)

@@ -28,6 +28,7 @@ Run with the test virtualenv:  .venv-test/bin/python bench/bench_load.py [--call
 """
 
 import argparse
+import os
 import statistics
 import sys
 import threading
@@ -190,6 +191,7 @@ def main():
         ]
         for phase in phases:
             phase.run(args.calls, args.concurrency, args.warmup)
+        load_after = os.getloadavg()
         for stream in streams:
             stream.close()
         mcp_calls = sum(p.attempted for p in phases[:3])
@@ -198,6 +200,8 @@ def main():
             "AND event = 'call' GROUP BY status", (audit_base, key.id)) or [])
 
     base = phases[-1].calls / phases[-1].seconds
+    # the machine's load while the phases ran: ratios measured on a busy machine are indicative only
+    print("\nload average (1, 5, 15 min) at the end of the phases: " + " ".join(f"{v:.2f}" for v in load_after))
     shape = (f"prefork: {args.workers} HTTP workers + the gevent worker" if args.mode == "prefork"
              else "threaded server")
     print(f"\nsearch_read of {LIMIT} res.partner rows, {len(FIELDS)} fields, {args.calls} calls per path at "
