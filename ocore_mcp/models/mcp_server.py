@@ -443,7 +443,8 @@ class McpServer(models.AbstractModel):
         """The policy checks of a call that depend on the tool and its arguments; returns the validated
         arguments or raises a Refusal (visibility, schema, common parameters, identifiers, model
         allowlist, write guards)."""
-        refusal = policy.visibility_refusal(spec, conn, self._ocore_is_admin(conn)) or \
+        # (whether the owner is a system administrator matters only for an admin-only tool)
+        refusal = policy.visibility_refusal(spec, conn, spec.meta.admin_only and self._ocore_is_admin(conn)) or \
             self.env["ocore.mcp.toolset"]._ocore_instance_refusal(spec, conn)
         if refusal:
             raise refusal
