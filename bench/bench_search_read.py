@@ -13,6 +13,7 @@ Run with the test virtualenv:  .venv-test/bin/python bench/bench_search_read.py 
 import argparse
 import http.client
 import json
+import os
 import queue
 import secrets
 import statistics
@@ -251,6 +252,8 @@ def main():
     print(f"MCP pipeline in-process, audit included: {pipeline_ms:.2f} ms above the bare ORM call (fresh cursor)")
     print(f"audit logging: {audit_ms:.2f} ms per call (p50 difference in-process) = "
           f"{100 * audit_ms / call_ms:.1f} % of an MCP tools/call over HTTP ({call_ms:.2f} ms)")
+    # figures taken on a busy machine are indicative only
+    print("load average (1, 5, 15 min) at the end: " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
 
 
 if __name__ == "__main__":
