@@ -9,8 +9,6 @@ the intersection of that user's own key scopes and the forwarded ones. Refusing 
 the mapped user's key) cuts the control plane off at once.
 """
 
-import base64
-import binascii
 import dataclasses
 import hashlib
 import hmac
@@ -25,7 +23,6 @@ import urllib.request
 import jwt
 import psycopg2
 import psycopg2.extensions
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -92,62 +89,39 @@ def parsed_public_key(pem):
     return key
 
 
-def _b64decode(part):
-    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
-
-
 def parse_assertion(token):
-    """(header, claims, signing input, signature) of a compact JWS whose key id names a control plane, parsed
-    once and not verified yet; None for any other token (an API key, an OAuth token)."""
+    """(header, token) of a compact JWS whose key id names a control plane, its header read once and nothing
+    verified yet; None for any other token (an API key, an OAuth token)."""
     if not token or token.count(".") != 2:
         return None
-    head, body, signature = token.split(".")
     try:
-        header = json.loads(_b64decode(head))
-        if not (isinstance(header, dict) and str(header.get("kid", "")).startswith(KID_PREFIX)):
-            return None
-        claims = json.loads(_b64decode(body))
-        signature = _b64decode(signature)
-    except (ValueError, binascii.Error):
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
         return None
-    if not isinstance(claims, dict):
+    if not str(header.get("kid", "")).startswith(KID_PREFIX):
         return None
-    return header, claims, f"{head}.{body}".encode(), signature
+    return header, token
 
 
 def check_assertion(parsed, public_key, audience, issuer):
-    """The claims of ``parsed`` (parse_assertion) when its EdDSA signature is ``public_key``'s and its claims
-    hold (every REQUIRED_CLAIMS present, audience, issuer, exp / iat / nbf within LEEWAY seconds), else raise
-    ControlRefused. The checks of PyJWT's decode, made on the token parsed once."""
-    header, claims, signing_input, signature = parsed
-    if header.get("alg") != "EdDSA":
-        raise ControlRefused(f"assertion refused: algorithm {str(header.get('alg'))[:20]!r} is not EdDSA")
+    """The claims of ``parsed`` (parse_assertion) when PyJWT finds its EdDSA signature ``public_key``'s and its
+    claims valid (every REQUIRED_CLAIMS present, audience, issuer, exp / iat / nbf within LEEWAY seconds), else
+    raise ControlRefused. The key is parsed once per process (parsed_public_key): PyJWT then costs ~0.05 ms
+    more than a bare signature check, measured, and is not worth a hand-written verifier."""
     try:
-        parsed_public_key(public_key).verify(signature, signing_input)
-    except (InvalidSignature, ValueError, TypeError):
-        raise ControlRefused("assertion refused: Signature verification failed") from None
-    missing = [name for name in REQUIRED_CLAIMS if name not in claims]
-    if missing:
-        raise ControlRefused(f"assertion refused: Token is missing the {missing[0]!r} claim")
+        claims = jwt.decode(parsed[1], parsed_public_key(public_key), algorithms=["EdDSA"], audience=audience,
+                            issuer=issuer, leeway=LEEWAY, options={"require": list(REQUIRED_CLAIMS)})
+    except (jwt.PyJWTError, ValueError, TypeError) as exc:
+        raise ControlRefused(f"assertion refused: {exc}") from None
     for name in ("exp", "iat", "nbf"):
         value = claims.get(name)
-        # NaN compares false with everything (it would pass every bound below), as PyJWT's int() refused it
+        # PyJWT reads these with int(): a float past its bounds or a boolean is refused here
         if name in claims and (isinstance(value, bool) or not isinstance(value, int | float)
                                or not math.isfinite(value)):
             raise ControlRefused(f"assertion refused: the {name!r} claim is not a number")
     for name in ("sub", "jti"):
         if not isinstance(claims[name], str):
             raise ControlRefused(f"assertion refused: the {name!r} claim is not a string")
-    now = time.time()
-    if claims["exp"] <= now - LEEWAY:
-        raise ControlRefused("assertion refused: Signature has expired")
-    if claims["iat"] > now + LEEWAY or claims.get("nbf", 0) > now + LEEWAY:
-        raise ControlRefused("assertion refused: The token is not yet valid")
-    aud = claims["aud"]
-    if not (aud == audience if isinstance(aud, str) else isinstance(aud, list) and audience in aud):
-        raise ControlRefused("assertion refused: Audience doesn't match")
-    if claims["iss"] != issuer:
-        raise ControlRefused("assertion refused: Invalid issuer")
     return claims
 
 
