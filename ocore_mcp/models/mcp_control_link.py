@@ -395,9 +395,10 @@ class McpControlLink(models.Model):
         if cr.dbname not in _USE_FUNCTION_SEEN:
             # code newer than the database (ocore_mcp not upgraded yet): the function is created now
             cr.execute("SELECT 1 FROM pg_proc WHERE proname = 'ocore_mcp_control_use'")
-            if not cr.fetchone():
+            if cr.fetchone():
+                _USE_FUNCTION_SEEN.add(cr.dbname)
+            else:  # created in this request's transaction: remembered once a later call finds it committed
                 cr.execute(USE_FUNCTION_SQL)
-            _USE_FUNCTION_SEEN.add(cr.dbname)
         fresh, since, uid, user_active, key_id, key_active = self._ocore_statement(query, params)
         self._ocore_fresh(claims, fresh, since)
         if not uid or uid == SUPERUSER_ID or not user_active:

@@ -2,6 +2,7 @@
 audit row run there, each statement committed on its own, on a connection kept from one call to the next (its
 plans stay cached) and replaced when its backend is gone."""
 
+import threading
 import time
 
 from odoo.tests import TransactionCase, tagged
@@ -39,3 +40,26 @@ class TestBookkeepingConnection(TransactionCase):
             with bookkeeping.borrowed(self.env.cr.dbname) as cr:
                 cr.execute("SELECT pg_terminate_backend(pg_backend_pid())")
         self.assertTrue(self._backend()[0], "the next statement gets a working connection")
+
+    def test_a_burst_opens_at_most_max_open_connections(self):
+        """Forty calls at once: at most MAX_OPEN bookkeeping connections of the process are in use together (the
+        others wait for one), never one per call beside Odoo's pool."""
+        dbname, lock, state = self.env.cr.dbname, threading.Lock(), {"now": 0, "max": 0}
+
+        def call():
+            with bookkeeping.borrowed(dbname) as cr:
+                with lock:
+                    state["now"] += 1
+                    state["max"] = max(state["max"], state["now"])
+                cr.execute("SELECT pg_sleep(0.05)")
+                with lock:
+                    state["now"] -= 1
+
+        threads = [threading.Thread(target=call) for _ in range(40)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        self.assertEqual(state["now"], 0)
+        self.assertLessEqual(state["max"], bookkeeping.MAX_OPEN)
+        self.assertGreater(state["max"], 1, "the calls ran one after the other: the test proves nothing")
