@@ -60,6 +60,10 @@ async def test_a_call_runs_as_the_members_own_user_with_one_correlation_id(fleet
         result = await c.call_tool(f"{a.slug}_search_read", {"model": "res.users", "domain": [["login", "=", MEMBER_LOGIN]],
                                                              "fields": ["login"]})
         assert data_of(result)["records"][0]["login"] == MEMBER_LOGIN
+        # the instance's untrusted-data marking crosses the hop: structuredContent named, the text in its tags
+        marking = (result.meta or {}).get("io.ocore/untrustedData") or {}
+        assert "structuredContent" in marking.get("parts", []), result.meta
+        assert f"<{marking['boundary']}>" in result.content[0].text
     # the control plane completes its row once the client has the answer: a moment later
     cp_row = fleet.cp_admin.wait_audit([("key_id", "=", org_key.id), ("tool_name", "=", f"{a.slug}_search_read")],
                                        lambda r: r["status"] != "running")[0]
