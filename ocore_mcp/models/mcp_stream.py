@@ -13,7 +13,7 @@ is what is open.
 from odoo import api, models
 
 from ..lib import compat
-from ..service import policy
+from ..service import bookkeeping, policy
 
 PARAM = "ocore_mcp.max_streams_per_key"
 DEFAULT_MAX_STREAMS = 50  # a client holds one to three; a client that reconnects often leaves some counted for 15 s
@@ -76,9 +76,10 @@ class McpStreamLimit(models.AbstractModel):
         """Take a stream slot of the key: the id of its row, or ``Refusal("too_many_streams")``.
 
         Ends the current transaction first (the request's checks only read; a caller that wrote must have
-        committed) and runs the one statement in autocommit, at READ COMMITTED: under Odoo's REPEATABLE READ
-        the count would read the snapshot taken before the lock was granted. The row is committed at once:
-        any worker counts it. While Odoo runs a test, the statement joins the test's transaction."""
+        committed) and runs the one statement in autocommit on a bookkeeping connection, at READ COMMITTED:
+        under Odoo's REPEATABLE READ the count would read the snapshot taken before the lock was granted. The
+        row is committed at once: any worker counts it. While Odoo runs a test, the statement joins the test's
+        transaction."""
         limit = self._ocore_stream_limit()
         params = (self.LOCK_NAMESPACE, key_id, limit, STALE_SECONDS, kind, (channel or "")[:100] or None)
         query = "SELECT ocore_mcp_stream_open(%s, %s, %s, %s, %s, %s)"
@@ -88,14 +89,11 @@ class McpStreamLimit(models.AbstractModel):
             got = cr.fetchone()[0]
         else:
             cr.commit()  # pylint: disable=invalid-commit  # the request only read so far
-            cnx = cr._cnx
-            cnx.autocommit = True
-            try:
-                cr.execute(query, params)
-                got = cr.fetchone()[0]
-            finally:
-                if not cnx.closed:
-                    cnx.autocommit = False  # the pooled connection must never stay in autocommit
+            # on a bookkeeping connection of the process (autocommit, its plans cached): switching the request's
+            # connection to autocommit and back cost psycopg2's two SETs of the session defaults
+            with bookkeeping.borrowed(cr.dbname) as bcr:
+                bcr.execute(query, params)
+                got = bcr.fetchone()[0]
         if got < 0:
             raise policy.Refusal(
                 "too_many_streams",
