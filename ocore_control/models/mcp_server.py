@@ -21,7 +21,7 @@ from odoo.http import request
 from odoo.addons.ocore_mcp.lib import compat
 from odoo.addons.ocore_mcp.lib import protocol as P
 from odoo.addons.ocore_mcp.lib.shaping import UNTRUSTED_META_KEY
-from odoo.addons.ocore_mcp.service import audit
+from odoo.addons.ocore_mcp.service import audit, bookkeeping
 from odoo.addons.ocore_mcp.service import policy as pol
 from odoo.addons.ocore_mcp.service.notify import hub
 
@@ -84,15 +84,11 @@ def outcome_values(result):
 
 
 def run_after_response(registry, work):
-    """``work(cr)`` on a cursor of its own, each statement in autocommit with ``synchronous_commit off`` (after
-    the response: nothing may escape, a failure is logged)."""
+    """``work(cr)`` on a bookkeeping connection of the process, each statement in autocommit with
+    ``synchronous_commit off`` (after the response: nothing may escape, a failure is logged)."""
     try:
-        with registry.cursor() as cr:
-            cr._cnx.autocommit = True
-            try:
-                work(_AsyncCommit(cr))
-            finally:
-                cr._cnx.autocommit = False
+        with bookkeeping.borrowed(registry.db_name) as cr:
+            work(_AsyncCommit(cr))
     except Exception:  # noqa: BLE001 - the client has its answer; the row stays 'running' (marked interrupted)
         _logger.warning("control plane: a forwarded call's audit outcome was not written", exc_info=True)
 
@@ -395,10 +391,11 @@ class McpServerControl(models.AbstractModel):
             agent = tool in AGENT_TOOLS and route.managed
             # the instance's server accepts the connection while the bookkeeping statement runs
             connection = None if agent else http.connect((route.url or "") + INSTANCE_PATH)
-            allowed, used, audit_id = self._ocore_control_autocommit(
-                lambda _cr: self.env["ocore.mcp.rate.limit"]._ocore_begin(
+            stale_session = self._ocore_control_stale_session(conn)
+            with self._ocore_bookkeeping() as bookkeeping_cr:
+                allowed, used, audit_id = self.env["ocore.mcp.rate.limit"]._ocore_begin(
                     conn.auth.id, limit, None if agent else {**base, "params": arguments, "status": "running"},
-                    self._ocore_control_stale_session(conn)))
+                    stale_session, cr=bookkeeping_cr)
             if not allowed:
                 http.discard(connection)
                 raise pol.Refusal("rate_limited", f"{used} calls in the last minute for this API key (limit "
@@ -460,7 +457,8 @@ class McpServerControl(models.AbstractModel):
             except RuntimeError:  # no HTTP request bound (a cron, a shell, a call's own thread)
                 pending = None
         if pending is False or pending is None:  # (False: the response is already out, models/ir_http.py)
-            self._ocore_control_autocommit(lambda cr: work(_AsyncCommit(cr)))
+            with self._ocore_bookkeeping() as cr:
+                work(_AsyncCommit(cr))
             return
         registry = self.env.registry
         pending.append(lambda: run_after_response(registry, work))
@@ -472,23 +470,8 @@ class McpServerControl(models.AbstractModel):
             with self.env.registry.cursor() as fresh:
                 audit.insert(fresh, values)
             return
-        self._ocore_control_autocommit(lambda cr: audit.insert(_AsyncCommit(cr), values))
-
-    def _ocore_control_autocommit(self, work):
-        """``work(cr)`` with each statement its own transaction (PostgreSQL's implicit one: one round trip,
-        its commit included, READ COMMITTED), after the request's transaction (reads only so far: nothing
-        to send) is closed. The bookkeeping statement and the refused row of a forwarded call are written
-        this way. Under Odoo's tests, in the test's transaction."""
-        cr = self.env.cr
-        if compat.in_odoo_test():
-            return work(cr)
-        cr.commit()  # pylint: disable=invalid-commit  # the request only read so far
-        cr._cnx.autocommit = True
-        try:
-            return work(cr)
-        finally:
-            if not cr._cnx.closed:
-                cr._cnx.autocommit = False
+        with self._ocore_bookkeeping() as cr:
+            audit.insert(_AsyncCommit(cr), values)
 
 
     # -- instance tools through the host agent -----------------------------------------------

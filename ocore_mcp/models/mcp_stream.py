@@ -12,8 +12,7 @@ is what is open.
 
 from odoo import api, models
 
-from ..lib import compat
-from ..service import bookkeeping, policy
+from ..service import policy
 
 PARAM = "ocore_mcp.max_streams_per_key"
 DEFAULT_MAX_STREAMS = 50  # a client holds one to three; a client that reconnects often leaves some counted for 15 s
@@ -83,17 +82,11 @@ class McpStreamLimit(models.AbstractModel):
         limit = self._ocore_stream_limit()
         params = (self.LOCK_NAMESPACE, key_id, limit, STALE_SECONDS, kind, (channel or "")[:100] or None)
         query = "SELECT ocore_mcp_stream_open(%s, %s, %s, %s, %s, %s)"
-        cr = self.env.cr
-        if compat.in_odoo_test():
+        # the call's bookkeeping mechanism: on a bookkeeping connection of the process (autocommit, its plans
+        # cached), or in the test's transaction
+        with self.env["ocore.mcp.server"]._ocore_bookkeeping() as cr:
             cr.execute(query, params)
             got = cr.fetchone()[0]
-        else:
-            cr.commit()  # pylint: disable=invalid-commit  # the request only read so far
-            # on a bookkeeping connection of the process (autocommit, its plans cached): switching the request's
-            # connection to autocommit and back cost psycopg2's two SETs of the session defaults
-            with bookkeeping.borrowed(cr.dbname) as bcr:
-                bcr.execute(query, params)
-                got = bcr.fetchone()[0]
         if got < 0:
             raise policy.Refusal(
                 "too_many_streams",
