@@ -415,13 +415,15 @@ def _b64(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=")
 
 
-def mcp_request(url, slug, method, params, assertion, timeout, query="", request_id=None, connection=None):
+def mcp_request(url, slug, method, params, assertion, timeout, query="", request_id=None, connection=None,
+                capabilities=None):
     """POST one JSON-RPC request to an instance (on ``connection``, lib/http.connect's answer, when given);
     return its result or raise InstanceError (no database access: runs in the worker threads of a parallel
-    tools/list too)."""
+    tools/list too). ``capabilities``: the clientCapabilities the request declares (none by default; a
+    forwarded call declares the elicitation its client declared and can be asked, models/mcp_server.py)."""
     params = dict(params or {})
     params["_meta"] = {**params.get("_meta", {}), "io.modelcontextprotocol/protocolVersion": MODERN,
-                       "io.modelcontextprotocol/clientCapabilities": {},
+                       "io.modelcontextprotocol/clientCapabilities": capabilities or {},
                        "io.modelcontextprotocol/clientInfo": {"name": "ocore-control", "version": "1"}}
     headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
                "MCP-Protocol-Version": MODERN, "Mcp-Method": method, "Authorization": f"Bearer {assertion}"}

@@ -22,6 +22,7 @@ from odoo.addons.ocore_mcp.lib import compat
 from odoo.addons.ocore_mcp.lib import protocol as P
 from odoo.addons.ocore_mcp.lib.shaping import UNTRUSTED_META_KEY
 from odoo.addons.ocore_mcp.service import audit, bookkeeping
+from odoo.addons.ocore_mcp.service import elicitation as elicit
 from odoo.addons.ocore_mcp.service import policy as pol
 from odoo.addons.ocore_mcp.service.notify import hub
 
@@ -44,6 +45,20 @@ AGENT_TOOLS = {"odoo_logs": "read", "list_backups": "read", "backup_database": "
 _PARSED = {}  # (instance, cache key, fetched_at) -> the list parsed once per process (same objects each time,
 # so that the protocol's per-definition wire cache hits); a cache only: the database holds the lists
 _PARSED_MAX = 256
+# instance tool name -> whether a call of it may ask the human (what its annotations say: not read-only and not
+# destructiveHint false), learnt from the lists this process parsed; a hint for the answer's shape only (a
+# 2025 session's POST is answered with an SSE stream that can carry the question): the instance decides
+_MAY_CONFIRM = {}
+_MAY_CONFIRM_MAX = 50000
+
+
+def note_tools(tools):
+    if len(_MAY_CONFIRM) >= _MAY_CONFIRM_MAX:
+        _MAY_CONFIRM.clear()
+    for tool in tools:
+        if isinstance(tool, dict) and isinstance(tool.get("name"), str):
+            hints = tool.get("annotations") if isinstance(tool.get("annotations"), dict) else {}
+            _MAY_CONFIRM[tool["name"]] = not hints.get("readOnlyHint") and hints.get("destructiveHint") is not False
 
 
 def parsed_list(instance_id, cache_key, fetched_at, text):
@@ -53,6 +68,7 @@ def parsed_list(instance_id, cache_key, fetched_at, text):
         if len(_PARSED) >= _PARSED_MAX:
             _PARSED.clear()
         tools = _PARSED[key] = json.loads(text)
+        note_tools(tools)
     return tools
 
 
@@ -256,6 +272,7 @@ class McpServerControl(models.AbstractModel):
                 prefix = instance.slug + "_"
                 tools = [tool for tool in tools if str(tool.get("name", "")).startswith(prefix)]
                 found[instance.id] = tools
+                note_tools(tools)
                 rows.append((instance.id, cache_key, json.dumps(tools), None, "running", None))
             else:
                 _logger.info("control plane: %s dropped from tools/list: %s", instance.slug, error)
@@ -333,9 +350,10 @@ class McpServerControl(models.AbstractModel):
         org = self._ocore_control_org_route(conn)
         route = self._ocore_control_route_of(org, name)
         if route:
-            result = self._ocore_control_forward(conn, org, route, name, dict(request.params.arguments or {}))
+            result = self._ocore_control_forward(conn, org, route, name, dict(request.params.arguments or {}),
+                                                 request_id=request_id, params=request.params)
             if P.is_modern(conn.protocol_version):
-                result["resultType"] = "complete"
+                result.setdefault("resultType", "complete")  # (an instance's InputRequiredResult goes through)
             return result
         self._ocore_control_check_org(conn)
         return super()._mcp_tools_call(conn, request, request_id)
@@ -366,7 +384,7 @@ class McpServerControl(models.AbstractModel):
             return pol.Refusal("unavailable", f"instance {route.slug} is not running")
         return None
 
-    def _ocore_control_forward(self, conn, org, route, full_name, arguments):
+    def _ocore_control_forward(self, conn, org, route, full_name, arguments, request_id=None, params=None):
         """Check, forward, audit (request_id = the correlation id, on both sides).
 
         The checks read the routing table (no query). One statement before the request leaves: the
@@ -374,7 +392,11 @@ class McpServerControl(models.AbstractModel):
         due), committed on its own (the limit holds across workers; a crash mid-call leaves a trace). The
         row's outcome is written once the client has its answer (``_ocore_control_after_response``: the
         response is sent first, then the row completed through a cursor of its own). The instance writes its
-        own row for the same correlation id when the call reaches it."""
+        own row for the same correlation id when the call reaches it.
+
+        Human confirmation crosses the hop (``_ocore_control_elicitation``): a client that can be asked is
+        asked by the instance as if it were connected to it (``request_id``, ``params``: the client's JSON-RPC
+        id and the call's params, with a 2026-07-28 retry's ``inputResponses`` and ``requestState``)."""
         started = time.monotonic()
         cid = uuid.uuid4().hex
         tool = full_name[len(route.slug) + 1:]
@@ -384,6 +406,7 @@ class McpServerControl(models.AbstractModel):
             refusal = self._ocore_control_refusal(conn, org, route)
             if refusal:
                 raise refusal
+            capabilities, answers = self._ocore_control_elicitation(conn, params)
             subject, claim = self._ocore_control_subject(conn, org)
             if not route.write_enabled:
                 claim["read_only"] = True
@@ -404,22 +427,24 @@ class McpServerControl(models.AbstractModel):
             self._ocore_control_audit_outcome({**base, "params": arguments, "status": "refused", "success": False,
                                                "refusal_reason": exc.code, "error_message": str(exc),
                                                "latency_ms": int((time.monotonic() - started) * 1000)})
+            if getattr(exc, "protocol_error", None) is not None:  # MissingRequiredClientCapability, as an instance
+                raise exc.protocol_error from None
             return self._ocore_error_result(str(exc))
         if agent:
             instance = self.env["ocore.control.instance"].sudo().browse(route.id)
             return self._ocore_control_agent_tool(conn, instance, tool, arguments, base, claim, started)
         assertion = sign_assertion(self.env, route.id, route.slug, route.generation, subject, claim, cid)
         timeout = min(120, int(arguments.get("timeout_seconds") or DEFAULT_CALL_TIMEOUT)) + CALL_MARGIN
+        call = {"name": full_name, "arguments": arguments, **(answers or {})}
         try:
-            result = mcp_request(route.url, route.slug, "tools/call", {"name": full_name, "arguments": arguments},
-                                 assertion, timeout, request_id=cid, connection=connection)
-            meta = result.get("_meta")
-            marking = meta.get(UNTRUSTED_META_KEY) if isinstance(meta, dict) else None
-            result = {k: v for k, v in result.items() if k in ("content", "structuredContent", "isError")}
-            if marking:  # the instance's untrusted-data marking of structuredContent goes on (its other _meta not)
-                result["_meta"] = {UNTRUSTED_META_KEY: marking}
-            result.setdefault("isError", False)
+            result = self._ocore_control_call(route, call, assertion, timeout, cid, connection, capabilities)
             values = None
+            if result.get("resultType") == "input_required":
+                result, values = self._ocore_control_input_required(
+                    conn, route, call, result, (subject, claim, timeout, cid, capabilities), request_id)
+            elif answers and elicit.INPUT_KEY in answers.get("inputResponses", {}):
+                values = self._ocore_control_confirmation(
+                    full_name, elicit.outcome(answers["inputResponses"][elicit.INPUT_KEY])[0], result)
         except InstanceError as exc:
             _logger.info("control plane: call %s to %s failed: %s", cid, route.url, exc)
             if exc.kind == "unreachable":
@@ -434,6 +459,113 @@ class McpServerControl(models.AbstractModel):
         self._ocore_control_after_response(lambda cr: audit.update(
             cr, audit_id, {**(values or outcome_values(result)), "latency_ms": latency}))
         return result
+
+    # -- human confirmation across the hop -----------------------------------------------------
+
+    def _ocore_control_elicitation(self, conn, params):
+        """(clientCapabilities, answers) of a forwarded call (no query).
+
+        The capabilities: the client's ``elicitation`` as it declared it, when the client can be asked (form
+        mode; a 2025 session also needs the call's stream), else none: the instance then answers as to a client
+        that cannot elicit ("call again with confirm: true", a pending approval). The answers: a 2026-07-28
+        retry's ``inputResponses`` and ``requestState``, relayed as they came (the state is sealed by the
+        instance and bound to the key, the tool and the arguments); refused like an instance refuses them
+        without the capability."""
+        capabilities = None
+        if elicit.can_form_elicit(conn.client_capabilities, conn.protocol_version) and (
+                P.is_modern(conn.protocol_version) or (conn.emit is not None and conn.session_id)):
+            capabilities = {"elicitation": conn.client_capabilities["elicitation"]}
+        if not P.is_modern(conn.protocol_version) or params is None:
+            return capabilities, None
+        responses = getattr(params, "input_responses", None)
+        state = getattr(params, "request_state", None)
+        if not responses and state is None:
+            return capabilities, None
+        if capabilities is None:
+            raise elicit.missing_capability()
+        answers = {"inputResponses": {
+            name: value.model_dump(by_alias=True, mode="json", exclude_none=True) if hasattr(value, "model_dump")
+            else value for name, value in (responses or {}).items()}}
+        if state is not None:
+            answers["requestState"] = state
+        return capabilities, answers
+
+    def _ocore_control_call(self, route, call, assertion, timeout, cid, connection=None, capabilities=None):
+        """One tools/call to the instance; its result as the client gets it (an InputRequiredResult whole)."""
+        result = mcp_request(route.url, route.slug, "tools/call", call, assertion, timeout, request_id=cid,
+                             connection=connection, capabilities=capabilities)
+        if result.get("resultType") == "input_required":
+            return {k: v for k, v in result.items() if k in ("resultType", "inputRequests", "requestState")}
+        meta = result.get("_meta")
+        marking = meta.get(UNTRUSTED_META_KEY) if isinstance(meta, dict) else None
+        result = {k: v for k, v in result.items() if k in ("content", "structuredContent", "isError")}
+        if marking:  # the instance's untrusted-data marking of structuredContent goes on (its other _meta not)
+            result["_meta"] = {UNTRUSTED_META_KEY: marking}
+        result.setdefault("isError", False)
+        return result
+
+    def _ocore_control_input_required(self, conn, route, call, asked, hop, request_id):
+        """The instance asks the human (it answered an InputRequiredResult): (result, audit values).
+
+        A 2026-07-28 client gets the InputRequiredResult as the instance wrote it and answers it with a retry
+        (audited like the instance audits it: refused, awaiting the input). A 2025 session is asked here, on
+        the call's stream, as the instance asks its own sessions; its answer goes to the instance with the
+        instance's requestState in the same call again, accepted or not (the instance audits a decline too);
+        the call runs only when the client accepted and the instance verified the state."""
+        awaiting = {"status": "refused", "success": False, "refusal_reason": "input_required",
+                    "error_message": "awaiting the user's confirmation (InputRequiredResult)"}
+        if P.is_modern(conn.protocol_version):
+            return asked, awaiting
+        full_name = call["name"]
+        request = (asked.get("inputRequests") or {}).get(elicit.INPUT_KEY)
+        state = asked.get("requestState")
+        try:
+            params = elicit.for_version(request["params"], conn.protocol_version)
+            relayable = (hop[4] is not None and request.get("method") == "elicitation/create"
+                         and isinstance(state, str) and isinstance(params["message"], str)
+                         and isinstance(params["requestedSchema"], dict))
+        except (KeyError, TypeError, AttributeError):
+            relayable = False
+        if not relayable:
+            return self._ocore_control_failure(f"instance {route.slug} asked for an input this control plane "
+                                               "cannot relay: nothing was done")
+        action, waited = self.env["ocore.mcp.approval"]._ocore_ask_on_stream(conn, params, request_id)
+        answer = {"action": "accept", "content": {elicit.INPUT_KEY: True}} if action == "accept" else {
+            "action": "decline" if action == "decline" else "cancel"}
+        subject, claim, timeout, cid, capabilities = hop
+        again = {**call, "inputResponses": {elicit.INPUT_KEY: answer}, "requestState": state}
+        assertion = sign_assertion(self.env, route.id, route.slug, route.generation, subject, claim, cid)
+        if action != "accept":
+            # nothing runs; the instance is told all the same, for its audit row
+            try:
+                self._ocore_control_call(route, again, assertion, timeout, cid, capabilities=capabilities)
+            except InstanceError as exc:
+                _logger.info("control plane: the decline of call %s did not reach %s: %s", cid, route.url, exc)
+            return self._ocore_control_declined(full_name, action, waited)
+        result = self._ocore_control_call(route, again, assertion, timeout, cid, capabilities=capabilities)
+        if result.get("resultType") == "input_required":  # asked again (e.g. the state expired): not twice
+            return self._ocore_control_failure(f"instance {route.slug} asked for the confirmation again: nothing "
+                                               "was done", confirmation="accepted (elicitation)")
+        return result, self._ocore_control_confirmation(full_name, action, result)
+
+    def _ocore_control_failure(self, message, **values):
+        return self._ocore_error_result(message), {"status": "error", "success": False, "error_message": message,
+                                                   "result_summary": message, **values}
+
+    def _ocore_control_confirmation(self, full_name, action, result):
+        """The audit values of a call whose client answered the instance's question with ``action``: what the
+        instance answered, with the confirmation as an instance's row shows it."""
+        if action == "accept":
+            return {**outcome_values(result), "confirmation": "accepted (elicitation)"}
+        return self._ocore_control_declined(full_name, action, None)[1]
+
+    def _ocore_control_declined(self, full_name, action, waited):
+        """(result, audit values) of a call the client did not confirm (the instance's words for it)."""
+        base = {}
+        exc = self.env["ocore.mcp.approval"]._ocore_declined(full_name, action, base, waited)
+        values = {"status": "refused", "success": False, "refusal_reason": exc.code, "error_message": str(exc),
+                  "result_summary": str(exc), "confirmation": base.get("confirmation")}
+        return self._ocore_error_result(str(exc)), values
 
     def _ocore_control_stale_session(self, conn):
         """The id of the call's session when its last activity is due for a refresh (30 s), else None."""
@@ -551,3 +683,22 @@ class McpServerControl(models.AbstractModel):
         if not isinstance(backup, str) or not backup:
             raise pol.Refusal("invalid_input", "backup: the name of a file from list_backups")
         return f"{base}/restore", "POST", {"backup": backup}
+
+
+class McpApprovalControl(models.Model):
+    _inherit = "ocore.mcp.approval"
+
+    @api.model
+    def _ocore_may_elicit(self, conn, msg):
+        """A 2025 session's call of an instance tool that may ask the human (its annotations, from the lists
+        this process parsed; one not seen yet may) is answered with an SSE stream, which carries the instance's
+        question to the client (``_ocore_control_input_required``). No query."""
+        if not elicit.can_form_elicit(conn.client_capabilities, conn.protocol_version):
+            return False
+        params = msg.get("params") if isinstance(msg.get("params"), dict) else {}
+        name, args = params.get("name"), params.get("arguments") or {}
+        if isinstance(name, str) and conn.auth:
+            server = self.env["ocore.mcp.server"]
+            if server._ocore_control_route_of(server._ocore_control_org_route(conn), name):
+                return isinstance(args, dict) and args.get("dry_run") is not True and _MAY_CONFIRM.get(name, True)
+        return super()._ocore_may_elicit(conn, msg)

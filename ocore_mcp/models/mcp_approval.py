@@ -19,13 +19,11 @@ import logging
 import queue
 from datetime import timedelta
 
-import mcp_types
-
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError
 
 from ..lib import compat, protocol
-from ..lib.errors import ProtocolError, Refusal
+from ..lib.errors import Refusal
 from ..lib.redact import redact_params
 from ..service import elicitation as elicit
 from ..service import policy
@@ -167,6 +165,11 @@ class McpApproval(models.Model):
         return elicit.describe(spec, full_name, arguments, conn.settings["slug"])
 
     def _ocore_declined(self, full_name, action, base, waited=None):
+        """The refusal of a call the human did not confirm (``action``: decline, cancel, timeout, or cancelled:
+        the call itself cancelled by the client while it waited)."""
+        if action == "cancelled":
+            return Refusal("cancelled", "cancelled by the client while waiting for the user's confirmation; "
+                                        "nothing was done")
         base["confirmation"] = f"{action} (elicitation)"
         if action == "decline":
             text = f"the user declined the call of {full_name}: nothing was done"
@@ -177,37 +180,46 @@ class McpApproval(models.Model):
         return Refusal("confirmation_declined", text)
 
     def _ocore_confirm_on_stream(self, conn, spec, full_name, arguments, base):
-        """2025 sessions: ``elicitation/create`` on the call's stream, then wait for the client's response
-        (routed by whichever worker receives it through NOTIFY, see ``ocore.mcp.server._ocore_client_response``)."""
+        """2025 sessions: ``elicitation/create`` on the call's stream, then wait for the client's response."""
         what = self._ocore_what(conn, spec, full_name, arguments)
+        params = elicit.request_params(what, f"run {full_name}", conn.protocol_version)
+        action, waited = self._ocore_ask_on_stream(conn, params, base.get("request_id"))
+        if action != "accept":
+            raise self._ocore_declined(full_name, action, base, waited)
+        base["confirmation"] = "accepted (elicitation)"
+        return True
+
+    @api.model
+    def _ocore_ask_on_stream(self, conn, params, call_request_id):
+        """Send ``elicitation/create`` (``params``) on the call's stream (``conn.emit``) and wait for the client's
+        response, routed by whichever worker receives it through NOTIFY (``_ocore_client_response``); the
+        request's transaction is committed first (no snapshot nor lock held while the human thinks). Returns
+        (action, seconds waited at most): "accept", "decline", "cancel", "timeout", or "cancelled" (the call
+        itself cancelled by the client: notifications/cancelled of ``call_request_id``). The confirm step of
+        2025 sessions, and the control plane relaying an instance's question to its client."""
         configured = self.env["ir.config_parameter"].sudo().get_param("ocore_mcp.confirmation_timeout")
         waited = elicit.answer_timeout(int(configured) if (configured or "").isdigit() else None)
         request_id = elicit.new_request_id()
         dbname = self.env.cr.dbname
         entry, answers = hub.expect_answer(dbname, conn.session_id, request_id)
-        cancel_entry = hub.track_call(dbname, conn.session_id, base.get("request_id"), _AnswerCancel(answers))
+        cancel_entry = hub.track_call(dbname, conn.session_id, call_request_id, _AnswerCancel(answers))
         try:
             if not compat.in_odoo_test():
                 # hold no snapshot nor lock while the human thinks (this transaction only read so far)
                 self.env.cr.commit()  # pylint: disable=invalid-commit
-            conn.emit({"jsonrpc": "2.0", "id": request_id, "method": "elicitation/create",
-                       "params": elicit.request_params(what, f"run {full_name}", conn.protocol_version)})
+            conn.emit({"jsonrpc": "2.0", "id": request_id, "method": "elicitation/create", "params": params})
             try:
                 answer = answers.get(timeout=waited)
             except queue.Empty:
-                raise self._ocore_declined(full_name, "timeout", base, waited) from None
+                return "timeout", waited
         finally:
             hub.drop_answer(entry)
             if cancel_entry:
                 hub.untrack_call(cancel_entry)
         if isinstance(answer, dict) and answer.get("cancelled"):
-            raise Refusal("cancelled", "cancelled by the client while waiting for the user's confirmation; "
-                                       "nothing was done")
+            return "cancelled", waited
         action, accepted = elicit.outcome(answer)
-        if not accepted:
-            raise self._ocore_declined(full_name, action, base)
-        base["confirmation"] = "accepted (elicitation)"
-        return True
+        return ("accept" if accepted else action), waited
 
     def _ocore_confirm_modern(self, conn, spec, full_name, arguments, human, can_elicit, base):
         """2026-07-28: an InputRequiredResult, then the retry with ``inputResponses`` and the sealed
@@ -217,11 +229,7 @@ class McpApproval(models.Model):
         responses = conn.input_responses or {}
         if conn.request_state is not None or responses:
             if not can_elicit:
-                message = ("this request answers an elicitation but does not declare the elicitation capability "
-                           "(form) in its clientCapabilities")
-                raise elicit.HumanStep("missing_capability", message, protocol_error=ProtocolError(
-                    mcp_types.MISSING_REQUIRED_CLIENT_CAPABILITY, f"Missing required client capability: {message}",
-                    {"requiredCapabilities": {"elicitation": {"form": {}}}}))
+                raise elicit.missing_capability()
             problem = elicit.unseal(secret, conn.request_state, bound)
             if problem:
                 raise Refusal("invalid_input", problem)

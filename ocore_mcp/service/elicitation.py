@@ -20,7 +20,9 @@ import json
 import secrets
 import time
 
-from ..lib.errors import Refusal
+import mcp_types
+
+from ..lib.errors import ProtocolError, Refusal
 from ..lib.redact import redact_params
 
 ANSWER_TIMEOUT_SECONDS = 300  # how long a 2025 session's call waits for the human's answer
@@ -100,10 +102,27 @@ def describe(spec, full_name, arguments, instance):
 
 def request_params(message, what, version):
     """The params of an ``elicitation/create`` request (form mode) for ``version``."""
-    params = {"message": message, "requestedSchema": schema(what)}
+    return for_version({"message": message, "requestedSchema": schema(what)}, version)
+
+
+def for_version(params, version):
+    """The params of a form-mode ``elicitation/create`` (``message``, ``requestedSchema``) shaped for
+    ``version``: ``mode`` is sent from the revision that introduced modes on (2025-11-25), not before. The
+    control plane relays an instance's 2026-07-28 request to its 2025 client with it."""
+    params = {"message": params["message"], "requestedSchema": params["requestedSchema"]}
     if version is None or version >= "2025-11-25":  # the revision that introduced modes
         params = {"mode": "form", **params}
     return params
+
+
+def missing_capability():
+    """The refusal of a request that answers an elicitation without declaring the capability (a JSON-RPC
+    MissingRequiredClientCapability error for the client)."""
+    message = ("this request answers an elicitation but does not declare the elicitation capability (form) in "
+               "its clientCapabilities")
+    return HumanStep("missing_capability", message, protocol_error=ProtocolError(
+        mcp_types.MISSING_REQUIRED_CLIENT_CAPABILITY, f"Missing required client capability: {message}",
+        {"requiredCapabilities": {"elicitation": {"form": {}}}}))
 
 
 def new_request_id():

@@ -1,0 +1,120 @@
+"""Human confirmation across the control plane's hop, with the official SDK client talking to the control plane
+only: `<slug>_unlink` of a partner of a real instance asks the client as the instance asks its own clients (a
+2025-11-25 session on Streamable HTTP and legacy SSE: elicitation/create on the call's stream, sent by the control
+plane; 2026-07-28: the instance's InputRequiredResult relayed, the SDK's retry relayed back). Accepted: the partner
+is gone and both audit rows of the call (control plane and instance, one correlation id) show the confirmation;
+declined: nothing ran and both rows show the decline. A client that did not declare elicitation is not asked."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+import pytest
+from control_fleet import control_fleet
+from mcp_helpers import MODERN, TRANSPORT_IDS, TRANSPORTS, connect, text_of
+from mcp_types import ElicitResult
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(900)]
+
+FIELDS = ["status", "refusal_reason", "confirmation", "request_id", "protocol_version", "tool_name"]
+
+
+@pytest.fixture(scope="module")
+def fleet(request, odoo_setup):
+    with control_fleet(odoo_setup, count=1, keep=request.config.getoption("--keep-db")) as fleet:
+        instance = fleet.instances[0]
+        # the member's own user on the instance may delete partners there (as in Odoo: no more through MCP)
+        admin = instance.admin
+        admin.write("res.users", [instance.member_uid],
+                    {admin.user_groups_field(): [(4, admin.ref("base.group_partner_manager"))]})
+        yield fleet
+
+
+def wait_row(admin, domain, predicate=lambda row: True, timeout=15):
+    """The newest audit row matching ``domain`` and ``predicate`` (polled: rows complete after the answer)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = admin.search_read("ocore.mcp.audit.log", domain, FIELDS, order="id desc", limit=10)
+        for row in rows:
+            if predicate(row):
+                return row
+        assert time.monotonic() < deadline, f"no audit row for {domain}: {rows}"
+        time.sleep(0.2)
+
+
+def answering(action, seen):
+    async def callback(context, params):
+        seen.append(params)
+        if action == "accept":
+            return ElicitResult(action="accept", content={"confirm": True})
+        return ElicitResult(action=action)
+
+    return callback
+
+
+def partner(instance, label):
+    return instance.admin.create("res.partner", {"name": f"E2E cp elicit {label} {secrets.token_hex(3)}"})
+
+
+def exists(instance, pid):
+    return bool(instance.admin.search_read("res.partner", [("id", "=", pid)], ["id"]))
+
+
+def confirmed_rows(fleet, instance, key):
+    """(control plane row, instance row) of the key's unlink call that carries a confirmation (same correlation
+    id); polled: the control plane completes its row after its answer."""
+    name = f"{instance.slug}_unlink"
+    cp_row = wait_row(fleet.cp_admin, [("key_id", "=", key.id), ("tool_name", "=", name)],
+                      lambda r: r["status"] != "running" and r["confirmation"])
+    return cp_row, wait_row(instance.admin, [("request_id", "=", cp_row["request_id"]), ("tool_name", "=", name)],
+                            lambda r: r["confirmation"])
+
+
+@pytest.mark.parametrize("action", ["accept", "decline"])
+@pytest.mark.parametrize(("transport", "mode"), TRANSPORTS, ids=TRANSPORT_IDS)
+async def test_unlink_through_the_control_plane_asks_the_human(fleet, transport, mode, action):
+    instance = fleet.instances[0]
+    key = fleet.key()
+    pid = partner(instance, action)
+    seen = []
+    async with connect(fleet.cp.url, key, transport=transport, mode=mode,
+                       elicitation_callback=answering(action, seen)) as client:
+        result = await client.call_tool(f"{instance.slug}_unlink", {"model": "res.partner", "ids": [pid]})
+    assert len(seen) == 1, seen
+    form = seen[0]
+    assert form.requested_schema["properties"]["confirm"]["type"] == "boolean"
+    assert f"{instance.slug}_unlink" in form.message and str(pid) in form.message
+    cp_row, inst_row = confirmed_rows(fleet, instance, key)
+    if action == "accept":
+        assert not result.is_error, text_of(result)
+        assert not exists(instance, pid)
+        assert cp_row["status"] == inst_row["status"] == "success", (cp_row, inst_row)
+        assert cp_row["confirmation"] == inst_row["confirmation"] == "accepted (elicitation)"
+    else:
+        assert result.is_error and "declined" in text_of(result) and "nothing was done" in text_of(result)
+        assert exists(instance, pid)
+        for row in (cp_row, inst_row):
+            assert (row["status"], row["refusal_reason"], row["confirmation"]) == (
+                "refused", "confirmation_declined", "decline (elicitation)"), row
+    assert cp_row["protocol_version"] == (MODERN if mode == MODERN else "2025-11-25")
+    if mode == MODERN:  # the first round trip: the InputRequiredResult, a refused row on both sides
+        asked = wait_row(fleet.cp_admin, [("key_id", "=", key.id), ("refusal_reason", "=", "input_required")])
+        assert asked["status"] == "refused"
+        wait_row(instance.admin, [("request_id", "=", asked["request_id"]), ("refusal_reason", "=", "input_required")])
+
+
+@pytest.mark.parametrize(("transport", "mode"), TRANSPORTS, ids=TRANSPORT_IDS)
+async def test_a_client_that_cannot_elicit_is_not_asked(fleet, transport, mode):
+    instance = fleet.instances[0]
+    key = fleet.key()
+    pid = partner(instance, "no capability")
+    async with connect(fleet.cp.url, key, transport=transport, mode=mode) as client:
+        result = await client.call_tool(f"{instance.slug}_unlink", {"model": "res.partner", "ids": [pid]})
+    assert result.is_error and "Call again with confirm: true" in text_of(result), text_of(result)
+    assert exists(instance, pid)
+    row = wait_row(fleet.cp_admin, [("key_id", "=", key.id), ("tool_name", "=", f"{instance.slug}_unlink")],
+                   lambda r: r["status"] != "running")
+    assert not row["confirmation"]
+    inst = wait_row(instance.admin, [("request_id", "=", row["request_id"])])
+    assert (inst["refusal_reason"], inst["confirmation"]) == ("confirm_required", False), inst
