@@ -118,3 +118,37 @@ async def test_a_client_that_cannot_elicit_is_not_asked(fleet, transport, mode):
     assert not row["confirmation"]
     inst = wait_row(instance.admin, [("request_id", "=", row["request_id"])])
     assert (inst["refusal_reason"], inst["confirmation"]) == ("confirm_required", False), inst
+
+
+async def test_instance_key_requiring_a_human(fleet):
+    """The instance decides: its control key for the member requires a human confirmation. A client that can
+    elicit is asked even with confirm: true; one that cannot gets the instance's pending approval, approved on
+    the instance, after which the same call through the control plane runs once."""
+    instance = fleet.instances[0]
+    key = fleet.key()
+    admin = instance.admin
+    pid = partner(instance, "human")
+    args = {"model": "res.partner", "ids": [pid], "confirm": True}
+    seen = []
+    async with connect(fleet.cp.url, key, mode=MODERN, elicitation_callback=answering("decline", seen)) as client:
+        await client.call_tool(f"{instance.slug}_count", {"model": "res.partner"})  # the control key exists now
+        control_key = admin.search_read("ocore.mcp.key", [("user_id", "=", instance.member_uid),
+                                                          ("control_link_id", "!=", False)], ["id"])[0]["id"]
+        admin.write("ocore.mcp.key", [control_key], {"human_confirmation": True})
+        try:
+            declined = await client.call_tool(f"{instance.slug}_unlink", args)
+            assert len(seen) == 1 and declined.is_error and exists(instance, pid), text_of(declined)
+            async with connect(fleet.cp.url, key) as plain:  # no elicitation declared
+                first = await plain.call_tool(f"{instance.slug}_unlink", args)
+                approvals = admin.search_read("ocore.mcp.approval", [("key_id", "=", control_key)], ["state"])
+                assert len(approvals) == 1 and approvals[0]["state"] == "pending", approvals
+                assert first.is_error and f"approval #{approvals[0]['id']}" in text_of(first)
+                assert exists(instance, pid)
+                admin.call("ocore.mcp.approval", "action_approve", [approvals[0]["id"]])
+                second = await plain.call_tool(f"{instance.slug}_unlink", args)
+            assert not second.is_error, text_of(second)
+            assert not exists(instance, pid)
+        finally:
+            admin.write("ocore.mcp.key", [control_key], {"human_confirmation": False})
+    row = wait_row(admin, [("key_id", "=", control_key), ("tool", "=", "unlink"), ("status", "=", "success")])
+    assert row["confirmation"] == f"approval #{approvals[0]['id']}"
