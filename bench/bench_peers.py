@@ -207,6 +207,8 @@ async def bench(args, setup, server, db, key, workdir, errlog):
                 "stream-legacy": await enter(connect(server.url, key, "stream", "legacy", **CLIENT_KW)),
                 "sse-legacy": await enter(connect(server.url, key, "sse", "legacy", **CLIENT_KW)),
             }
+            # Odoo's own cheapest request (auth='none', no database work) by the HTTP client the SDK uses
+            health_http = await enter(httpx2.AsyncClient(timeout=httpx2.Timeout(30, read=300)))
 
             # the same work: the same 80 records on every path
             expected = summary(xmlrpc_rows())
@@ -241,6 +243,10 @@ async def bench(args, setup, server, db, key, workdir, errlog):
                     await client.send_ping()
                 return fn
 
+            async def health():
+                resp = await health_http.get(f"{server.url}/web/health")
+                assert resp.status_code == 200, resp.status_code
+
             def starter(url, headers, mode="legacy"):
                 async def fn():  # the time of the start alone, not of the close that follows
                     return await full_session_start(url, headers, mode)
@@ -265,6 +271,7 @@ async def bench(args, setup, server, db, key, workdir, errlog):
                 "ours ping (stream, 2025-11-25)": pinger(ours["stream-legacy"]),
                 "mcp-server-odoo ping (stdio)": pinger(them_stdio),
                 "mcp-server-odoo ping (streamable-http)": pinger(them_http),
+                "odoo /web/health (httpx, the SDK's HTTP client)": health,
                 "ours session start (stream, initialize + GET stream)": starter(ours_url, ours_headers),
                 "ours session start (stream, 2026-07-28)": starter(ours_url, ours_headers, MODERN),
                 "mcp-server-odoo session start (streamable-http, initialize + GET stream)": starter(peer_url, {}),
@@ -342,6 +349,10 @@ def report(args, timings, listings):
     for them in theirs:
         ceiling = statistics.median(timings[them]) / ping
         print(f"  {them[len('mcp-server-odoo '):]:34} / ping {ping:6.2f} ms {ceiling:6.2f}x")
+
+    floor = statistics.median(timings["odoo /web/health (httpx, the SDK's HTTP client)"])
+    print(f"\nOdoo's request floor: /web/health p50 {floor:.2f} ms; our ping {ping:.2f} ms = {ping / floor:.2f} x "
+          f"(our work per request beyond Odoo's cheapest one, with the SDK's own: {ping - floor:.2f} ms)")
 
     ours_start = statistics.median(timings["ours session start (stream, initialize + GET stream)"])
     their_start = statistics.median(

@@ -24,6 +24,7 @@ from odoo.modules.registry import Registry
 
 from ..lib import compat, origins
 from ..lib import protocol
+from ..models.mcp_server import SELF_COUNTED_METHODS
 from ..service import audit, bookkeeping
 from ..service import policy
 from ..service.context import Connection
@@ -229,10 +230,15 @@ class McpController(http.Controller):
                     error_message=str(exc))
         env.cr.commit()  # pylint: disable=invalid-commit  # the refusal's trace survives the error response
 
-    def _open_stream_slot(self, env, caller, kind, transport, channel=None, request_id=None):
+    def _open_stream_slot(self, env, caller, kind, transport, channel=None, request_id=None, taken=None):
         """Take one of the key's open-stream slots (models/mcp_stream.py, committed: every worker counts it)
-        before a long-lived stream starts; over the key's limit: the refusal audited and HttpError 429."""
+        before a long-lived stream starts (``taken``: the slot the session lookup took, or minus the key's
+        open streams); over the key's limit: the refusal audited and HttpError 429."""
         try:
+            if taken is not None:
+                if taken < 0:
+                    raise env["ocore.mcp.server"]._ocore_stream_refusal(-taken)
+                return taken
             return env["ocore.mcp.stream.limit"]._ocore_stream_open(caller.key.id, kind, channel)
         except policy.Refusal as exc:
             audit.event(env.cr, self._connection(caller, transport), "denied", status="refused", success=False,
@@ -350,7 +356,11 @@ class McpController(http.Controller):
             return self._legacy_post(env, caller, headers, query)
         if version_header in protocol.MODERN_PROTOCOL_VERSIONS:
             return self._response(status=405, headers={"Allow": "POST"})
-        session = self._legacy_session(env, key, headers, required=True)
+        # GET: the stream's slot among the key's open streams taken with the session lookup (one statement) when
+        # the stream can open here; else the lookup alone, and the answers below
+        stream = ("get", headers.get(protocol.HEADER_SESSION)) if (
+            method == "GET" and self._accepts_sse() and self._long_lived_ok()) else None
+        session, taken = self._legacy_session(env, key, headers, required=True, stream=stream)
         if method == "DELETE":
             self._end_session(env, session, caller, "client closed the session")
             return self._response(status=200)
@@ -363,9 +373,7 @@ class McpController(http.Controller):
             # clients then get every reply on their POSTs. Behind a proxy that sends GETs of
             # /ocore/mcp/stream to the gevent port (see README), the stream is served there.
             return self._response(status=405, headers={"Allow": "POST, DELETE"})
-        values = session._ocore_values()  # the slot's commit empties the cache: the stream reads these, no query
-        stream_id = self._open_stream_slot(env, caller, "get", "stream", channel=session.session_id)
-        session = env["ocore.mcp.session"]._ocore_from_values(session.id, values)
+        stream_id = self._open_stream_slot(env, caller, "get", "stream", channel=session.session_id, taken=taken)
         return self._sse_response(env.cr.dbname, session, key.id, first=None, end_on_close=False, stream_id=stream_id)
 
     def _post_media_refusal(self, headers):
@@ -381,23 +389,32 @@ class McpController(http.Controller):
                                        "application/json and text/event-stream", status=406)
         return None
 
-    def _legacy_session(self, env, key, headers, required):
+    def _legacy_session(self, env, key, headers, required, limit=None, stream=None):
+        """(session, counted): the request's session (404 unless it is the key's, open, of Streamable HTTP)
+        and, with ``limit`` (the key's rate limit), the hit of the request's one JSON-RPC request made in the
+        session lookup's statement (``ocore.mcp.server._ocore_session_begin``), for ``_ocore_count_request``
+        to use instead of a statement of its own; with ``stream`` ((kind, channel)), the slot among the key's
+        open streams taken in that statement (its id, or minus the key's open streams; else None)."""
         session_id = headers.get(protocol.HEADER_SESSION)
         if not session_id:
             if required:
                 raise HttpError(
                     self._jsonrpc_error(None, protocol.INVALID_REQUEST, "Bad Request: missing Mcp-Session-Id"))
-            return None
-        session = env["ocore.mcp.session"]._ocore_get(session_id)
-        if not session or session.key_id != key or session.ended_at or session.transport != "stream":
-            raise HttpError(self._jsonrpc_error(None, protocol.SESSION_NOT_FOUND, "Session not found", 404))
+            return None, None
         version = headers.get(protocol.HEADER_PROTOCOL_VERSION)
-        if version and version not in protocol.KNOWN_PROTOCOL_VERSIONS:
+        known = not version or version in protocol.KNOWN_PROTOCOL_VERSIONS
+        # read on the bookkeeping connection, with the request's rate-limit hit when it has one to make
+        values, counted = env["ocore.mcp.server"]._ocore_session_begin(
+            session_id, key.id, "stream", limit if known else None, stream if known else None)
+        if not values or values["key_id"] != key.id or values["ended_at"] or values["transport"] != "stream":
+            raise HttpError(self._jsonrpc_error(None, protocol.SESSION_NOT_FOUND, "Session not found", 404))
+        if not known:
             raise HttpError(
                 self._jsonrpc_error(None, protocol.INVALID_REQUEST,
                                     f"Bad Request: unsupported protocol version {version}")
             )
-        return session
+        session = env["ocore.mcp.session"]._ocore_from_values(values.pop("id"), values)
+        return session, counted
 
     def _legacy_post(self, env, caller, headers, query):
         key, settings = caller.key, caller.settings
@@ -415,9 +432,15 @@ class McpController(http.Controller):
             if len(messages) > 1:
                 return self._jsonrpc_error(None, protocol.INVALID_REQUEST, "initialize must not be batched")
             return self._initialize(env, caller, init, query)
-        session = self._legacy_session(env, key, headers, required=True)
-        conn = self._session_connection(caller, session, "stream")
         kinds = [protocol.message_kind(m) for m in messages]
+        # a single request that the dispatcher counts (not tools/call & co, counted with their audit row): its
+        # rate-limit hit made with the session lookup, one statement on the bookkeeping connection
+        count = (len(messages) == 1 and kinds[0] == "request" and caller.auth is not None
+                 and messages[0]["method"] not in SELF_COUNTED_METHODS)
+        limit = policy.effective_rate_limit(caller.scope, settings) if count else None
+        session, counted = self._legacy_session(env, key, headers, required=True, limit=limit)
+        conn = self._session_connection(caller, session, "stream")
+        conn.counted = counted
         if "request" not in kinds and None in kinds:
             # not a JSON-RPC 2.0 request, notification or response: nothing to accept (202) or run
             return self._jsonrpc_error(None, protocol.INVALID_REQUEST, "Invalid Request: not a JSON-RPC 2.0 request, "
@@ -457,11 +480,13 @@ class McpController(http.Controller):
         if "error" in reply:
             session.unlink()
             return self._response(reply, 400)
-        # the bookkeeping committed: a new transaction, its SET LOCAL sent with the audit row's INSERT
+        # on the bookkeeping connection (one round trip in autocommit: no BEGIN and COMMIT of the request's
+        # connection), its SET LOCAL sent with the audit row's INSERT
         sql, sql_params = audit.insert_query({
             **audit.base_values(conn), "event": "session_start", "status": "success", "success": True,
             "result_summary": f"{conn.client_name or 'client'} {conn.client_version or ''} protocol {version}"})
-        env.cr.execute("SET LOCAL synchronous_commit TO OFF; " + sql, sql_params)
+        with env["ocore.mcp.server"]._ocore_bookkeeping() as cr:
+            cr.execute("SET LOCAL synchronous_commit TO OFF; " + sql, sql_params)
         return self._response(reply, headers={"Mcp-Session-Id": session_id})
 
     def _end_session(self, env, session, caller, reason):

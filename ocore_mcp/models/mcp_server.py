@@ -21,6 +21,10 @@ from ..service import audit, bookkeeping
 from ..service import policy
 from ..service.context import CallContext, reset_current_call, set_current_call
 from ..service.notify import hub
+from .mcp_rate_limit import _TOUCHED
+from .mcp_session import SESSION_FIELDS
+from .mcp_stream import PARAM as STREAM_PARAM
+from .mcp_stream import STALE_SECONDS
 from .res_config_settings import DEFAULTS, PARAM, _as_bool, default_slug
 
 _logger = logging.getLogger(__name__)
@@ -189,6 +193,19 @@ class McpServer(models.AbstractModel):
         if conn.auth is None:
             return None
         limit = policy.effective_rate_limit(conn.scope, conn.settings)
+        counted = getattr(conn, "counted", None)  # made with the session lookup (_ocore_session_begin)
+        if counted is not None and audit_values is None:
+            conn.counted = None  # for this one request
+            allowed, used = counted
+            if allowed:
+                return None
+            refusal = policy.Refusal("rate_limited", f"{used} requests in the last minute for this API key "
+                                                  f"(limit {limit}/min); retry later")
+            with self._ocore_bookkeeping() as cr:
+                audit.insert(cr, {**audit.base_values(conn), "event": "denied", "tool_name": method,
+                                  "request_id": request_id, "status": "refused", "success": False,
+                                  "refusal_reason": refusal.code, "error_message": str(refusal)})
+            raise protocol.ProtocolError(protocol.RATE_LIMITED, str(refusal))
         row = {**audit.base_values(conn), "request_id": request_id, **audit_values} if audit_values else None
         with self._ocore_bookkeeping() as cr:
             allowed, used, audit_id = self.env["ocore.mcp.rate.limit"]._ocore_begin(
@@ -202,6 +219,73 @@ class McpServer(models.AbstractModel):
         if not allowed:
             raise protocol.ProtocolError(protocol.RATE_LIMITED, str(refusal))
         return audit_id
+
+    @api.model
+    def _ocore_session_begin(self, session_id, key_id, transport, limit=None, stream=None):
+        """The row of the session ``session_id`` (its ``SESSION_FIELDS`` and ``id``, or None), read on the
+        bookkeeping connection (``_ocore_bookkeeping``) rather than in a transaction of the request's own
+        connection (its BEGIN and COMMIT: two round trips, for a request that may need nothing else), and,
+        with ``limit``, in the same statement the rate-limit hit of the request's one JSON-RPC request with
+        the key's and the session's last use, as ``ocore.mcp.rate.limit._ocore_begin`` makes them — only
+        when the session is the key's, open and of ``transport`` (no hit for a request answered 404); with
+        ``stream`` ((kind, channel)) instead, on the same condition, a slot among the key's open streams
+        (``ocore.mcp.stream.limit._ocore_stream_open``'s function).
+        Returns (values, counted): counted is (allowed, used) of the hit, or the slot's id (minus the key's
+        open streams when refused: ``_ocore_stream_refusal``), None when nothing was taken."""
+        rate = self.env["ocore.mcp.rate.limit"]
+        valid = "s.key_id = %s AND s.ended_at IS NULL AND s.transport = %s"
+        statements, params = [], []
+        hit, hit_params = "NULL::integer", []
+        touch = False
+        if limit is not None:
+            now = time.monotonic()
+            touched = _TOUCHED.get((self.env.cr.dbname, key_id))
+            touch = touched is None or now - touched > 30 or compat.in_odoo_test()
+            statements.append("SET LOCAL synchronous_commit TO OFF")
+            if touch:
+                statements.append(
+                    f"""UPDATE ocore_mcp_key SET last_used = now() at time zone 'UTC'
+                         WHERE id = %s AND (last_used IS NULL OR last_used < now() at time zone 'UTC' - interval '60 s')
+                           AND EXISTS (SELECT 1 FROM ocore_mcp_session s WHERE s.session_id = %s AND {valid})""")
+                params += [key_id, session_id, key_id, transport]
+            statements.append(
+                f"""UPDATE ocore_mcp_session s SET last_seen = now() at time zone 'UTC'
+                     WHERE s.session_id = %s AND {valid}
+                       AND s.last_seen < now() at time zone 'UTC' - interval '30 s'""")
+            params += [session_id, key_id, transport]
+            hit = "ocore_mcp_rate_hit(%s, %s, %s, %s)"
+            hit_params = [rate.LOCK_NAMESPACE, key_id, limit, rate.WINDOW_SECONDS]
+        elif stream is not None:
+            kind, channel = stream
+            slots = self.env["ocore.mcp.stream.limit"]
+            hit = "ocore_mcp_stream_open(%s, %s, %s, %s, %s, %s)"
+            hit_params = [slots.LOCK_NAMESPACE, key_id, slots._ocore_stream_limit(), STALE_SECONDS, kind,
+                          (channel or "")[:100] or None]
+        statements.append(
+            f"""SELECT s.id, {", ".join(f"s.{name}" for name in SESSION_FIELDS)}, CASE WHEN {valid} THEN {hit} END
+                  FROM ocore_mcp_session s WHERE s.session_id = %s LIMIT 1""")  # noqa: S608 - our own field names
+        params += [key_id, transport, *hit_params, session_id]
+        with self._ocore_bookkeeping() as cr:
+            cr.execute(";\n".join(statements), params)
+            row = cr.fetchone()
+        if touch and row and row[-1] is not None:
+            _TOUCHED[(self.env.cr.dbname, key_id)] = now
+        if not row:
+            return None, None
+        values = {"id": row[0], **dict(zip(SESSION_FIELDS, row[1:-1], strict=True))}
+        used = row[-1]
+        if used is None or stream is not None:
+            return values, used
+        return values, (used > 0, abs(used))
+
+    @api.model
+    def _ocore_stream_refusal(self, held):
+        """The Refusal of a stream over the key's limit (``held``: its open streams), as
+        ``ocore.mcp.stream.limit._ocore_stream_open`` words it."""
+        return policy.Refusal(
+            "too_many_streams",
+            f"this API key already holds {held} open streams, this server's limit (system parameter {STREAM_PARAM}): "
+            "close one (or wait for one to end) before opening another")
 
     def _ocore_notification(self, conn, method, params):
         if method == "notifications/cancelled" and conn.session:
