@@ -76,7 +76,7 @@ def copy_database(setup, source, target):
 
 
 @contextlib.contextmanager
-def control_fleet(setup, count=2, keep=False, oauth=False):
+def control_fleet(setup, count=2, keep=False, oauth=False, cp_mode="threaded"):
     cp_db = new_db_name()
     dbs = [new_db_name() for _ in range(count)]
     servers = []
@@ -88,7 +88,7 @@ def control_fleet(setup, count=2, keep=False, oauth=False):
                 job.result()
         for db in dbs[1:]:  # the other instances: copies of the first one (a new slug each: the db name)
             copy_database(setup, dbs[0], db)
-        cp = OdooServer(setup, cp_db)
+        cp = OdooServer(setup, cp_db, mode=cp_mode)  # (prefork: long-lived GETs to cp.gevent_port)
         servers.append(cp)
         cp.start()
         for db in dbs:

@@ -22,7 +22,10 @@ FIELDS = ["status", "refusal_reason", "confirmation", "request_id", "protocol_ve
 
 @pytest.fixture(scope="module")
 def fleet(request, odoo_setup):
-    with control_fleet(odoo_setup, count=1, keep=request.config.getoption("--keep-db")) as fleet:
+    # the control plane in the suite's mode (--odoo-mode=prefork: the client's answer may reach another worker
+    # than the waiting call); the instance threaded
+    with control_fleet(odoo_setup, count=1, keep=request.config.getoption("--keep-db"),
+                       cp_mode=request.config.getoption("--odoo-mode")) as fleet:
         instance = fleet.instances[0]
         # the member's own user on the instance may delete partners there (as in Odoo: no more through MCP)
         admin = instance.admin
@@ -41,6 +44,10 @@ def wait_row(admin, domain, predicate=lambda row: True, timeout=15):
                 return row
         assert time.monotonic() < deadline, f"no audit row for {domain}: {rows}"
         time.sleep(0.2)
+
+
+def cp_client(fleet, key, **kw):
+    return connect(fleet.cp.url, key, stream_port=fleet.cp.gevent_port, **kw)
 
 
 def answering(action, seen):
@@ -78,7 +85,7 @@ async def test_unlink_through_the_control_plane_asks_the_human(fleet, transport,
     key = fleet.key()
     pid = partner(instance, action)
     seen = []
-    async with connect(fleet.cp.url, key, transport=transport, mode=mode,
+    async with cp_client(fleet, key, transport=transport, mode=mode,
                        elicitation_callback=answering(action, seen)) as client:
         result = await client.call_tool(f"{instance.slug}_unlink", {"model": "res.partner", "ids": [pid]})
     assert len(seen) == 1, seen
@@ -109,7 +116,7 @@ async def test_a_client_that_cannot_elicit_is_not_asked(fleet, transport, mode):
     instance = fleet.instances[0]
     key = fleet.key()
     pid = partner(instance, "no capability")
-    async with connect(fleet.cp.url, key, transport=transport, mode=mode) as client:
+    async with cp_client(fleet, key, transport=transport, mode=mode) as client:
         result = await client.call_tool(f"{instance.slug}_unlink", {"model": "res.partner", "ids": [pid]})
     assert result.is_error and "Call again with confirm: true" in text_of(result), text_of(result)
     assert exists(instance, pid)
@@ -130,7 +137,7 @@ async def test_instance_key_requiring_a_human(fleet):
     pid = partner(instance, "human")
     args = {"model": "res.partner", "ids": [pid], "confirm": True}
     seen = []
-    async with connect(fleet.cp.url, key, mode=MODERN, elicitation_callback=answering("decline", seen)) as client:
+    async with cp_client(fleet, key, mode=MODERN, elicitation_callback=answering("decline", seen)) as client:
         await client.call_tool(f"{instance.slug}_count", {"model": "res.partner"})  # the control key exists now
         control_key = admin.search_read("ocore.mcp.key", [("user_id", "=", instance.member_uid),
                                                           ("control_link_id", "!=", False)], ["id"])[0]["id"]
@@ -138,7 +145,7 @@ async def test_instance_key_requiring_a_human(fleet):
         try:
             declined = await client.call_tool(f"{instance.slug}_unlink", args)
             assert len(seen) == 1 and declined.is_error and exists(instance, pid), text_of(declined)
-            async with connect(fleet.cp.url, key) as plain:  # no elicitation declared
+            async with cp_client(fleet, key) as plain:  # no elicitation declared
                 first = await plain.call_tool(f"{instance.slug}_unlink", args)
                 approvals = admin.search_read("ocore.mcp.approval", [("key_id", "=", control_key)], ["state"])
                 assert len(approvals) == 1 and approvals[0]["state"] == "pending", approvals
