@@ -231,3 +231,29 @@ class TestForwardElicitation(TransactionCase):
         self.assertTrue(approval._ocore_may_elicit(conn, message))
         read = {"method": "tools/call", "params": {"name": "remote_elicit_count", "arguments": {}}}
         self.assertFalse(approval._ocore_may_elicit(conn, read), "a read-only tool is answered without a stream")
+
+    def test_session_timeout_and_cancellation_run_nothing(self):
+        self.env["ir.config_parameter"].sudo().set_param("ocore_mcp.confirmation_timeout", "1")
+        conn, sent = self.session({"elicitation": {}})  # nobody answers
+        result = self.forward(conn)
+        self.assertIn("no answer from the user within 1 s", result["content"][0]["text"])
+        self.assertEqual(len(sent), 1)
+        self.assertEqual(self.remote.requests[-1]["params"]["inputResponses"], {"confirm": {"action": "cancel"}},
+                         "the instance is told, for its audit row")
+        row = self.rows()[-1]
+        self.assertEqual((row.status, row.refusal_reason, row.confirmation),
+                         ("refused", "confirmation_declined", "timeout (elicitation)"))
+        # notifications/cancelled of the call (JSON-RPC id 7) while it waits
+        conn, sent = self.session({"elicitation": {}})
+        emit = conn.emit
+
+        def cancel(message):
+            emit(message)
+            hub._calls[(self.env.cr.dbname, conn.session_id, json.dumps(7))].cancel_now()
+
+        conn.emit = cancel
+        result = self.forward(conn)
+        self.assertIn("cancelled by the client", result["content"][0]["text"])
+        self.assertEqual(self.remote.requests[-1]["params"]["inputResponses"], {"confirm": {"action": "cancel"}})
+        row = self.rows()[-1]
+        self.assertEqual((row.status, row.refusal_reason, row.confirmation), ("refused", "cancelled", False))
