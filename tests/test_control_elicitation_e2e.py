@@ -87,6 +87,8 @@ async def test_unlink_through_the_control_plane_asks_the_human(fleet, transport,
     seen = []
     async with cp_client(fleet, key, transport=transport, mode=mode,
                        elicitation_callback=answering(action, seen)) as client:
+        # listed first: the control plane then knows the tool may ask (its schema declares confirm)
+        assert f"{instance.slug}_unlink" in {tool.name for tool in (await client.list_tools()).tools}
         result = await client.call_tool(f"{instance.slug}_unlink", {"model": "res.partner", "ids": [pid]})
     assert len(seen) == 1, seen
     form = seen[0]

@@ -45,9 +45,9 @@ AGENT_TOOLS = {"odoo_logs": "read", "list_backups": "read", "backup_database": "
 _PARSED = {}  # (instance, cache key, fetched_at) -> the list parsed once per process (same objects each time,
 # so that the protocol's per-definition wire cache hits); a cache only: the database holds the lists
 _PARSED_MAX = 256
-# instance tool name -> whether a call of it may ask the human (what its annotations say: not read-only and not
-# destructiveHint false), learnt from the lists this process parsed; a hint for the answer's shape only (a
-# 2025 session's POST is answered with an SSE stream that can carry the question): the instance decides
+# instance tool name -> whether a call of it may ask the human (a destructive tool: its input schema declares
+# ``confirm``), learnt from the lists this process parsed; a hint for the answer's shape only (a 2025 session's
+# POST is answered with an SSE stream that can carry the question): the instance decides
 _MAY_CONFIRM = {}
 _MAY_CONFIRM_MAX = 50000
 
@@ -57,8 +57,9 @@ def note_tools(tools):
         _MAY_CONFIRM.clear()
     for tool in tools:
         if isinstance(tool, dict) and isinstance(tool.get("name"), str):
-            hints = tool.get("annotations") if isinstance(tool.get("annotations"), dict) else {}
-            _MAY_CONFIRM[tool["name"]] = not hints.get("readOnlyHint") and hints.get("destructiveHint") is not False
+            schema = tool.get("inputSchema") if isinstance(tool.get("inputSchema"), dict) else {}
+            properties = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+            _MAY_CONFIRM[tool["name"]] = elicit.INPUT_KEY in properties
 
 
 def parsed_list(instance_id, cache_key, fetched_at, text):
@@ -690,9 +691,10 @@ class McpApprovalControl(models.Model):
 
     @api.model
     def _ocore_may_elicit(self, conn, msg):
-        """A 2025 session's call of an instance tool that may ask the human (its annotations, from the lists
-        this process parsed; one not seen yet may) is answered with an SSE stream, which carries the instance's
-        question to the client (``_ocore_control_input_required``). No query."""
+        """A 2025 session's call of an instance tool that may ask the human (a destructive tool: its input
+        schema declares ``confirm``, in the lists this process parsed; one not seen yet may) is answered with an
+        SSE stream, which carries the instance's question to the client (``_ocore_control_input_required``).
+        No query."""
         if not elicit.can_form_elicit(conn.client_capabilities, conn.protocol_version):
             return False
         params = msg.get("params") if isinstance(msg.get("params"), dict) else {}

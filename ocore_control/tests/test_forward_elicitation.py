@@ -220,17 +220,21 @@ class TestForwardElicitation(TransactionCase):
         self.assertFalse(self.env["ocore.mcp.approval"]._ocore_may_elicit(
             conn, {"method": "tools/call", "params": {"name": self.NAME, "arguments": {}}}))
 
-    def test_session_answer_shape_follows_the_annotations(self):
+    def test_session_answer_shape_follows_the_tool_schema(self):
         conn, _sent = self.session({"elicitation": {}})
-        self.addCleanup(lambda: [control_server._MAY_CONFIRM.pop(n, None) for n in (self.NAME, "remote_elicit_count")])
+        self.addCleanup(lambda: [control_server._MAY_CONFIRM.pop(n, None) for n in (self.NAME, "remote_elicit_write")])
         approval = self.env["ocore.mcp.approval"]
         message = {"method": "tools/call", "params": {"name": self.NAME, "arguments": {"ids": [1]}}}
         self.assertTrue(approval._ocore_may_elicit(conn, message), "a tool not listed yet may ask")
-        control_server.note_tools([{"name": self.NAME, "annotations": {"destructiveHint": True}},
-                                   {"name": "remote_elicit_count", "annotations": {"readOnlyHint": True}}])
+        control_server.note_tools([
+            {"name": self.NAME, "inputSchema": {"type": "object", "properties": {"confirm": {"type": "boolean"}}}},
+            {"name": "remote_elicit_write", "annotations": {"destructiveHint": True},
+             "inputSchema": {"type": "object", "properties": {"dry_run": {"type": "boolean"}}}}])
         self.assertTrue(approval._ocore_may_elicit(conn, message))
-        read = {"method": "tools/call", "params": {"name": "remote_elicit_count", "arguments": {}}}
-        self.assertFalse(approval._ocore_may_elicit(conn, read), "a read-only tool is answered without a stream")
+        write = {"method": "tools/call", "params": {"name": "remote_elicit_write", "arguments": {}}}
+        self.assertFalse(approval._ocore_may_elicit(conn, write), "a tool that never asks: no stream")
+        dry = {"method": "tools/call", "params": {"name": self.NAME, "arguments": {"dry_run": True}}}
+        self.assertFalse(approval._ocore_may_elicit(conn, dry))
 
     def test_session_timeout_and_cancellation_run_nothing(self):
         self.env["ir.config_parameter"].sudo().set_param("ocore_mcp.confirmation_timeout", "1")
