@@ -3,8 +3,11 @@ bookkeeping connection (ocore.mcp.server._ocore_session_begin) keep every guaran
 
 from __future__ import annotations
 
+import time
+
+import httpx2
 from harness import pg_query
-from mcp_helpers import STREAM_PATH, jsonrpc, parse_body
+from mcp_helpers import LATEST_HANDSHAKE, STREAM_PATH, initialize_msg, jsonrpc, parse_body, secret_of
 
 RATE_LIMITED = -32013
 
@@ -60,3 +63,54 @@ def test_session_last_seen_refreshed_by_a_counted_request(odoo, raw, make_key):
     age = pg_query(odoo.setup, odoo.db, "SELECT extract(epoch FROM (now() at time zone 'UTC') - last_seen) "
                    "FROM ocore_mcp_session WHERE session_id = %s", (sid,))[0][0]
     assert age < 60, age
+
+
+def test_get_stream_slot_taken_with_the_lookup_keeps_the_key_cap(odoo, raw, admin, make_key):
+    # the GET stream's slot is taken in the session lookup's statement: the per-key cap still holds (429 and a
+    # denied row), an unknown session takes no slot, and a closed stream gives its slot back
+    key = make_key(rate_limit=100)
+    sid = raw.open_session(key)
+    headers = {"Authorization": f"Bearer {secret_of(key)}", "Accept": "text/event-stream", "Mcp-Session-Id": sid,
+               "MCP-Protocol-Version": LATEST_HANDSHAKE}
+    admin.set_param("ocore_mcp.max_streams_per_key", 1)
+    try:
+        with httpx2.Client(base_url=odoo.stream_url, timeout=httpx2.Timeout(10, read=30)) as http:
+            unknown = http.get(STREAM_PATH, headers={**headers, "Mcp-Session-Id": "no-such-session"})
+            assert unknown.status_code == 404
+            with http.stream("GET", STREAM_PATH, headers=headers) as first:
+                assert first.status_code == 200
+                next(first.iter_bytes())  # the stream is open: the key holds its one slot
+                second = http.get(STREAM_PATH, headers=headers)
+                assert second.status_code == 429, second.text
+                assert "open streams" in second.json()["error"]["message"]
+            row = admin.audit([("key_id", "=", key.id), ("event", "=", "denied")])[0]
+            assert row["refusal_reason"] == "too_many_streams", row
+            # the first stream is gone once its DELETE ends the session; a new session's stream opens
+            assert raw.request("DELETE", STREAM_PATH, key=key, headers={"Mcp-Session-Id": sid}).status_code == 200
+            sid2 = raw.open_session(key)
+            deadline = time.monotonic() + 40
+            while True:
+                with http.stream("GET", STREAM_PATH, headers={**headers, "Mcp-Session-Id": sid2}) as again:
+                    if again.status_code == 200 or time.monotonic() > deadline:
+                        assert again.status_code == 200
+                        break
+                time.sleep(0.5)
+    finally:
+        admin.set_param("ocore_mcp.max_streams_per_key", None)
+
+
+def test_initialize_over_the_limit_opens_no_session(odoo, raw, admin, make_key):
+    # initialize's hit and its session's INSERT are one statement: a refused initialize leaves no session
+    key = make_key(rate_limit=1)
+    sid = raw.open_session(key)
+    refused = raw.post(STREAM_PATH, initialize_msg(), key=key)
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"]["code"] == RATE_LIMITED and "limit 1/min" in refused.json()["error"]["message"]
+    assert "mcp-session-id" not in refused.headers
+    sessions = pg_query(odoo.setup, odoo.db, "SELECT session_id FROM ocore_mcp_session WHERE key_id = %s", (key.id,))
+    assert [s for (s,) in sessions] == [sid]
+    assert _hits(odoo, key) == 1
+    row = admin.audit([("key_id", "=", key.id), ("event", "=", "denied")])[0]
+    assert row["refusal_reason"] == "rate_limited" and row["tool_name"] == "initialize", row
+    starts = admin.audit([("key_id", "=", key.id), ("event", "=", "session_start")])
+    assert [r["session_id"] for r in starts] == [sid]

@@ -462,24 +462,38 @@ class McpController(http.Controller):
         # (two fewer disk syncs on every client's start): a crash of PostgreSQL itself may lose the last
         # few hundred milliseconds of such commits, never part of one; the client then gets "Session not
         # found" and initializes again. (SET LOCAL, sent with the statement: until the end of the transaction.)
-        session = env["ocore.mcp.session"]._ocore_open(
-            caller.key.id,
-            "stream",
-            self._client_ip(),
-            instances=_split(query.get("instances")),
-            categories=_split(query.get("categories")),
-            wait_for_flush=False,
-            protocol_version=version,
-            client_name=str(client.get("name") or "")[:200] or False,
-            client_version=str(client.get("version") or "")[:100] or False,
-            client_capabilities=json.dumps(params.get("capabilities") or {}),
-        )
-        conn = self._session_connection(caller, session, "stream")
-        session_id = conn.session_id  # read while the session is in the cache: the bookkeeping commit empties it
-        reply = env["ocore.mcp.server"]._ocore_handle(conn, msg)
-        if "error" in reply:
-            session.unlink()
-            return self._response(reply, 400)
+        open_kw = {
+            "instances": _split(query.get("instances")),
+            "categories": _split(query.get("categories")),
+            "protocol_version": version,
+            "client_name": str(client.get("name") or "")[:200] or False,
+            "client_version": str(client.get("version") or "")[:100] or False,
+            "client_capabilities": json.dumps(params.get("capabilities") or {}),
+        }
+        server = env["ocore.mcp.server"]
+        if protocol.message_kind(msg) == "request" and caller.auth is not None:
+            # the initialize's rate-limit hit and the session's INSERT in one statement on the bookkeeping
+            # connection: the session exists only when the hit admits it
+            limit = policy.effective_rate_limit(caller.scope, caller.settings)
+            session, counted = server._ocore_open_session_counted(caller.key.id, limit, transport="stream",
+                                                                  ip=self._client_ip(), **open_kw)
+        else:
+            session = env["ocore.mcp.session"]._ocore_open(caller.key.id, "stream", self._client_ip(),
+                                                           wait_for_flush=False, **open_kw)
+            counted = None
+        if session:
+            conn = self._session_connection(caller, session, "stream")
+        else:  # refused by the rate limit: no session, the refusal answered and audited by the dispatcher
+            conn = self._connection(caller, "stream", protocol_version=version, client_name=open_kw["client_name"]
+                                    or None, client_version=open_kw["client_version"] or None,
+                                    client_capabilities=params.get("capabilities") or {})
+        conn.counted = counted
+        session_id = conn.session_id  # read while the session is in the cache: a bookkeeping commit empties it
+        reply = server._ocore_handle(conn, msg)
+        if reply is None or "error" in reply:
+            if session:
+                session.unlink()
+            return self._response(reply or protocol.error(None, protocol.INVALID_REQUEST, "Invalid Request"), 400)
         # on the bookkeeping connection (one round trip in autocommit: no BEGIN and COMMIT of the request's
         # connection), its SET LOCAL sent with the audit row's INSERT
         sql, sql_params = audit.insert_query({

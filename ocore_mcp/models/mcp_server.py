@@ -279,6 +279,31 @@ class McpServer(models.AbstractModel):
         return values, (used > 0, abs(used))
 
     @api.model
+    def _ocore_open_session_counted(self, key_id, limit, **open_kw):
+        """``ocore.mcp.session._ocore_open`` on the bookkeeping connection (one autocommitted statement, its
+        INSERT planned once per connection, no BEGIN and COMMIT of the request's connection), the session
+        inserted only when the rate-limit hit of its ``initialize`` admits it, the key's last use refreshed
+        as ``ocore.mcp.rate.limit._ocore_begin`` does. Returns (session or an empty recordset, counted):
+        counted as ``_ocore_session_begin``'s, for ``_ocore_count_request``."""
+        rate = self.env["ocore.mcp.rate.limit"]
+        now = time.monotonic()
+        touched = _TOUCHED.get((self.env.cr.dbname, key_id))
+        touch = touched is None or now - touched > 30 or compat.in_odoo_test()
+        before = ("""UPDATE ocore_mcp_key SET last_used = now() at time zone 'UTC'
+                      WHERE id = %s
+                        AND (last_used IS NULL OR last_used < now() at time zone 'UTC' - interval '60 s');""",
+                  (key_id,)) if touch else None
+        condition = ("ocore_mcp_rate_hit(%s, %s, %s, %s) > 0",
+                     (rate.LOCK_NAMESPACE, key_id, limit, rate.WINDOW_SECONDS))
+        with self._ocore_bookkeeping() as cr:
+            session = self.env["ocore.mcp.session"]._ocore_open(key_id, cr=cr, before=before, condition=condition,
+                                                                 wait_for_flush=False, **open_kw)
+        if touch:
+            _TOUCHED[(self.env.cr.dbname, key_id)] = now
+        # admitted: at most the ring's fill, not read back (nothing shows it); refused: the limit
+        return session, ((True, 1) if session else (False, limit))
+
+    @api.model
     def _ocore_stream_refusal(self, held):
         """The Refusal of a stream over the key's limit (``held``: its open streams), as
         ``ocore.mcp.stream.limit._ocore_stream_open`` words it."""

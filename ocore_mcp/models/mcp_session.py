@@ -49,12 +49,15 @@ class McpSession(models.Model):
             session.state = "ended" if session.ended_at else "open"
 
     @api.model
-    def _ocore_open(self, key_id, transport, ip, instances=None, categories=None, wait_for_flush=True, **vals):
+    def _ocore_open(self, key_id, transport, ip, instances=None, categories=None, wait_for_flush=True, cr=None,
+                    before=None, condition=None, **vals):
         """Open a session: one INSERT (a handshake is on the clients' critical path; the ORM's create
         would add default, related and compute queries), whose RETURNING fills the record's cache: the
         request reads the new session without a query. ``vals``: more stored columns of this model.
         ``wait_for_flush=False``: the transaction commits without waiting for the WAL flush (``SET LOCAL
-        synchronous_commit TO OFF`` sent with the INSERT, no round trip of its own)."""
+        synchronous_commit TO OFF`` sent with the INSERT, no round trip of its own). ``cr``: the cursor to
+        run it on (default the environment's); ``before`` ((sql, params)): statements sent ahead of it in the
+        same round trip; ``condition`` ((sql, params)): inserted only when it holds (else an empty recordset)."""
         values = {
             "session_id": secrets.token_urlsafe(24),
             "key_id": key_id,
@@ -70,17 +73,22 @@ class McpSession(models.Model):
             raise ValueError(f"not columns of {self._name}: {unknown}")
         columns = ", ".join(f'"{name}"' for name in values)
         self.env["ocore.mcp.key"].flush_model(["user_id"])  # the INSERT reads the key's owner
-        self.env.cr.execute(
-            f"""{"" if wait_for_flush else "SET LOCAL synchronous_commit TO OFF;"}
+        cr = cr or self.env.cr
+        before, condition = before or ("", ()), condition or ("", ())
+        cr.execute(
+            f"""{"" if wait_for_flush else "SET LOCAL synchronous_commit TO OFF;"} {before[0]}
                 INSERT INTO ocore_mcp_session ({columns}, user_id, last_seen, create_uid, write_uid, create_date,
                                                 write_date)
                 SELECT {", ".join(["%s"] * len(values))}, k.user_id, now() at time zone 'UTC', %s, %s,
                        now() at time zone 'UTC', now() at time zone 'UTC'
-                  FROM ocore_mcp_key k WHERE k.id = %s
+                  FROM ocore_mcp_key k WHERE k.id = %s {"AND " + condition[0] if condition[0] else ""}
              RETURNING id, user_id, last_seen""",  # noqa: S608 - column names checked against the model's fields above
-            [*values.values(), self.env.uid, self.env.uid, key_id],
+            [*before[1], *values.values(), self.env.uid, self.env.uid, key_id, *condition[1]],
         )
-        session_pk, user_id, last_seen = self.env.cr.fetchone()
+        row = cr.fetchone()
+        if row is None:
+            return self.browse()
+        session_pk, user_id, last_seen = row
         return self._ocore_from_values(session_pk, {
             **{name: False for name in SESSION_FIELDS}, **values, "user_id": user_id, "last_seen": last_seen,
         })
