@@ -244,7 +244,8 @@ async def test_posthog_slow_or_down_is_a_clear_error_within_timeout_seconds(admi
             elapsed = time.monotonic() - started
         finally:
             posthog.mode = "up"
-        assert "did not answer within" in text and elapsed < 4.5, (elapsed, text)
+        # the 3 s timeout ends the call, far from the 20 s the server takes (margin for a loaded machine)
+        assert "did not answer within" in text and elapsed < 9, (elapsed, text)
         with admin.params(posthog_host=f"http://127.0.0.1:{free_port()}"):
             started = time.monotonic()
             text = error_of(await call(client, slug, "posthog_errors", timeout_seconds=3))

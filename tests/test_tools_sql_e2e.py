@@ -242,6 +242,6 @@ async def test_the_statement_timeout_cannot_be_lifted(mcp_client, slug):
         started = time.monotonic()
         text = error_of(await call(client, slug, "execute_sql", query="SELECT pg_sleep(30)", timeout_seconds=2))
         assert "timeout" in text
-        assert time.monotonic() - started < 2 + 2
+        assert time.monotonic() - started < 2 + 8  # the 2 s deadline, not the 30 s sleep (margin for load)
         data = data_of(await call(client, slug, "execute_sql", query="SELECT 1 AS one"))
         assert data["rows"] == [[1]]
