@@ -7,10 +7,12 @@ instance verifies, maps to its own user and checks with its own policy). The con
 database tools are not offered: it is not an instance.
 """
 
+import dataclasses
 import hashlib
 import json
 import logging
 import time
+import unicodedata
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlencode
@@ -21,6 +23,7 @@ from odoo.http import request
 from odoo.addons.ocore_mcp.lib import compat
 from odoo.addons.ocore_mcp.lib import protocol as P
 from odoo.addons.ocore_mcp.lib.shaping import UNTRUSTED_META_KEY
+from odoo.addons.ocore_mcp.models.mcp_control_link import intersect
 from odoo.addons.ocore_mcp.service import audit, bookkeeping
 from odoo.addons.ocore_mcp.service import elicitation as elicit
 from odoo.addons.ocore_mcp.service import policy as pol
@@ -50,6 +53,81 @@ _PARSED_MAX = 256
 # POST is answered with an SSE stream that can carry the question): the instance decides
 _MAY_CONFIRM = {}
 _MAY_CONFIRM_MAX = 50000
+# what an instance's question may be to be relayed to the human (an instance asks a form with one boolean
+# ``confirm`` field and a description of the call: anything else, a URL, a password field, another request, is
+# never relayed): its message's and field texts' lengths, and the size of its sealed requestState
+QUESTION_MAX_CHARS = 4000
+FIELD_TEXT_MAX_CHARS = 500
+STATE_MAX_CHARS = 2048
+
+
+def _plain(text, limit):
+    """``text`` with its control and format characters (a terminal escape, a right-to-left override that
+    reverses what the human reads) replaced, or None when it is not a string of at most ``limit``."""
+    if not isinstance(text, str) or len(text) > limit:
+        return None
+    return "".join(ch if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf") else "\ufffd" for ch in text)
+
+
+def relayable_question(slug, asked):
+    """(params of the ``elicitation/create`` to relay, requestState) of an instance's InputRequiredResult, or
+    (None, why not). Relayed only: one request, ``confirm``, a form-mode ``elicitation/create`` whose schema is one
+    boolean ``confirm`` field, a bounded message, a bounded printable state. The question is rebuilt from these
+    (nothing else the instance wrote reaches the client) and its message says which instance asks: the
+    control plane's slug, not what the instance calls itself."""
+    requests = asked.get("inputRequests")
+    state = asked.get("requestState")
+    if not isinstance(requests, dict) or set(requests) != {elicit.INPUT_KEY}:
+        return None, "not one confirmation request"
+    request = requests[elicit.INPUT_KEY]
+    params = request.get("params") if isinstance(request, dict) else None
+    if not isinstance(params, dict) or request.get("method") != "elicitation/create":
+        return None, "not an elicitation"
+    if params.get("mode", "form") != "form":
+        return None, "not a form elicitation"
+    message = _plain(params.get("message"), QUESTION_MAX_CHARS)
+    if not message:
+        return None, "no message, or a message too long"
+    schema = params.get("requestedSchema")
+    if not isinstance(schema, dict) or set(schema) - {"type", "properties", "required"} or \
+            schema.get("type") != "object" or not isinstance(schema.get("properties"), dict) or \
+            set(schema["properties"]) != {elicit.INPUT_KEY} or schema.get("required", [elicit.INPUT_KEY]) not in (
+                [elicit.INPUT_KEY], []):
+        return None, "a form asking for more than the confirm box"
+    field = schema["properties"][elicit.INPUT_KEY]
+    if not isinstance(field, dict) or field.get("type") != "boolean" or \
+            set(field) - {"type", "title", "description", "default"} or field.get("default", False) is not False:
+        return None, "a confirm field that is not an unticked box"
+    box = {"type": "boolean", "default": False}
+    for name in ("title", "description"):
+        if name in field:
+            text = _plain(field[name], FIELD_TEXT_MAX_CHARS)
+            if text is None:
+                return None, f"a confirm field's {name} too long"
+            box[name] = text
+    if not isinstance(state, str) or not 0 < len(state) <= STATE_MAX_CHARS or not state.isascii() or \
+            not state.isprintable():
+        return None, "no requestState, or one too long"
+    question = {"message": f"[instance {slug}, through the control plane] {message}",
+                "requestedSchema": {"type": "object", "properties": {elicit.INPUT_KEY: box},
+                                    "required": [elicit.INPUT_KEY]}}
+    return question, state
+
+
+def relayed_answer(response):
+    """A client's answer to the confirmation as the instance gets it: accept with the box ticked, else decline or
+    cancel (nothing else of what the client wrote)."""
+    action, accepted = elicit.outcome(response)
+    return {"action": "accept", "content": {elicit.INPUT_KEY: True}} if accepted else {"action": action}
+
+
+def call_timeout(arguments):
+    """The seconds a forwarded call may take (its ``timeout_seconds`` when a number of 1-120, the instance
+    refuses another; else the default) plus the margin: never an error here, after the call's row is written."""
+    wanted = arguments.get("timeout_seconds")
+    if isinstance(wanted, bool) or not isinstance(wanted, (int, float)) or not 1 <= wanted <= 120:
+        wanted = DEFAULT_CALL_TIMEOUT
+    return int(wanted) + CALL_MARGIN
 
 
 def note_tools(tools):
@@ -413,15 +491,12 @@ class McpServerControl(models.AbstractModel):
                 claim["read_only"] = True
             limit = pol.effective_rate_limit(conn.scope, conn.settings)
             agent = tool in AGENT_TOOLS and route.managed
-            # the instance's server accepts the connection while the bookkeeping statement runs
-            connection = None if agent else http.connect((route.url or "") + INSTANCE_PATH)
             stale_session = self._ocore_control_stale_session(conn)
             with self._ocore_bookkeeping() as bookkeeping_cr:
                 allowed, used, audit_id = self.env["ocore.mcp.rate.limit"]._ocore_begin(
                     conn.auth.id, limit, None if agent else {**base, "params": arguments, "status": "running"},
                     stale_session, cr=bookkeeping_cr)
             if not allowed:
-                http.discard(connection)
                 raise pol.Refusal("rate_limited", f"{used} calls in the last minute for this API key (limit "
                                   f"{limit}/min); retry later")
         except pol.Refusal as exc:
@@ -435,14 +510,17 @@ class McpServerControl(models.AbstractModel):
             instance = self.env["ocore.control.instance"].sudo().browse(route.id)
             return self._ocore_control_agent_tool(conn, instance, tool, arguments, base, claim, started)
         assertion = sign_assertion(self.env, route.id, route.slug, route.generation, subject, claim, cid)
-        timeout = min(120, int(arguments.get("timeout_seconds") or DEFAULT_CALL_TIMEOUT)) + CALL_MARGIN
+        timeout = call_timeout(arguments)
         call = {"name": full_name, "arguments": arguments, **(answers or {})}
+        # the connection is opened once the call is admitted: a refused caller makes the control plane open none
+        # (nor wait for an unreachable instance's connect timeout before its refusal)
+        connection = http.connect((route.url or "") + INSTANCE_PATH)
         try:
             result = self._ocore_control_call(route, call, assertion, timeout, cid, connection, capabilities)
             values = None
             if result.get("resultType") == "input_required":
                 result, values = self._ocore_control_input_required(
-                    conn, route, call, result, (subject, claim, timeout, cid, capabilities), request_id)
+                    conn, org, route, call, result, (subject, claim, timeout, cid, capabilities), request_id)
             elif answers and elicit.INPUT_KEY in answers.get("inputResponses", {}):
                 values = self._ocore_control_confirmation(
                     full_name, elicit.outcome(answers["inputResponses"][elicit.INPUT_KEY])[0], result)
@@ -484,10 +562,16 @@ class McpServerControl(models.AbstractModel):
             return capabilities, None
         if capabilities is None:
             raise elicit.missing_capability()
-        answers = {"inputResponses": {
-            name: value.model_dump(by_alias=True, mode="json", exclude_none=True) if hasattr(value, "model_dump")
-            else value for name, value in (responses or {}).items()}}
+        if not isinstance(responses or {}, dict):
+            raise pol.Refusal("invalid_input", "inputResponses: an object")
+        # only the answer to the confirmation goes on, reduced to what it decides (accept with the box ticked,
+        # decline, cancel): the instance asks nothing else through this control plane
+        answers = {"inputResponses": {elicit.INPUT_KEY: relayed_answer(responses[elicit.INPUT_KEY])}
+                   if elicit.INPUT_KEY in (responses or {}) else {}}
         if state is not None:
+            if not isinstance(state, str) or not 0 < len(state) <= STATE_MAX_CHARS or not state.isascii() or \
+                    not state.isprintable():
+                raise pol.Refusal("invalid_input", "requestState: the string the instance sealed, unchanged")
             answers["requestState"] = state
         return capabilities, answers
 
@@ -505,7 +589,7 @@ class McpServerControl(models.AbstractModel):
         result.setdefault("isError", False)
         return result
 
-    def _ocore_control_input_required(self, conn, route, call, asked, hop, request_id):
+    def _ocore_control_input_required(self, conn, org, route, call, asked, hop, request_id):
         """The instance asks the human (it answered an InputRequiredResult): (result, audit values).
 
         A 2026-07-28 client gets the InputRequiredResult as the instance wrote it and answers it with a retry
@@ -515,25 +599,37 @@ class McpServerControl(models.AbstractModel):
         the call runs only when the client accepted and the instance verified the state."""
         awaiting = {"status": "refused", "success": False, "refusal_reason": "input_required",
                     "error_message": "awaiting the user's confirmation (InputRequiredResult)"}
-        if P.is_modern(conn.protocol_version):
-            return asked, awaiting
         full_name = call["name"]
-        request = (asked.get("inputRequests") or {}).get(elicit.INPUT_KEY)
-        state = asked.get("requestState")
-        try:
-            params = elicit.for_version(request["params"], conn.protocol_version)
-            relayable = (hop[4] is not None and request.get("method") == "elicitation/create"
-                         and isinstance(state, str) and isinstance(params["message"], str)
-                         and isinstance(params["requestedSchema"], dict))
-        except (KeyError, TypeError, AttributeError):
-            relayable = False
-        if not relayable:
-            return self._ocore_control_failure(f"instance {route.slug} asked for an input this control plane "
-                                               "cannot relay: nothing was done")
-        action, waited = self.env["ocore.mcp.approval"]._ocore_ask_on_stream(conn, params, request_id)
-        answer = {"action": "accept", "content": {elicit.INPUT_KEY: True}} if action == "accept" else {
-            "action": "decline" if action == "decline" else "cancel"}
         subject, claim, timeout, cid, capabilities = hop
+        question, state = relayable_question(route.slug, asked) if capabilities is not None else (
+            None, "the client did not declare elicitation")
+        if question is None:
+            # a client that cannot be asked, or an instance asking for something else than a confirmation (a
+            # URL, a password, another request, an unbounded text): nothing reaches the human
+            _logger.warning("control plane: call %s: instance %s asked for an input not relayed (%s)", cid,
+                            route.slug, state)
+            return self._ocore_control_failure(f"instance {route.slug} asked for an input this control plane "
+                                               f"does not relay ({state}): nothing was done",
+                                               refusal_reason="input_not_relayed")
+        if P.is_modern(conn.protocol_version):
+            return {"resultType": "input_required", "requestState": state, "inputRequests": {elicit.INPUT_KEY: {
+                "method": "elicitation/create",
+                "params": elicit.for_version(question, conn.protocol_version)}}}, awaiting
+        params = elicit.for_version(question, conn.protocol_version)
+        action, waited = self.env["ocore.mcp.approval"]._ocore_ask_on_stream(conn, params, request_id)
+        answer = relayed_answer({"action": "accept", "content": {elicit.INPUT_KEY: True}} if action == "accept"
+                                else {"action": "decline" if action == "decline" else "cancel"})
+        # the human took their time: what decided the first hop is read again (kill switch, membership and role,
+        # the key revoked, expired or rescoped, the instance's credential and state); a refusal sends nothing
+        refusal, subject, claim, route = self._ocore_control_recheck(conn, route, claim)
+        if refusal:
+            confirmation = "accepted (elicitation)" if action == "accept" else None
+            if action != "accept":
+                confirmation = self._ocore_control_declined(full_name, action, waited)[1]["confirmation"]
+            message = f"{refusal}: the call was not sent again to instance {route.slug}; nothing was done"
+            return self._ocore_error_result(message), {
+                "status": "refused", "success": False, "refusal_reason": refusal.code, "error_message": message,
+                "result_summary": message, "confirmation": confirmation}
         again = {**call, "inputResponses": {elicit.INPUT_KEY: answer}, "requestState": state}
         assertion = sign_assertion(self.env, route.id, route.slug, route.generation, subject, claim, cid)
         if action != "accept":
@@ -548,6 +644,41 @@ class McpServerControl(models.AbstractModel):
             return self._ocore_control_failure(f"instance {route.slug} asked for the confirmation again: nothing "
                                                "was done", confirmation="accepted (elicitation)")
         return result, self._ocore_control_confirmation(full_name, action, result)
+
+    def _ocore_control_recheck(self, conn, route, claim):
+        """(refusal or None, subject, claim, route) of a call about to be sent again once its client answered: the
+        routing table, the settings and the key read again (the caches other workers cleared meanwhile are
+        cleared here too, as at the start of a request), ``_ocore_control_refusal`` run again with them, the
+        claim the stricter of the first hop's and the fresh one (a member become Viewer, a key made read-only).
+        The rate limit is not counted again: one call of the client, one hit, as on an instance."""
+        if not compat.in_odoo_test():
+            self.env.registry.check_signaling()
+        self.env.invalidate_all()
+        auth = self.env["ocore.mcp.key"].sudo().browse(conn.auth.id)._ocore_auth_info()
+        settings = self._ocore_settings()
+        try:
+            pol.check_key(auth, settings, None)
+        except pol.Refusal as exc:
+            return exc, None, claim, route
+        old, new = conn.scope, auth.scope
+        scope = {**old, "read_only": bool(old["read_only"] or new["read_only"]),
+                 "tool_deny": sorted(set(old["tool_deny"]) | set(new["tool_deny"]))}
+        for name in ("categories", "tool_allow", "models", "instances"):
+            scope[name] = intersect(old[name], new[name])
+        fresh = dataclasses.replace(conn, auth=auth, scope=scope, settings=settings)
+        org = self._ocore_control_org_route(fresh)
+        now = self.env["ocore.control.instance"]._ocore_routes()[0].get(route.slug)
+        if org is None or now is None or now.id != route.id or now.org_id != org.id:
+            return pol.Refusal("instance_denied", f"instance {route.slug} is no longer reachable with this key"), \
+                None, claim, route
+        refusal = self._ocore_control_refusal(fresh, org, now)
+        if refusal:
+            return refusal, None, claim, now
+        subject, fresh_claim = self._ocore_control_subject(fresh, org)
+        if not now.write_enabled:
+            fresh_claim["read_only"] = True
+        fresh_claim["read_only"] = fresh_claim["read_only"] or claim["read_only"]
+        return None, subject, fresh_claim, now
 
     def _ocore_control_failure(self, message, **values):
         return self._ocore_error_result(message), {"status": "error", "success": False, "error_message": message,

@@ -5,3 +5,4 @@ from . import test_notice_lifetime
 from . import test_forward_marking
 from . import test_assertion_claims
 from . import test_forward_elicitation
+from . import test_forward_elicitation_attacks

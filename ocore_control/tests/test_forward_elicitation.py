@@ -29,6 +29,10 @@ STATE = "v1.sealed-by-the-instance.signature"
 QUESTION = {"mode": "form", "message": "The AI client asks to run the destructive tool remote_elicit_unlink",
             "requestedSchema": {"type": "object", "properties": {"confirm": {"type": "boolean"}},
                                 "required": ["confirm"]}}
+# the question as the control plane relays it: rebuilt from what it checked, the message saying which instance asks
+RELAYED = {"mode": "form", "message": "[instance remote_elicit, through the control plane] " + QUESTION["message"],
+           "requestedSchema": {"type": "object", "properties": {"confirm": {"type": "boolean", "default": False}},
+                               "required": ["confirm"]}}
 ASKED = {"resultType": "input_required",
          "inputRequests": {"confirm": {"method": "elicitation/create", "params": QUESTION}},
          "requestState": STATE}
@@ -39,11 +43,15 @@ class _Instance:
 
     def __init__(self):
         self.requests = []
+        self.asked = ASKED  # what it answers a request that declares elicitation (a malicious one: anything)
+        self.connections = 0
         requests = self.requests
+        instance = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802
                 request = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                request["_assertion"] = (self.headers.get("Authorization") or "")[len("Bearer "):]
                 requests.append(request)
                 params = request["params"]
                 caps = params["_meta"].get(CAPS_META) or {}
@@ -52,8 +60,8 @@ class _Instance:
                     accepted = answer.get("action") == "accept" and (answer.get("content") or {}).get("confirm")
                     text = "done" if accepted else "the user declined the call: nothing was done"
                     result = {"content": [{"type": "text", "text": text}], "isError": not accepted}
-                elif "elicitation" in caps:
-                    result = ASKED
+                elif "elicitation" in caps or instance.asked is not ASKED:
+                    result = instance.asked
                 else:
                     result = {"content": [{"type": "text", "text": "'unlink' is destructive. Nothing was done. Call "
                                            "again with confirm: true to proceed."}], "isError": True}
@@ -67,7 +75,12 @@ class _Instance:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def verify_request(self, request, client_address):
+                instance.connections += 1
+                return True
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -144,7 +157,9 @@ class TestForwardElicitation(TransactionCase):
     def test_modern_client_gets_the_instance_question_and_its_answer_is_relayed(self):
         conn = self.modern({"elicitation": {"form": {}}})
         first = self.forward(conn)
-        self.assertEqual(first, ASKED, "the InputRequiredResult passes through unchanged")
+        self.assertEqual(first, {**ASKED, "inputRequests": {"confirm": {"method": "elicitation/create",
+                                                                        "params": RELAYED}}},
+                         "the instance's question (checked, rebuilt, the instance named) and its sealed state")
         self.assertEqual(self.sent_caps(), {"elicitation": {"form": {}}}, "only what the client declared")
         row = self.rows()[-1]
         self.assertEqual((row.status, row.refusal_reason), ("refused", "input_required"))
@@ -190,7 +205,7 @@ class TestForwardElicitation(TransactionCase):
         self.assertEqual(len(sent), 1)
         self.assertEqual(sent[0]["method"], "elicitation/create")
         # 2025-06-18 knows no modes: the instance's 2026-07-28 question without its "mode"
-        self.assertEqual(sent[0]["params"], {k: v for k, v in QUESTION.items() if k != "mode"})
+        self.assertEqual(sent[0]["params"], {k: v for k, v in RELAYED.items() if k != "mode"})
         first, second = self.remote.requests[-2:]
         self.assertEqual(first["params"]["_meta"][CAPS_META], {"elicitation": {}})
         self.assertEqual(second["params"]["inputResponses"], {"confirm": {"action": "accept",
