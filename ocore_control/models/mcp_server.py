@@ -486,6 +486,7 @@ class McpServerControl(models.AbstractModel):
             if refusal:
                 raise refusal
             capabilities, answers = self._ocore_control_elicitation(conn, params)
+            arguments = self._ocore_control_human(conn, arguments, capabilities)
             subject, claim = self._ocore_control_subject(conn, org)
             if not route.write_enabled:
                 claim["read_only"] = True
@@ -574,6 +575,21 @@ class McpServerControl(models.AbstractModel):
                 raise pol.Refusal("invalid_input", "requestState: the string the instance sealed, unchanged")
             answers["requestState"] = state
         return capabilities, answers
+
+    def _ocore_control_human(self, conn, arguments, capabilities):
+        """The arguments a call goes on with when its control-plane key requires a human confirmation (the key's
+        "Human confirmation required", as on an instance: ``confirm: true`` is not enough): without ``confirm``,
+        so that the instance asks the human through the client; a client that cannot be asked is refused here
+        (the instance would only say "call again with confirm: true"). One query, only for a call that says
+        ``confirm: true``."""
+        if arguments.get(elicit.INPUT_KEY) is not True or arguments.get("dry_run") is True or \
+                not self.env["ocore.mcp.approval"]._ocore_requires_human(conn.auth.id):
+            return arguments
+        if capabilities is None:
+            raise pol.Refusal("confirm_required", "this API key requires a human confirmation of destructive calls "
+                              "and confirm: true is not one: use a client that supports MCP elicitation (form), "
+                              "or an instance key with approvals. Nothing was done.")
+        return {name: value for name, value in arguments.items() if name != elicit.INPUT_KEY}
 
     def _ocore_control_call(self, route, call, assertion, timeout, cid, connection=None, capabilities=None):
         """One tools/call to the instance; its result as the client gets it (an InputRequiredResult whole)."""

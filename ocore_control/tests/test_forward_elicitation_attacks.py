@@ -261,3 +261,34 @@ def _claims(request):
     token = request["_assertion"]
     body = token.split(".")[1]
     return json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+
+
+@tagged("post_install", "-at_install")
+class TestForwardHumanKey(TestForwardElicitation):
+    """A control-plane key that requires a human confirmation (its "Human confirmation required"): ``confirm:
+    true`` does not run a destructive instance tool through the control plane (it did: the flag was never read on
+    the forwarded path); the instance asks the human through a client that can elicit, any other is refused
+    before anything is sent (corpus ``control_elicitation_human_key_cases.jsonl``)."""
+
+    def test_human_key_corpus(self):
+        self.key.human_confirmation = True
+        for case in _cases("control_elicitation_human_key_cases.jsonl"):
+            with self.subTest(case=case["id"]):
+                before = len(self.remote.requests)
+                if case.get("session"):
+                    conn, sent = self.session(case["caps"], {"action": "decline"})
+                else:
+                    conn, sent = self.modern(case["caps"]), []
+                result = self.forward(conn, arguments=dict(case["arguments"]))
+                if case["expect"] == "refused":
+                    self.assertTrue(result["isError"])
+                    self.assertIn("requires a human confirmation", result["content"][0]["text"])
+                    self.assertEqual(len(self.remote.requests), before, f"{case['id']}: sent")
+                    self.assertEqual(self.rows()[-1].refusal_reason, "confirm_required")
+                    continue
+                forwarded = self.remote.requests[before]["params"]["arguments"]
+                if case["expect"] == "as_is":
+                    self.assertEqual(forwarded, case["arguments"], case["id"])
+                    continue
+                self.assertNotIn("confirm", forwarded, f"{case['id']}: confirm: true went on")
+                self.assertTrue(sent or result.get("resultType") == "input_required", case["id"])
