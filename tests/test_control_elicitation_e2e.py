@@ -161,3 +161,54 @@ async def test_instance_key_requiring_a_human(fleet):
             admin.write("ocore.mcp.key", [control_key], {"human_confirmation": False})
     row = wait_row(admin, [("key_id", "=", control_key), ("tool", "=", "unlink"), ("status", "=", "success")])
     assert row["confirmation"] == f"approval #{approvals[0]['id']}"
+
+
+async def test_kill_switch_while_the_human_thinks(fleet):
+    """The organization's kill switch turned on while a 2025 session's human is asked (by an admin of the control
+    plane, on another connection; in prefork maybe another worker): the accepted call is not sent again to the
+    instance, nothing runs, the control plane's row says mcp_disabled with the confirmation it got."""
+    instance = fleet.instances[0]
+    key = fleet.key()
+    pid = partner(instance, "killswitch")
+    seen = []
+
+    async def accept_after_the_switch(context, params):
+        seen.append(params)
+        fleet.cp_admin.write("ocore.control.organization", [fleet.org_id], {"mcp_enabled": False})
+        return ElicitResult(action="accept", content={"confirm": True})
+
+    try:
+        async with cp_client(fleet, key, elicitation_callback=accept_after_the_switch) as client:
+            await client.list_tools()
+            result = await client.call_tool(f"{instance.slug}_unlink", {"model": "res.partner", "ids": [pid]})
+    finally:
+        fleet.cp_admin.write("ocore.control.organization", [fleet.org_id], {"mcp_enabled": True})
+    assert len(seen) == 1
+    assert seen[0].message.startswith(f"[instance {instance.slug}, through the control plane] ")
+    assert result.is_error and "kill switch" in text_of(result), text_of(result)
+    assert exists(instance, pid)
+    row = wait_row(fleet.cp_admin, [("key_id", "=", key.id), ("tool_name", "=", f"{instance.slug}_unlink")],
+                   lambda r: r["status"] != "running")
+    assert (row["status"], row["refusal_reason"], row["confirmation"]) == (
+        "refused", "mcp_disabled", "accepted (elicitation)"), row
+    # the instance saw the first hop only: its row of that correlation id awaits the input
+    inst = wait_row(instance.admin, [("request_id", "=", row["request_id"])])
+    assert (inst["status"], inst["refusal_reason"]) == ("refused", "input_required"), inst
+
+
+async def test_control_plane_key_requiring_a_human(fleet):
+    """The control plane's own key requires a human confirmation: confirm: true from a client that cannot elicit
+    is refused there (nothing reaches the instance); a client that can is asked."""
+    instance = fleet.instances[0]
+    key = fleet.key(human_confirmation=True)
+    pid = partner(instance, "cp-human")
+    args = {"model": "res.partner", "ids": [pid], "confirm": True}
+    async with cp_client(fleet, key) as plain:
+        refused = await plain.call_tool(f"{instance.slug}_unlink", args)
+    assert refused.is_error and "requires a human confirmation" in text_of(refused), text_of(refused)
+    assert exists(instance, pid)
+    seen = []
+    async with cp_client(fleet, key, mode=MODERN, elicitation_callback=answering("accept", seen)) as client:
+        done = await client.call_tool(f"{instance.slug}_unlink", args)
+    assert len(seen) == 1 and not done.is_error, text_of(done)
+    assert not exists(instance, pid)
