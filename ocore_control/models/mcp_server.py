@@ -545,8 +545,8 @@ class McpServerControl(models.AbstractModel):
     def _ocore_control_elicitation(self, conn, params):
         """(clientCapabilities, answers) of a forwarded call (no query).
 
-        The capabilities: the client's ``elicitation`` as it declared it, when the client can be asked (form
-        mode; a 2025 session also needs the call's stream), else none: the instance then answers as to a client
+        The capabilities: form elicitation, when the client declared it and can be asked (a 2025 session also
+        needs the call's stream), else none: the instance then answers as to a client
         that cannot elicit ("call again with confirm: true", a pending approval). The answers: a 2026-07-28
         retry's ``inputResponses`` and ``requestState``, relayed as they came (the state is sealed by the
         instance and bound to the key, the tool and the arguments); refused like an instance refuses them
@@ -554,7 +554,8 @@ class McpServerControl(models.AbstractModel):
         capabilities = None
         if elicit.can_form_elicit(conn.client_capabilities, conn.protocol_version) and (
                 P.is_modern(conn.protocol_version) or (conn.emit is not None and conn.session_id)):
-            capabilities = {"elicitation": conn.client_capabilities["elicitation"]}
+            # form mode only, whatever else the client declared (URL mode is never relayed: relayable_question)
+            capabilities = {"elicitation": {"form": {}}}
         if not P.is_modern(conn.protocol_version) or params is None:
             return capabilities, None
         responses = getattr(params, "input_responses", None)

@@ -207,7 +207,7 @@ class TestForwardElicitation(TransactionCase):
         # 2025-06-18 knows no modes: the instance's 2026-07-28 question without its "mode"
         self.assertEqual(sent[0]["params"], {k: v for k, v in RELAYED.items() if k != "mode"})
         first, second = self.remote.requests[-2:]
-        self.assertEqual(first["params"]["_meta"][CAPS_META], {"elicitation": {}})
+        self.assertEqual(first["params"]["_meta"][CAPS_META], {"elicitation": {"form": {}}})
         self.assertEqual(second["params"]["inputResponses"], {"confirm": {"action": "accept",
                                                                           "content": {"confirm": True}}})
         self.assertEqual(second["params"]["requestState"], STATE)

@@ -233,6 +233,14 @@ class TestForwardElicitationAttacks(TestForwardElicitation):
             self.assertEqual(sent, [])
             self.assertEqual(self.rows()[-1].refusal_reason, "input_not_relayed")
 
+    def test_only_form_elicitation_is_declared_to_the_instance(self):
+        for caps in ({"elicitation": {"form": {}, "url": {}}, "sampling": {}, "roots": {"listChanged": True}},
+                     {"elicitation": {"form": {"x": "y" * 1000}}}, {"elicitation": {}}):
+            self.forward(self.modern(caps))
+            self.assertEqual(self.sent_caps(), {"elicitation": {"form": {}}}, caps)
+        self.forward(self.modern({"elicitation": {"url": {}}}))
+        self.assertEqual(self.sent_caps(), {}, "URL mode only: nothing")
+
     def test_rate_limited_caller_opens_no_connection(self):
         self.key.rate_limit = 1
         self.env.registry.clear_cache()
