@@ -10,9 +10,11 @@ from __future__ import annotations
 import secrets
 import time
 
+import anyio
+
 import pytest
 from control_fleet import control_fleet
-from mcp_helpers import MODERN, TRANSPORT_IDS, TRANSPORTS, connect, text_of
+from mcp_helpers import MODERN, TRANSPORT_IDS, TRANSPORTS, Raw, connect, text_of
 from mcp_types import ElicitResult
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(900)]
@@ -212,3 +214,36 @@ async def test_control_plane_key_requiring_a_human(fleet):
         done = await client.call_tool(f"{instance.slug}_unlink", args)
     assert len(seen) == 1 and not done.is_error, text_of(done)
     assert not exists(instance, pid)
+
+
+async def test_another_key_cannot_answer_the_question(fleet):
+    """While the control plane waits for a 2025 session's answer, another member's key posts an accepting
+    response with the question's id (it cannot see it; it is given it here): on its own session it reaches no
+    waiting call, on the victim's session it is refused (the session is not its key's). The victim declines:
+    nothing ran."""
+    instance = fleet.instances[0]
+    victim, other = fleet.key(), fleet.key()
+    pid = partner(instance, "forged")
+    raw = Raw(fleet.cp.url)
+    forged, holder = [], []
+
+    async def forge_then_decline(context, params):
+        answer = {"jsonrpc": "2.0", "id": context.request_id,
+                  "result": {"action": "accept", "content": {"confirm": True}}}
+        own = raw.open_session(other)
+        forged.append(raw.session_post(own, answer, other).status_code)
+        forged.append(raw.session_post(holder[0].e2e.session_id, answer, other).status_code)
+        await anyio.sleep(2)  # had the forged answer reached the waiting call, the partner would be gone
+        forged.append(exists(instance, pid))
+        return ElicitResult(action="decline")
+
+    try:
+        async with cp_client(fleet, victim, elicitation_callback=forge_then_decline) as client:
+            holder.append(client)
+            await client.list_tools()
+            result = await client.call_tool(f"{instance.slug}_unlink", {"model": "res.partner", "ids": [pid]})
+    finally:
+        raw.close()
+    assert forged[0] in (200, 202) and forged[1] in (400, 401, 403, 404) and forged[2], forged
+    assert result.is_error and "declined" in text_of(result), text_of(result)
+    assert exists(instance, pid)
