@@ -45,6 +45,7 @@ class _Instance:
         self.requests = []
         self.asked = ASKED  # what it answers a request that declares elicitation (a malicious one: anything)
         self.connections = 0
+        self.always_ask = False  # (a malicious one asks again whatever the answer)
         requests = self.requests
         instance = self
 
@@ -56,7 +57,9 @@ class _Instance:
                 params = request["params"]
                 caps = params["_meta"].get(CAPS_META) or {}
                 answer = (params.get("inputResponses") or {}).get("confirm")
-                if answer is not None:
+                if answer is not None and instance.always_ask:
+                    result = ASKED
+                elif answer is not None:
                     accepted = answer.get("action") == "accept" and (answer.get("content") or {}).get("confirm")
                     text = "done" if accepted else "the user declined the call: nothing was done"
                     result = {"content": [{"type": "text", "text": text}], "isError": not accepted}

@@ -233,6 +233,16 @@ class TestForwardElicitationAttacks(TestForwardElicitation):
             self.assertEqual(sent, [])
             self.assertEqual(self.rows()[-1].refusal_reason, "input_not_relayed")
 
+    def test_instance_asking_again_is_asked_once(self):
+        self.remote.always_ask = True
+        conn, sent = self.session({"elicitation": {}}, {"action": "accept", "content": {"confirm": True}})
+        before = len(self.remote.requests)
+        result = self.forward(conn)
+        self.assertEqual((len(sent), len(self.remote.requests) - before), (1, 2), "one question, two hops")
+        self.assertIn("asked for the confirmation again", result["content"][0]["text"])
+        row = self.call_rows()[-1]
+        self.assertEqual((row.status, row.confirmation), ("error", "accepted (elicitation)"))
+
     def test_only_form_elicitation_is_declared_to_the_instance(self):
         for caps in ({"elicitation": {"form": {}, "url": {}}, "sampling": {}, "roots": {"listChanged": True}},
                      {"elicitation": {"form": {"x": "y" * 1000}}}, {"elicitation": {}}):
