@@ -521,7 +521,7 @@ class McpServerControl(models.AbstractModel):
             values = None
             if result.get("resultType") == "input_required":
                 result, values = self._ocore_control_input_required(
-                    conn, org, route, call, result, (subject, claim, timeout, cid, capabilities), request_id)
+                    conn, route, call, result, (subject, claim, timeout, cid, capabilities), request_id)
             elif answers and elicit.INPUT_KEY in answers.get("inputResponses", {}):
                 values = self._ocore_control_confirmation(
                     full_name, elicit.outcome(answers["inputResponses"][elicit.INPUT_KEY])[0], result)
@@ -606,7 +606,7 @@ class McpServerControl(models.AbstractModel):
         result.setdefault("isError", False)
         return result
 
-    def _ocore_control_input_required(self, conn, org, route, call, asked, hop, request_id):
+    def _ocore_control_input_required(self, conn, route, call, asked, hop, request_id):
         """The instance asks the human (it answered an InputRequiredResult): (result, audit values).
 
         A 2026-07-28 client gets the InputRequiredResult as the instance wrote it and answers it with a retry
