@@ -609,11 +609,14 @@ class McpServerControl(models.AbstractModel):
     def _ocore_control_input_required(self, conn, route, call, asked, hop, request_id):
         """The instance asks the human (it answered an InputRequiredResult): (result, audit values).
 
-        A 2026-07-28 client gets the InputRequiredResult as the instance wrote it and answers it with a retry
-        (audited like the instance audits it: refused, awaiting the input). A 2025 session is asked here, on
+        Only a confirmation is relayed, and only to a client that declared elicitation (``relayable_question``:
+        checked, rebuilt, named with the instance's slug); anything else is an error row and reaches nobody.
+        A 2026-07-28 client gets the rebuilt InputRequiredResult and answers it with a retry (audited like the
+        instance audits it: refused, awaiting the input). A 2025 session is asked here, on
         the call's stream, as the instance asks its own sessions; its answer goes to the instance with the
-        instance's requestState in the same call again, accepted or not (the instance audits a decline too);
-        the call runs only when the client accepted and the instance verified the state."""
+        instance's requestState in the same call again, accepted or not (the instance audits a decline too),
+        once ``_ocore_control_recheck`` found the call still allowed; the call runs only when the client accepted
+        and the instance verified the state."""
         awaiting = {"status": "refused", "success": False, "refusal_reason": "input_required",
                     "error_message": "awaiting the user's confirmation (InputRequiredResult)"}
         full_name = call["name"]
