@@ -15,6 +15,20 @@ _local = threading.local()
 # on a new connection (it never reached the server)
 STALE = (RemoteDisconnected, BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 CONNECT_TIMEOUT = 10
+# most bytes read of an instance's answer: a tools/call result (the largest an instance returns by itself, an
+# attachment or a report of 10 MiB, is about 27 MiB of JSON: its base64 text twice, as text and structured
+# content), and a tools/list page; past it the connection is closed, the rest never read
+MAX_CALL_BYTES = 64 * 1024 * 1024
+MAX_LIST_BYTES = 8 * 1024 * 1024
+CHUNK = 256 * 1024
+
+
+class TooLarge(HTTPException):
+    """An answer longer than the cap of its request (``limit`` bytes): not read further."""
+
+    def __init__(self, limit):
+        super().__init__(f"answered more than {limit // (1024 * 1024)} MB")
+        self.limit = limit
 
 
 class _NoDelay:
@@ -75,10 +89,28 @@ def discard(prepared):
             conn.close()
 
 
-def post(url, body, headers, timeout, prepared=None):
+def _read(resp, limit):
+    """The body of ``resp``, at most ``limit`` bytes (Content-Length, chunked or until the server closes: as
+    http.client parses them), read in chunks; TooLarge past it (announced or read), the rest left unread."""
+    length = resp.length  # None when absent, invalid or chunked
+    if length is not None and length > limit:
+        raise TooLarge(limit)
+    parts, size = [], 0
+    while True:
+        part = resp.read(min(CHUNK, limit + 1 - size))
+        if not part:
+            return b"".join(parts)
+        parts.append(part)
+        size += len(part)
+        if size > limit:
+            raise TooLarge(limit)
+
+
+def post(url, body, headers, timeout, prepared=None, limit=MAX_CALL_BYTES):
     """POST ``body`` (bytes) to ``url`` (on ``prepared``, ``connect``'s answer for it, when given); return
-    (status, response bytes). Raises OSError (connection refused, reset, timeout: socket.timeout /
-    TimeoutError) or http.client.HTTPException."""
+    (status, response bytes), at most ``limit`` of them. Raises OSError (connection refused, reset, timeout:
+    socket.timeout / TimeoutError) or http.client.HTTPException (TooLarge: an answer past ``limit``, its
+    connection closed)."""
     if isinstance(prepared, BaseException):
         raise prepared
     target, path = _target(url)
@@ -100,7 +132,7 @@ def post(url, body, headers, timeout, prepared=None):
         try:
             conn.request("POST", path, body=body, headers=headers)
             resp = conn.getresponse()
-            data = resp.read()
+            data = _read(resp, limit)
         except STALE:
             conn.close()
             if reused and attempt == 0:

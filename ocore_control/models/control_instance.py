@@ -432,8 +432,10 @@ def mcp_request(url, slug, method, params, assertion, timeout, query="", request
     body = {"jsonrpc": "2.0", "id": request_id or uuid.uuid4().hex, "method": method, "params": params}
     try:
         status, raw = http.post(url.rstrip("/") + INSTANCE_PATH + query, json.dumps(body).encode(), headers, timeout,
-                                connection)
+                                connection, http.MAX_CALL_BYTES if method == "tools/call" else http.MAX_LIST_BYTES)
         data = json.loads(raw)
+    except http.TooLarge as exc:
+        raise InstanceError(slug, "invalid", str(exc)) from None
     except TimeoutError:
         raise InstanceError(slug, "unreachable", f"no answer within {timeout:g}s") from None
     except (OSError, HTTPException, ValueError) as exc:
@@ -446,7 +448,8 @@ def mcp_request(url, slug, method, params, assertion, timeout, query="", request
 
 
 class InstanceError(Exception):
-    """An instance that did not answer (``kind`` unreachable) or refused (``kind`` refused)."""
+    """An instance that did not answer (``kind`` unreachable), refused (``kind`` refused) or answered what is
+    not read (``kind`` invalid: an answer past lib/http's cap, the connection closed; the call may have run)."""
 
     def __init__(self, slug, kind, message, status=None):
         super().__init__(f"instance {slug}: {message}")

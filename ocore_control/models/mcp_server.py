@@ -355,7 +355,7 @@ class McpServerControl(models.AbstractModel):
                 rows.append((instance.id, cache_key, json.dumps(tools), None, "running", None))
             else:
                 _logger.info("control plane: %s dropped from tools/list: %s", instance.slug, error)
-                status = "error" if error.kind == "refused" else "unreachable"
+                status = "unreachable" if error.kind == "unreachable" else "error"
                 rows.append((instance.id, cache_key, None, error.message[:500], status, error.message[:500]))
         self._ocore_control_record(rows)
         return found
@@ -529,12 +529,18 @@ class McpServerControl(models.AbstractModel):
             _logger.info("control plane: call %s to %s failed: %s", cid, route.url, exc)
             if exc.kind == "unreachable":
                 self._ocore_control_mark_down(route.id, exc.message)
-            message = (f"unavailable: instance {route.slug} did not answer ({exc.message}); the call may not "
-                       "have run" if exc.kind == "unreachable" else f"instance {route.slug} refused the call: "
-                       f"{exc.message}")
+            if exc.kind == "unreachable":
+                message = (f"unavailable: instance {route.slug} did not answer ({exc.message}); the call may not "
+                           "have run")
+            elif exc.kind == "invalid":  # an answer past lib/http's cap
+                message = (f"instance {route.slug} {exc.message}: the rest of its answer was not read (the call "
+                           "may have run)")
+            else:
+                message = f"instance {route.slug} refused the call: {exc.message}"
             result = self._ocore_error_result(message)
             values = {"status": "error", "success": False, "error_message": message, "result_summary": message,
-                      "refusal_reason": "unavailable" if exc.kind == "unreachable" else "refused_by_instance"}
+                      "refusal_reason": {"unreachable": "unavailable", "invalid": "invalid_answer"}.get(
+                          exc.kind, "refused_by_instance")}
         latency = int((time.monotonic() - started) * 1000)
         self._ocore_control_after_response(lambda cr: audit.update(
             cr, audit_id, {**(values or outcome_values(result)), "latency_ms": latency}))
