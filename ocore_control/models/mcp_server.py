@@ -486,12 +486,13 @@ class McpServerControl(models.AbstractModel):
             if refusal:
                 raise refusal
             capabilities, answers = self._ocore_control_elicitation(conn, params)
-            arguments = self._ocore_control_human(conn, arguments, capabilities)
+            agent = tool in AGENT_TOOLS and route.managed
+            if not agent:  # an agent tool is confirmed here, on the control plane (_ocore_control_agent_tool)
+                arguments = self._ocore_control_human(conn, arguments, capabilities)
             subject, claim = self._ocore_control_subject(conn, org)
             if not route.write_enabled:
                 claim["read_only"] = True
             limit = pol.effective_rate_limit(conn.scope, conn.settings)
-            agent = tool in AGENT_TOOLS and route.managed
             stale_session = self._ocore_control_stale_session(conn)
             with self._ocore_bookkeeping() as bookkeeping_cr:
                 allowed, used, audit_id = self.env["ocore.mcp.rate.limit"]._ocore_begin(
@@ -771,7 +772,9 @@ class McpServerControl(models.AbstractModel):
         server's agent (container logs, pg_dump into the agent's directory, restore with a pre-restore
         snapshot and a restart). Same rules as on the instance: administrators only (Owner/Admin of the
         organization), category 'system', read-only keys and the production guard block writes, a
-        restore needs confirm: true."""
+        restore needs confirm: true; on a key with "Human confirmation required" it needs an approval instead
+        (``ocore.mcp.approval``, on the control plane: a pending one is made, the key's owner approves it in
+        MCP > Approvals, the same call made again runs once; this tool asks no human through elicitation)."""
         kind = AGENT_TOOLS[tool]
         user = self.env["res.users"].browse(conn.auth.user_id)
         role = instance.organization_id._ocore_role(user)
@@ -787,10 +790,14 @@ class McpServerControl(models.AbstractModel):
             if kind != "read" and claim["read_only"]:
                 raise pol.Refusal("read_only_key" if scope["read_only"] else "write_disabled",
                                   f"{tool!r} is a {kind} operation and this key or instance is read-only")
-            if kind == "destructive" and arguments.get("confirm") is not True:
-                raise pol.Refusal("confirm_required", f"{tool!r} replaces the database of {instance.slug} (a "
-                                  "pre-restore snapshot is taken first, the instance is restarted). Call again "
-                                  "with confirm: true to proceed.")
+            what = (f"{tool!r} replaces the database of {instance.slug} (a pre-restore snapshot is taken first, "
+                    "the instance is restarted)")
+            approvals = self.env["ocore.mcp.approval"]
+            if kind == "destructive" and approvals._ocore_requires_human(conn.auth.id):
+                # confirm: true is not enough: the approved call runs once, else a pending approval (HumanStep)
+                approvals._ocore_confirm_by_approval(conn, _AgentSpec(what), base["tool_name"], arguments, base)
+            elif kind == "destructive" and arguments.get("confirm") is not True:
+                raise pol.Refusal("confirm_required", f"{what}. Call again with confirm: true to proceed.")
             path, method, payload = self._ocore_control_agent_request(instance, tool, arguments)
         except pol.Refusal as exc:
             audit.insert(self.env.cr, {**base, "params": arguments, "status": "refused", "success": False,
@@ -841,6 +848,15 @@ class McpServerControl(models.AbstractModel):
         if not isinstance(backup, str) or not backup:
             raise pol.Refusal("invalid_input", "backup: the name of a file from list_backups")
         return f"{base}/restore", "POST", {"backup": backup}
+
+
+class _AgentSpec:
+    """What an approval of an agent tool reads of its tool's spec (``elicit.describe``)."""
+
+    kind = "destructive"
+
+    def __init__(self, description):
+        self.description = description
 
 
 class McpApprovalControl(models.Model):

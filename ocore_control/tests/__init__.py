@@ -7,3 +7,4 @@ from . import test_assertion_claims
 from . import test_forward_elicitation
 from . import test_forward_elicitation_attacks
 from . import test_forward_answer_cap
+from . import test_agent_approval
