@@ -4,18 +4,17 @@ control plane (models/mcp_server.py, ``_ocore_control_agent_tool``). On a key wi
 waits for an approval of the key's owner (``ocore.mcp.approval``, MCP > Approvals), then the same call runs once;
 a backup (not destructive) runs. Against a small HTTP server standing for the agent."""
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 from odoo import Command
 from odoo.tests import TransactionCase, tagged
 
 from odoo.addons.ocore_mcp.lib import compat
 from odoo.addons.ocore_mcp.service.context import Connection
+from .common import LocalServer, send_json
 
 
-class _Agent:
+class _Agent(LocalServer):
     """An HTTP server answering every POST as the host agent does; it keeps the paths it got."""
 
     def __init__(self):
@@ -26,23 +25,12 @@ class _Agent:
             def do_POST(self):  # noqa: N802
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 paths.append(self.path)
-                body = json.dumps({"ok": True}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                send_json(self, {"ok": True})
 
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(Handler)
 
 
 @tagged("post_install", "-at_install")

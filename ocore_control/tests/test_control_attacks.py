@@ -9,8 +9,7 @@ stored personal key unless the same write gives a new one. The same host spelt o
 
 import contextlib
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from odoo import Command
@@ -18,13 +17,14 @@ from odoo.tests import HttpCase, tagged
 
 from odoo.addons.ocore_mcp.lib import compat
 from odoo.addons.ocore_mcp.service.context import Connection
+from .common import LocalServer, send_json
 
 CASES = Path(__file__).resolve().parents[2] / "tests" / "adversarial" / "control_plane_cases.jsonl"
 SECRET = "phx_orgAttackCorpusSecret0123456789abcdef"
 HOST = "https://eu.i.posthog.com"
 
 
-class _Listener:
+class _Listener(LocalServer):
     """An HTTP server that records what reaches it (headers and bodies) and answers 200 {}."""
 
     def __init__(self):
@@ -34,26 +34,14 @@ class _Listener:
             def _record(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 seen.append(str(self.headers) + (self.rfile.read(length).decode(errors="replace") if length else ""))
-                body = b"{}"
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                send_json(self, {})
 
             do_GET = do_POST = _record  # noqa: N815
 
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.address = f"127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(Handler)
 
 
 def load_cases():

@@ -5,21 +5,20 @@ server closes): past it the connection is closed and the rest never read, the ca
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
-from odoo import Command
 from odoo.tests import TransactionCase, tagged
 
-from odoo.addons.ocore_mcp.lib import compat
 from odoo.addons.ocore_mcp.service.context import Connection
 
 from ..lib import http
 from ..models.control_instance import InstanceError, mcp_request
+from .common import LocalServer, member_with_instance
 
 MB = 1024 * 1024
 
 
-class _Instance:
+class _Instance(LocalServer):
     """An HTTP server answering every POST with a JSON-RPC answer of ``self.size`` bytes framed as ``self.mode``
     says (length, announced: a Content-Length past the cap, chunked, close: no length, invalid: a Content-Length
     that is not a number); it counts the bytes it managed to send."""
@@ -76,14 +75,7 @@ class _Instance:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(Handler)
 
 
 @tagged("post_install", "-at_install")
@@ -94,18 +86,8 @@ class TestForwardAnswerCap(TransactionCase):
         super().setUp()
         self.remote = _Instance()
         self.addCleanup(self.remote.close)
-        env = self.env
-        users = env["res.users"].with_context(no_reset_password=True)
-        alice = users.create({"name": "Alice", "login": "alice_cap_ctl", compat.user_groups_field(users): [
-            Command.set([env.ref("base.group_user").id, env.ref("ocore_mcp.group_mcp_user").id])]})
-        org = env["ocore.control.organization"].create({
-            "name": "Cap agency", "member_ids": [Command.create({"user_id": alice.id, "role": "owner"})]})
-        instance = env["ocore.control.instance"].create({
-            "name": "Remote", "slug": "remote_cap", "organization_id": org.id, "environment": "staging",
-            "url": self.remote.url, "status": "running"})
-        instance.write({"credential_generation": 1, "credential_state": "active"})
-        self.key, _secret = env["ocore.mcp.key"]._ocore_create_key("cap key", alice, organization_id=org.id)
-        self.server = env["ocore.mcp.server"]
+        _user, _org, _instance, self.key = member_with_instance(self.env, "cap", self.remote.url)
+        self.server = self.env["ocore.mcp.server"]
 
     def forward(self):
         conn = Connection(key=self.key, scope=None, settings=self.server._ocore_settings(), transport="modern",

@@ -9,20 +9,18 @@ itself on the call's stream and forwards its answer (a decline too), and audits 
 does; a client that did not declare elicitation is never asked."""
 
 import json
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import mcp_types
 
-from odoo import Command
 from odoo.tests import TransactionCase, tagged
 
-from odoo.addons.ocore_mcp.lib import compat
 from odoo.addons.ocore_mcp.lib.errors import ProtocolError
 from odoo.addons.ocore_mcp.service.context import Connection
 from odoo.addons.ocore_mcp.service.notify import hub
 
 from ..models import mcp_server as control_server
+from .common import LocalServer, member_with_instance, send_json
 
 CAPS_META = "io.modelcontextprotocol/clientCapabilities"
 STATE = "v1.sealed-by-the-instance.signature"
@@ -38,7 +36,7 @@ ASKED = {"resultType": "input_required",
          "requestState": STATE}
 
 
-class _Instance:
+class _Instance(LocalServer):
     """An HTTP server answering a destructive tools/call as an instance does; it keeps the requests it got."""
 
     def __init__(self):
@@ -68,12 +66,7 @@ class _Instance:
                 else:
                     result = {"content": [{"type": "text", "text": "'unlink' is destructive. Nothing was done. Call "
                                            "again with confirm: true to proceed."}], "isError": True}
-                body = json.dumps({"jsonrpc": "2.0", "id": request.get("id"), "result": result}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                send_json(self, {"jsonrpc": "2.0", "id": request.get("id"), "result": result})
 
             def log_message(self, *args):
                 pass
@@ -83,13 +76,7 @@ class _Instance:
                 instance.connections += 1
                 return True
 
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(Handler, Server)
 
 
 class _Params:
@@ -109,16 +96,7 @@ class TestForwardElicitation(TransactionCase):
         self.remote = _Instance()
         self.addCleanup(self.remote.close)
         env = self.env
-        users = env["res.users"].with_context(no_reset_password=True)
-        alice = users.create({"name": "Alice", "login": "alice_elicit_ctl", compat.user_groups_field(users): [
-            Command.set([env.ref("base.group_user").id, env.ref("ocore_mcp.group_mcp_user").id])]})
-        org = env["ocore.control.organization"].create({
-            "name": "Elicit agency", "member_ids": [Command.create({"user_id": alice.id, "role": "owner"})]})
-        instance = env["ocore.control.instance"].create({
-            "name": "Remote", "slug": "remote_elicit", "organization_id": org.id, "environment": "staging",
-            "url": self.remote.url, "status": "running"})
-        instance.write({"credential_generation": 1, "credential_state": "active"})
-        self.key, _secret = env["ocore.mcp.key"]._ocore_create_key("elicit key", alice, organization_id=org.id)
+        _user, _org, _instance, self.key = member_with_instance(env, "elicit", self.remote.url)
         self.server = env["ocore.mcp.server"]
         self.settings = self.server._ocore_settings()
 

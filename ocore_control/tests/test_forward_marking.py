@@ -3,20 +3,19 @@ hold what anyone wrote in ``_meta["io.ocore/untrustedData"]`` (structuredContent
 passes that entry on, and nothing else of the instance's ``_meta``."""
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
-from odoo import Command
 from odoo.tests import TransactionCase, tagged
 
-from odoo.addons.ocore_mcp.lib import compat
 from odoo.addons.ocore_mcp.lib.shaping import UNTRUSTED_META_KEY
 from odoo.addons.ocore_mcp.service.context import Connection
+
+from .common import LocalServer, member_with_instance, send_json
 
 MARKING = {"boundary": "untrusted-data-" + "ab" * 16, "parts": ["content", "structuredContent"]}
 
 
-class _Instance:
+class _Instance(LocalServer):
     """An HTTP server answering every JSON-RPC POST with a tools/call result that carries a marking (what an
     ocore_mcp instance answers) and one more _meta entry."""
 
@@ -26,23 +25,12 @@ class _Instance:
                 request = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
                 result = {"content": [{"type": "text", "text": "marked text"}], "structuredContent": {"name": "x"},
                           "isError": False, "_meta": {UNTRUSTED_META_KEY: MARKING, "io.example/other": "dropped"}}
-                body = json.dumps({"jsonrpc": "2.0", "id": request.get("id"), "result": result}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                send_json(self, {"jsonrpc": "2.0", "id": request.get("id"), "result": result})
 
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(Handler)
 
 
 @tagged("post_install", "-at_install")
@@ -51,18 +39,7 @@ class TestForwardMarking(TransactionCase):
         super().setUp()
         self.remote = _Instance()
         self.addCleanup(self.remote.close)
-        env = self.env
-        users = env["res.users"].with_context(no_reset_password=True)
-        alice = users.create({"name": "Alice", "login": "alice_marking_ctl", compat.user_groups_field(users): [
-            Command.set([env.ref("base.group_user").id, env.ref("ocore_mcp.group_mcp_user").id])]})
-        self.org = env["ocore.control.organization"].create({
-            "name": "Marking agency", "member_ids": [Command.create({"user_id": alice.id, "role": "owner"})]})
-        self.instance = env["ocore.control.instance"].create({
-            "name": "Remote", "slug": "remote_marking", "organization_id": self.org.id, "environment": "staging",
-            "url": self.remote.url, "status": "running"})
-        # enrolled (its credential active) as the enrolment would leave it, without contacting it
-        self.instance.write({"credential_generation": 1, "credential_state": "active"})
-        self.key, _secret = env["ocore.mcp.key"]._ocore_create_key("marking key", alice, organization_id=self.org.id)
+        _user, self.org, self.instance, self.key = member_with_instance(self.env, "marking", self.remote.url)
 
     def test_forwarded_result_keeps_the_instance_marking(self):
         server = self.env["ocore.mcp.server"]
