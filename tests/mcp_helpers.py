@@ -13,7 +13,7 @@ import mcp_types
 from mcp import Client
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
-from mcp_types import Implementation
+from mcp_types import ElicitResult, Implementation
 
 MODERN = "2026-07-28"
 LATEST_HANDSHAKE = "2025-11-25"
@@ -307,3 +307,16 @@ class SseReader:
         with contextlib.suppress(Exception):
             self._cm.__exit__(None, None, None)
         self.client.close()
+
+
+def answering(action, seen):
+    """An SDK elicitation callback: records each question in ``seen`` and answers ``action`` (accept: the
+    ``confirm`` box ticked)."""
+
+    async def callback(context, params):
+        seen.append(params)
+        if action == "accept":
+            return ElicitResult(action="accept", content={"confirm": True})
+        return ElicitResult(action=action)
+
+    return callback

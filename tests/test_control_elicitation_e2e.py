@@ -8,13 +8,12 @@ declined: nothing ran and both rows show the decline. A client that did not decl
 from __future__ import annotations
 
 import secrets
-import time
 
 import anyio
 
 import pytest
 from control_fleet import control_fleet
-from mcp_helpers import MODERN, TRANSPORT_IDS, TRANSPORTS, Raw, connect, text_of
+from mcp_helpers import MODERN, TRANSPORT_IDS, TRANSPORTS, Raw, answering, connect, text_of
 from mcp_types import ElicitResult
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(900)]
@@ -38,28 +37,11 @@ def fleet(request, odoo_setup):
 
 def wait_row(admin, domain, predicate=lambda row: True, timeout=15):
     """The newest audit row matching ``domain`` and ``predicate`` (polled: rows complete after the answer)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        rows = admin.search_read("ocore.mcp.audit.log", domain, FIELDS, order="id desc", limit=10)
-        for row in rows:
-            if predicate(row):
-                return row
-        assert time.monotonic() < deadline, f"no audit row for {domain}: {rows}"
-        time.sleep(0.2)
+    return admin.wait_audit(domain, predicate, timeout, fields=FIELDS)[0]
 
 
 def cp_client(fleet, key, **kw):
     return connect(fleet.cp.url, key, stream_port=fleet.cp.gevent_port, **kw)
-
-
-def answering(action, seen):
-    async def callback(context, params):
-        seen.append(params)
-        if action == "accept":
-            return ElicitResult(action="accept", content={"confirm": True})
-        return ElicitResult(action=action)
-
-    return callback
 
 
 def partner(instance, label):

@@ -8,10 +8,9 @@ the waiting call)."""
 from __future__ import annotations
 
 import secrets
-import time
 
 import pytest
-from mcp_helpers import MODERN, TRANSPORT_IDS, TRANSPORTS, modern_request, parse_body, text_of
+from mcp_helpers import MODERN, TRANSPORT_IDS, TRANSPORTS, answering, modern_request, parse_body, text_of
 from mcp_types import ElicitResult
 
 pytestmark = pytest.mark.anyio
@@ -29,25 +28,7 @@ def exists(admin, pid):
 
 def audit_row(admin, key, predicate, timeout=15):
     """The newest unlink audit row of ``key`` that satisfies ``predicate`` (polled: rows complete at commit)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        rows = admin.search_read("ocore.mcp.audit.log", [("key_id", "=", key.id), ("tool", "=", "unlink")],
-                                 FIELDS, order="id desc", limit=5)
-        for row in rows:
-            if predicate(row):
-                return row
-        assert time.monotonic() < deadline, f"no matching audit row: {rows}"
-        time.sleep(0.2)
-
-
-def answering(action, seen):
-    async def callback(context, params):
-        seen.append(params)
-        if action == "accept":
-            return ElicitResult(action="accept", content={"confirm": True})
-        return ElicitResult(action=action)
-
-    return callback
+    return admin.wait_audit([("key_id", "=", key.id), ("tool", "=", "unlink")], predicate, timeout, fields=FIELDS)[0]
 
 
 @pytest.mark.parametrize("action", ["accept", "decline"])

@@ -202,12 +202,13 @@ class Admin:
     def audit(self, domain=(), limit=50, order="id desc", fields=AUDIT_FIELDS):
         return self.search_read("ocore.mcp.audit.log", list(domain), list(fields), limit=limit, order=order)
 
-    def wait_audit(self, domain, predicate=None, timeout: float = 15, count: int = 1):
-        """Poll the audit log until ``count`` rows match ``domain`` (and ``predicate``); return them."""
+    def wait_audit(self, domain, predicate=None, timeout: float = 15, count: int = 1, fields=AUDIT_FIELDS):
+        """Poll the audit log until ``count`` rows match ``domain`` (and ``predicate``); return them, newest
+        first."""
         deadline = time.monotonic() + timeout
         rows = []
         while True:
-            rows = [r for r in self.audit(domain) if predicate is None or predicate(r)]
+            rows = [r for r in self.audit(domain, fields=fields) if predicate is None or predicate(r)]
             if len(rows) >= count or time.monotonic() > deadline:
                 break
             time.sleep(0.1)
