@@ -23,7 +23,7 @@ from odoo.http import request
 from odoo.addons.ocore_mcp.lib import compat
 from odoo.addons.ocore_mcp.lib import protocol as P
 from odoo.addons.ocore_mcp.lib.shaping import UNTRUSTED_META_KEY
-from odoo.addons.ocore_mcp.models.mcp_control_link import intersect
+from odoo.addons.ocore_mcp.models.mcp_control_link import stricter_scope
 from odoo.addons.ocore_mcp.service import audit, bookkeeping
 from odoo.addons.ocore_mcp.service import elicitation as elicit
 from odoo.addons.ocore_mcp.service import policy as pol
@@ -105,13 +105,18 @@ def relayable_question(slug, asked):
             if text is None:
                 return None, f"a confirm field's {name} too long"
             box[name] = text
-    if not isinstance(state, str) or not 0 < len(state) <= STATE_MAX_CHARS or not state.isascii() or \
-            not state.isprintable():
+    if not bounded_state(state):
         return None, "no requestState, or one too long"
     question = {"message": f"[instance {slug}, through the control plane] {message}",
                 "requestedSchema": {"type": "object", "properties": {elicit.INPUT_KEY: box},
                                     "required": [elicit.INPUT_KEY]}}
     return question, state
+
+
+def bounded_state(state):
+    """Whether ``state`` may be an instance's sealed requestState: a printable ASCII string of at most
+    ``STATE_MAX_CHARS``."""
+    return isinstance(state, str) and 0 < len(state) <= STATE_MAX_CHARS and state.isascii() and state.isprintable()
 
 
 def relayed_answer(response):
@@ -530,7 +535,6 @@ class McpServerControl(models.AbstractModel):
             _logger.info("control plane: call %s to %s failed: %s", cid, route.url, exc)
             if exc.kind == "unreachable":
                 self._ocore_control_mark_down(route.id, exc.message)
-            if exc.kind == "unreachable":
                 message = (f"unavailable: instance {route.slug} did not answer ({exc.message}); the call may not "
                            "have run")
             elif exc.kind == "invalid":  # an answer past lib/http's cap
@@ -578,8 +582,7 @@ class McpServerControl(models.AbstractModel):
         answers = {"inputResponses": {elicit.INPUT_KEY: relayed_answer(responses[elicit.INPUT_KEY])}
                    if elicit.INPUT_KEY in (responses or {}) else {}}
         if state is not None:
-            if not isinstance(state, str) or not 0 < len(state) <= STATE_MAX_CHARS or not state.isascii() or \
-                    not state.isprintable():
+            if not bounded_state(state):
                 raise pol.Refusal("invalid_input", "requestState: the string the instance sealed, unchanged")
             answers["requestState"] = state
         return capabilities, answers
@@ -650,9 +653,8 @@ class McpServerControl(models.AbstractModel):
         # the key revoked, expired or rescoped, the instance's credential and state); a refusal sends nothing
         refusal, subject, claim, route = self._ocore_control_recheck(conn, route, claim)
         if refusal:
-            confirmation = "accepted (elicitation)" if action == "accept" else None
-            if action != "accept":
-                confirmation = self._ocore_control_declined(full_name, action, waited)[1]["confirmation"]
+            confirmation = ("accepted (elicitation)" if action == "accept"
+                            else self._ocore_control_declined(full_name, action, waited)[1]["confirmation"])
             message = f"{refusal}: the call was not sent again to instance {route.slug}; nothing was done"
             return self._ocore_error_result(message), {
                 "status": "refused", "success": False, "refusal_reason": refusal.code, "error_message": message,
@@ -687,11 +689,7 @@ class McpServerControl(models.AbstractModel):
             pol.check_key(auth, settings, None)
         except pol.Refusal as exc:
             return exc, None, claim, route
-        old, new = conn.scope, auth.scope
-        scope = {**old, "read_only": bool(old["read_only"] or new["read_only"]),
-                 "tool_deny": sorted(set(old["tool_deny"]) | set(new["tool_deny"]))}
-        for name in ("categories", "tool_allow", "models", "instances"):
-            scope[name] = intersect(old[name], new[name])
+        scope = stricter_scope(conn.scope, auth.scope, ("categories", "tool_allow", "models", "instances"))
         fresh = dataclasses.replace(conn, auth=auth, scope=scope, settings=settings)
         org = self._ocore_control_org_route(fresh)
         now = self.env["ocore.control.instance"]._ocore_routes()[0].get(route.slug)

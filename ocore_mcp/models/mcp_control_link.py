@@ -454,6 +454,16 @@ def intersect(mine, theirs):
     return [item for item in mine if item in theirs] or [NO_MATCH]
 
 
+def stricter_scope(scope, other, lists=("categories", "tool_allow", "models")):
+    """The stricter of two scopes: read-only when either is, the allowlists ``lists`` intersected, the tool
+    denylists joined (``other``'s values taken as strings)."""
+    result = {**scope, "read_only": bool(scope["read_only"] or other.get("read_only"))}
+    for name in lists:
+        result[name] = intersect(scope[name], [str(v) for v in other.get(name) or []])
+    result["tool_deny"] = sorted(set(scope["tool_deny"]) | {str(v) for v in other.get("tool_deny") or []})
+    return result
+
+
 class McpKeyControl(models.Model):
     _inherit = "ocore.mcp.key"
 
@@ -501,12 +511,7 @@ class McpKeyControl(models.Model):
         if auth is None:
             return self.sudo().browse(), None
         forwarded = claims.get("scp") if isinstance(claims.get("scp"), dict) else {}
-        scope = {**auth.scope}
-        scope["read_only"] = scope["read_only"] or bool(forwarded.get("read_only"))
-        for name in ("categories", "tool_allow", "models"):
-            scope[name] = intersect(scope[name], [str(v) for v in forwarded.get(name) or []])
-        scope["tool_deny"] = sorted(set(scope["tool_deny"]) | {str(v) for v in forwarded.get("tool_deny") or []})
-        return key, dataclasses.replace(auth, scope=scope)
+        return key, dataclasses.replace(auth, scope=stricter_scope(auth.scope, forwarded))
 
 
 def push_tools_changed(env, reason):
