@@ -1,3 +1,4 @@
+import hashlib
 import re
 
 from odoo import _, api, fields, models
@@ -26,10 +27,31 @@ DEFAULTS = {
 RESERVED_SLUG = "ocore"  # the prefix of platform tools (ocore_list_instances …)
 
 
+# MCP clients refuse a tool name over 64 characters (^[a-zA-Z0-9_-]{1,64}$): <slug>_<tool> with a slug of at
+# most SLUG_MAX characters leaves 31 for the tool's own name (the longest built-in one has 23; the Odoo test
+# TestSlugBound checks every tool of the registry). tools/list of every tool is measured at this length too.
+TOOL_NAME_MAX = 64
+SLUG_MAX = 32
+SLUG_HASH = 6  # hex digits of the hash that ends a cut slug
+
+
+def normalize_slug(value):
+    """``value`` lower-cased, every run of other characters than a-z and 0-9 made one ``_`` (not bounded)."""
+    return re.sub(r"[^a-z0-9]+", "_", (value or "").lower()).strip("_")
+
+
 def default_slug(dbname):
-    slug = re.sub(r"[^a-z0-9]+", "_", (dbname or "odoo").lower()).strip("_") or "odoo"
+    """The slug of a database name (or of a slug typed in the settings): normalized, never the platform tools'
+    prefix, at most SLUG_MAX characters (a longer one is cut and ends with a hash of the whole, so that two
+    long names sharing their beginning still differ: ``a_very_long_database_nam_1f2e3d``)."""
+    slug = normalize_slug(dbname or "odoo") or "odoo"
     # an instance slugged "ocore" would name its tools like the platform tools: ocore_<tool>
-    return f"{slug}_db" if slug == RESERVED_SLUG else slug
+    if slug == RESERVED_SLUG:
+        return f"{slug}_db"
+    if len(slug) <= SLUG_MAX:
+        return slug
+    digest = hashlib.sha256(slug.encode()).hexdigest()[:SLUG_HASH]
+    return f"{slug[:SLUG_MAX - SLUG_HASH - 1].rstrip('_')}_{digest}"
 
 
 def _as_bool(value, default):
@@ -42,7 +64,9 @@ class ResConfigSettings(models.TransientModel):
     _inherit = "res.config.settings"
 
     ocore_mcp_slug = fields.Char(
-        string="Instance slug", help="Tools are named <slug>_<tool>. Default: the database name."
+        string="Instance slug",
+        help=f"Tools are named <slug>_<tool>. Lower-case letters, digits and _, at most {SLUG_MAX} characters. "
+        "Default: the database name (a longer one is cut and ends with a short hash).",
     )
     ocore_mcp_environment = fields.Selection(
         [("development", "Development"), ("staging", "Staging"), ("production", "Production")],
@@ -118,7 +142,7 @@ class ResConfigSettings(models.TransientModel):
         if not self.env.user.has_group("base.group_system"):
             return
         icp = self.env["ir.config_parameter"].sudo()
-        icp.set_param(PARAM + "slug", default_slug(self.ocore_mcp_slug) if self.ocore_mcp_slug else False)
+        icp.set_param(PARAM + "slug", self._ocore_checked_slug())
         icp.set_param(PARAM + "environment", self.ocore_mcp_environment or "development")
         icp.set_param(PARAM + "write_enabled", "1" if self.ocore_mcp_write_enabled else "0")
         icp.set_param(PARAM + "enabled", "1" if self.ocore_mcp_enabled else "0")
@@ -130,6 +154,19 @@ class ResConfigSettings(models.TransientModel):
         icp.set_param(PARAM + "max_body_kb", max(64, self.ocore_mcp_max_body_kb or DEFAULTS["max_body_kb"]))
         icp.set_param(PARAM + "max_batch", max(1, self.ocore_mcp_max_batch or DEFAULTS["max_batch"]))
         self._ocore_posthog_set_values(icp)
+
+    def _ocore_checked_slug(self):
+        """The slug typed in the settings, normalized (False: the database name's), or a ValidationError when
+        it is over SLUG_MAX characters: every tool is named <slug>_<tool>, and clients refuse names over 64."""
+        typed = normalize_slug(self.ocore_mcp_slug)
+        if not typed:
+            return False
+        if len(typed) > SLUG_MAX:
+            raise ValidationError(_(
+                "Instance slug: at most %(max)s characters (%(slug)s has %(count)s). Every tool is named "
+                "<slug>_<tool>, and MCP clients refuse tool names over %(limit)s characters.",
+                max=SLUG_MAX, slug=typed, count=len(typed), limit=TOOL_NAME_MAX))
+        return default_slug(typed)
 
     @api.onchange("ocore_mcp_environment")
     def _onchange_ocore_mcp_environment(self):
