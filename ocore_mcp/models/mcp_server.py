@@ -93,7 +93,7 @@ class McpServer(models.AbstractModel):
         environment = get("environment") or DEFAULTS["environment"]
         write_param = get("write_enabled")
         return {
-            "slug": get("slug") or default_slug(self.env.cr.dbname),
+            "slug": default_slug(get("slug") or self.env.cr.dbname),  # bounded, also a value set before the bound
             "environment": environment,
             "write_enabled": _as_bool(write_param, environment != "production"),
             "enabled": _as_bool(get("enabled"), True),
