@@ -4,6 +4,7 @@ configuration) and PostgreSQL are, from the environment that ``setup/test`` expo
 from __future__ import annotations
 
 import configparser
+import hashlib
 import os
 import re
 import socket
@@ -22,9 +23,18 @@ ADMIN_PASSWORD = "admin"  # the password of "admin" in a fresh database (demo da
 DB_PREFIX = "ocore_e2e_"
 
 
+SLUG_MAX = 32  # ocore_mcp's res_config_settings.SLUG_MAX
+
+
 def slug_of(dbname: str) -> str:
-    """The default instance slug: the database name lower-cased, non-alphanumerics -> '_'."""
-    return re.sub(r"[^a-z0-9]+", "_", dbname.lower()).strip("_") or "odoo"
+    """The default instance slug (ocore_mcp's default_slug): the database name lower-cased, non-alphanumerics
+    -> '_', never "ocore"; a name over SLUG_MAX characters is cut and ends with a 6-digit hash of the whole."""
+    slug = re.sub(r"[^a-z0-9]+", "_", dbname.lower()).strip("_") or "odoo"
+    if slug == "ocore":
+        return "ocore_db"
+    if len(slug) <= SLUG_MAX:
+        return slug
+    return f"{slug[:SLUG_MAX - 7].rstrip('_')}_{hashlib.sha256(slug.encode()).hexdigest()[:6]}"
 
 
 def free_port() -> int:
