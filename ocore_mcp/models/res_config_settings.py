@@ -28,10 +28,10 @@ RESERVED_SLUG = "ocore"  # the prefix of platform tools (ocore_list_instances â€
 
 
 # MCP clients refuse a tool name over 64 characters (^[a-zA-Z0-9_-]{1,64}$): <slug>_<tool> with a slug of at
-# most SLUG_MAX characters leaves 31 for the tool's own name (the longest built-in one has 23; the Odoo test
+# most SLUG_MAX characters leaves 35 for the tool's own name (the longest built-in one has 23; the Odoo test
 # TestSlugBound checks every tool of the registry). tools/list of every tool is measured at this length too.
 TOOL_NAME_MAX = 64
-SLUG_MAX = 32
+SLUG_MAX = 28
 SLUG_HASH = 6  # hex digits of the hash that ends a cut slug
 
 
@@ -43,7 +43,7 @@ def normalize_slug(value):
 def default_slug(dbname):
     """The slug of a database name (or of a slug typed in the settings): normalized, never the platform tools'
     prefix, at most SLUG_MAX characters (a longer one is cut and ends with a hash of the whole, so that two
-    long names sharing their beginning still differ: ``a_very_long_database_nam_1f2e3d``)."""
+    long names sharing their beginning still differ: ``a_very_long_database_1f2e3d``)."""
     slug = normalize_slug(dbname or "odoo") or "odoo"
     # an instance slugged "ocore" would name its tools like the platform tools: ocore_<tool>
     if slug == RESERVED_SLUG:

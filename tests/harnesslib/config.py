@@ -23,7 +23,7 @@ ADMIN_PASSWORD = "admin"  # the password of "admin" in a fresh database (demo da
 DB_PREFIX = "ocore_e2e_"
 
 
-SLUG_MAX = 32  # ocore_mcp's res_config_settings.SLUG_MAX
+SLUG_MAX = 28  # ocore_mcp's res_config_settings.SLUG_MAX
 
 
 def slug_of(dbname: str) -> str:
