@@ -182,6 +182,8 @@ def _compact(schema):
                 schema.pop("default")
         if schema.get("items") == {}:
             schema.pop("items")
+        if schema.get("additionalProperties") is True:  # JSON Schema's default: any property
+            schema.pop("additionalProperties")
         for key, value in list(schema.items()):
             if key in ("properties", "$defs"):
                 for sub in value.values():
@@ -194,10 +196,10 @@ def _compact(schema):
     return schema
 
 
-# what a client assumes anyway (ids and counts are positive, a flag is off unless sent, a name is not
-# empty): not repeated in each schema of tools/list; the validator still enforces them
+# what a client assumes anyway (ids and counts are positive, a flag is off unless sent, an offset starts at
+# 0, a name is not empty): not repeated in each schema of tools/list; the validator still enforces them
 _OBVIOUS = (("exclusiveMinimum", 0), ("minimum", 0), ("minimum", 1), ("minLength", 1), ("minItems", 1),
-            ("default", False))
+            ("default", False), ("default", 0))
 
 
 def _drop_obvious(props):

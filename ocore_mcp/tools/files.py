@@ -227,7 +227,7 @@ class FilesTools(models.AbstractModel):
         encoding: Literal["utf-8", "base64"] = "utf-8",
         max_size_kb: Annotated[int, Field(ge=1, le=10240)] = 100,
     ):
-        """Read a file (line range, or base64 for binary; max 100 KB by default).
+        """Read a file (line range, or base64 for binary).
 
         Args:
             start_line: 1-based.
@@ -487,7 +487,7 @@ class FilesTools(models.AbstractModel):
 
     @mcp_tool("files", **FILES, title="File tree")
     def _tool_file_tree(self, path: str | None = None, depth: Annotated[int, Field(ge=1, le=3)] = 3):
-        """Recursive listing, up to 3 levels."""
+        """Recursive listing."""
         box = self._ocore_sandbox()
         target, shown = box.resolve(path, kind="dir")
         start = box.real(target, shown)

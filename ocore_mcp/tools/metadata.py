@@ -241,12 +241,7 @@ class MetadataTools(models.AbstractModel):
         detail: bool = False,
         grouped: bool = True,
     ) -> dict:
-        """A model's fields: a summary of all, 12 attributes of those named, everything with detail.
-
-        Args:
-            fields: Only these, with 12 attributes each.
-            detail: Full metadata.
-        """
+        """A model's fields: a summary of all, 12 attributes of those named, everything with detail."""
         records = self._model(model)
         if fields:
             fieldlib.check_field_names(records, fields)
@@ -386,7 +381,7 @@ class MetadataTools(models.AbstractModel):
         """A model's methods with their decorators.
 
         Args:
-            include_base: Include generic ORM methods.
+            include_base: Also generic ORM methods.
         """
         records = self._model(model)
         cls = type(records)
@@ -439,7 +434,7 @@ class MetadataTools(models.AbstractModel):
 
         Args:
             view_type: form, list, search, kanban …
-            combined: The default view per type with inheritance applied.
+            combined: Default view per type, inheritance applied.
         """
         records = self._model(model)
         if view_type is not None and view_type not in VIEW_TYPES:
@@ -666,7 +661,7 @@ class MetadataTools(models.AbstractModel):
 
         Args:
             lang: e.g. fr_FR.
-            source: The source term, as list_translations shows it (required for html/xml fields).
+            source: Source term as list_translations shows it (required for html/xml fields).
         """
         records = self._data_model(model)
         self._ocore_translatable(records, field)

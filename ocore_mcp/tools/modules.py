@@ -302,7 +302,7 @@ class ModulesTools(models.AbstractModel):
         source: Literal["mcp", "odoo", "database"] | None = None,
         limit: Annotated[int, Field(ge=1, le=500)] = 50,
     ):
-        """Module installs and upgrades (MCP, Apps menu, command line), newest first."""
+        """Module installs and upgrades (MCP, Apps, command line), newest first."""
         # Events and MCP audit rows are read with sudo: the tool is offered to system administrators only,
         # who need not be MCP managers.
         domain = [("module", "=", module)] if module else []
@@ -411,7 +411,7 @@ class ModulesTools(models.AbstractModel):
         """Uninstall a module and the modules depending on it.
 
         Args:
-            module: Technical name (its dependents are uninstalled too).
+            module: Technical name.
         """
         record = self._ocore_modules(self._ocore_names(module))
         if record.state not in ("installed", "to upgrade"):

@@ -357,7 +357,7 @@ class OrmTools(models.AbstractModel):
         """Duplicate a record with overrides.
 
         Args:
-            default: Values replacing the copied ones.
+            default: Field overrides.
         """
         records = self._data_model(model)
         default = fieldlib.normalize_values(records, default, "default") if default else None
@@ -375,7 +375,7 @@ class OrmTools(models.AbstractModel):
         args: list | None = None,
         kwargs: dict[str, Any] | None = None,
     ) -> dict:
-        """Call a public model method (e.g. action_confirm, name_search). Refused: private, ORM internals,
+        """Call a public model method (e.g. action_confirm). Refused: private, ORM internals,
         create/write/unlink/copy (own tools), credentials, configuration models. Read-only methods skip
         the write check.
 
@@ -393,7 +393,7 @@ class OrmTools(models.AbstractModel):
 
     @mcp_tool("orm", kind="write", title="Create records")
     def _tool_batch_create(self, model: str, values_list: BatchItems) -> dict:
-        """Create up to 500 records, each on its own (a failure is rolled back alone).
+        """Create records, each on its own.
 
         Args:
             values_list: Field values per record.
@@ -411,7 +411,7 @@ class OrmTools(models.AbstractModel):
 
     @mcp_tool("orm", kind="write", title="Update records (batch)")
     def _tool_batch_update(self, model: str, updates: BatchItems) -> dict:
-        """Update up to 500 records, each with its values, each on its own.
+        """Update records, each with its values, each on its own.
 
         Args:
             updates: [{"id": 42, "values": {…}}].
@@ -442,7 +442,7 @@ class OrmTools(models.AbstractModel):
 
     @mcp_tool("orm", kind="destructive", title="Delete records (batch)")
     def _tool_batch_delete(self, model: str, ids: BatchIds) -> dict:
-        """Delete up to 500 records, each on its own."""
+        """Delete records, each on its own."""
         self._ocore_batch_size(ids, "ids")
         records = self._data_model(model)
 
@@ -458,10 +458,10 @@ class OrmTools(models.AbstractModel):
 
     @mcp_tool("orm", kind="write", title="Duplicate records")
     def _tool_batch_copy(self, model: str, ids: BatchIds, default: dict[str, Any] | None = None) -> dict:
-        """Duplicate up to 500 records, each on its own.
+        """Duplicate records, each on its own.
 
         Args:
-            default: Values applied to every copy.
+            default: For every copy.
         """
         self._ocore_batch_size(ids, "ids")
         records = self._data_model(model)
@@ -485,7 +485,7 @@ class OrmTools(models.AbstractModel):
         args: list | None = None,
         kwargs: dict[str, Any] | None = None,
     ) -> dict:
-        """Call a method on up to 500 records, each on its own (rules of execute_method).
+        """Call a method on records, each on its own (rules of execute_method).
 
         Args:
             args: For every call.

@@ -72,7 +72,7 @@ class OrmCsvTools(models.AbstractModel):
                          limit: Annotated[int, Field(ge=1, le=EXPORT_MAX_ROWS)] = EXPORT_DEFAULT_ROWS,
                          offset: Annotated[int, Field(ge=0)] = 0, order: str | None = None,
                          header: Literal["label", "name"] = "label") -> dict:
-        """Export records as CSV, labelled headers (default 500 rows, max 5000).
+        """Export records as CSV.
 
         Args:
             fields: Stored fields.

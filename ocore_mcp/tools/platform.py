@@ -25,7 +25,7 @@ class PlatformTools(models.AbstractModel):
 
     @mcp_tool("platform", platform=True, model_args=(), untrusted=False, title="List instances")
     def _tool_list_instances(self):
-        """The instances this key reaches: id, name, slug, version, status, environment, writes."""
+        """Instances this key reaches: id, name, slug, version, status, environment, writes."""
         return {"instances": [self._ocore_instance_row()]}
 
     @mcp_tool("platform", platform=True, model_args=(), untrusted=False, title="List servers")

@@ -142,7 +142,7 @@ class SearchTools(models.AbstractModel):
         offset: Offset = 0,
         format: Literal["json", "table", "csv"] = "json",  # noqa: A002 - the spec's parameter name
     ) -> dict:
-        """Group and aggregate (read_group); rows carry __count. Presets count_by_state, count_by_date.
+        """Group and aggregate (read_group); rows carry __count.
 
         Args:
             fields: "field:function" (sum, avg, min, max, count, count_distinct, bool_and, bool_or), e.g.
@@ -239,7 +239,7 @@ class SearchTools(models.AbstractModel):
         """Typo-tolerant text search, scored 0-1.
 
         Args:
-            search_fields: Text fields to compare (default: the name field).
+            search_fields: Default: the name field.
         """
         records = self._data_model(model)
         domain = self._ocore_domain(records, domain)

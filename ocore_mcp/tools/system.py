@@ -190,11 +190,7 @@ class SystemTools(models.AbstractModel):
     @mcp_tool("system", kind="write", **ADMIN, title="Set password")
     def _tool_set_user_password(self, user_id: UserId,
                                 password: Annotated[str, Field(min_length=PASSWORD_MIN, max_length=256)]) -> dict:
-        """Set a user's password.
-
-        Args:
-            password: Min 8 characters.
-        """
+        """Set a user's password."""
         user = self._ocore_user(user_id, protect=True)
         if len(password.strip()) < PASSWORD_MIN:
             raise Refusal("invalid_input", f"password: at least {PASSWORD_MIN} characters besides spaces")
@@ -306,7 +302,7 @@ class SystemTools(models.AbstractModel):
 
     @mcp_tool("system", **ADMIN, title="Read system parameter")
     def _tool_get_system_parameter(self, key: str | None = None) -> dict:
-        """System parameters (one or all; secrets masked).
+        """System parameters (secrets masked).
 
         Args:
             key: Omit for all.

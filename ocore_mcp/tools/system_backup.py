@@ -302,7 +302,7 @@ class SystemBackupTools(models.AbstractModel):
     def _tool_backup_database(self, format: Literal["custom", "plain"] = "custom",
                               include_filestore: bool = False,
                               label: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")] | None = None) -> dict:
-        """pg_dump the database to the server's backup directory (size limit 2 GB).
+        """pg_dump the database to the backup directory (max 2 GB).
 
         Args:
             label: Added to the file name.

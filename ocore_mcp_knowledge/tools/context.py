@@ -203,7 +203,7 @@ class ContextTools(models.AbstractModel):
         field: str | None = None,
         module: str | None = None,
     ) -> dict:
-        """Add a knowledge note (shared by the company's keys) on the instance, a model, record, field or module.
+        """Add a note (shared by the company's keys) on the instance, a model, record, field or module.
 
         Args:
             model: For model, record and field notes.
@@ -437,7 +437,7 @@ class ContextTools(models.AbstractModel):
 
     @mcp_tool("context", kind="destructive", title="Delete filter")
     def _tool_delete_filter(self, name: FilterName | None = None, filter_id: Id | None = None) -> dict:
-        """Delete a saved filter (by name or id)."""
+        """Delete a saved filter (name or id)."""
         flt = self._ocore_find_filter(name, filter_id)
         flt._ocore_soft_delete()
         return {"deleted": True, "id": flt.id, "name": flt.name, "model": flt.model}
@@ -452,11 +452,7 @@ class ContextTools(models.AbstractModel):
         note: Annotated[str, Field(max_length=NOTE_MAX)] | None = None,
         tags: Tags | None = None,
     ) -> dict:
-        """Bookmark a tool call (name, parameters, result summary); default: the session's last call.
-
-        Args:
-            audit_log_id: Audit log id.
-        """
+        """Bookmark a tool call (name, parameters, result summary); default: the session's last call."""
         call = self._call()
         Audit = self.env["ocore.mcp.audit.log"]
         if audit_log_id:
@@ -508,7 +504,7 @@ class ContextTools(models.AbstractModel):
         search: str | None = None,
         limit: Annotated[int, Field(ge=1, le=BOOKMARKS_MAX)] = BOOKMARKS_MAX,
     ) -> dict:
-        """Bookmarked calls, newest first (max 50).
+        """Bookmarked calls, newest first.
 
         Args:
             instance: Slug.
