@@ -13,6 +13,7 @@ import jsonschema
 import mcp_types
 import pytest
 from harness import MAIN_ADDON, own_server
+from harnesslib.config import SLUG_MAX
 from mcp_helpers import (
     LATEST_HANDSHAKE,
     MODERN,
@@ -34,7 +35,9 @@ pytestmark = pytest.mark.anyio
 
 COMMON = {"timeout_seconds": "integer", "max_response_size": "integer", "context": "object"}
 BUDGET = 60 * 1024
-BUDGET_SLUG = "ocore_db"  # the default slug (database "ocore"): every instance tool's name carries it
+# the longest slug an instance may have: every instance tool's name carries it, so the budget holds for any
+BUDGET_SLUG = f"longest_slug_{'x' * (SLUG_MAX - 13)}"
+CLIENT_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")  # what MCP clients accept
 OPEN_WORLD = {"posthog_dashboard", "posthog_errors", "execute_shell", "python_repl", "execute_method"}
 CLOSED_WORLD = {"search_read", "write", "execute_sql", "file_write", "install_module", "add_note", "get_context"}
 MARK = re.compile(r"\A(?P<note>[^\n]*)\n<untrusted-data-(?P<b>[0-9a-f]{32})>\n(?P<data>.*)\n"
@@ -48,7 +51,7 @@ def by_transport():
 @pytest.fixture(scope="module")
 def every_addon(request, odoo_setup):
     """A server of its own with every addon that adds tools or scopes (knowledge, OAuth), no test fixture,
-    and the default slug of a database named ocore."""
+    and a slug of the longest length allowed."""
     with own_server(request.config, odoo_setup, addons=(MAIN_ADDON, "ocore_mcp_knowledge", "ocore_mcp_oauth"),
                     mode=request.config.getoption("--odoo-mode"), rate_limit=100000) as server:
         server.admin.set_param("ocore_mcp.slug", BUDGET_SLUG)
@@ -61,7 +64,7 @@ def every_key(every_addon):
 
 
 def short(name):
-    return name.split("_", 2)[2] if name.startswith(f"{BUDGET_SLUG}_") else name.removeprefix("ocore_")
+    return name[len(BUDGET_SLUG) + 1:] if name.startswith(f"{BUDGET_SLUG}_") else name.removeprefix("ocore_")
 
 
 # -- every tool: title, hints, output schema, common parameters, 60 KB -------------------------------
@@ -129,6 +132,7 @@ def test_tools_list_of_every_tool_fits_in_60_kb(every_addon, every_key):
         tools = json.loads(text)["result"]["tools"]
         assert "nextCursor" not in json.loads(text)["result"]  # every tool, on one page
         assert len(tools) > 100 and all(t["name"].startswith((f"{BUDGET_SLUG}_", "ocore_")) for t in tools)
+        assert all(CLIENT_TOOL_NAME.match(t["name"]) for t in tools), max((t["name"] for t in tools), key=len)
         size = len(text.encode())
         assert size <= BUDGET, f"tools/list in {version}: {size} bytes for {len(tools)} tools"
         print(f"tools/list {version}: {len(tools)} tools, {size} bytes ({size / 1024:.1f} KB)")

@@ -30,3 +30,4 @@ from . import test_attack_corpus
 from . import test_followup_attacks
 from . import test_bookkeeping_connection
 from . import test_session_lookup
+from . import test_slug

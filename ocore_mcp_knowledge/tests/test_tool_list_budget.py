@@ -4,13 +4,14 @@ import logging
 from odoo.tests import tagged
 
 from odoo.addons.ocore_mcp.lib import protocol
+from odoo.addons.ocore_mcp.models.res_config_settings import SLUG_MAX
 from odoo.addons.ocore_mcp.service.context import Connection
 from odoo.addons.ocore_mcp.tests.common import McpToolCase
 
 _logger = logging.getLogger(__name__)
 
 BUDGET = 60 * 1024  # bytes of one tools/list answer holding every tool
-SLUG = "ocore_db"  # the default slug (database "ocore"): every tool name carries it
+SLUG = "s" * SLUG_MAX  # the longest slug allowed: every instance tool's name carries it
 
 
 @tagged("post_install", "-at_install")
