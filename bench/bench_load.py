@@ -30,7 +30,7 @@ non-zero on any failed call or missing audit row.
 
 The client threads share the machine (and the GIL of this process) with the server: the figures are
 what one client machine gets from a two-worker server on the same host. Compare the ratios, absolute
-numbers vary from run to run on a shared machine; the CPU per call varies less than the calls/s.
+numbers vary from run to run on a shared machine.
 
 Run with the test virtualenv:  .venv-test/bin/python bench/bench_load.py [--calls 1000] [--concurrency 16]
                                .venv-test/bin/python bench/bench_load.py --mode threaded --concurrency 8
@@ -296,10 +296,12 @@ def report(args, phases, orders, idle, load_after):
         print(f"{p.name:52} {p.per_call_ms('odoo'):16.2f} {p.per_call_ms('pg'):22.2f} {server_ms:14.2f} "
               f"{server_ms / base_server:10.2f} {p.per_call_ms('client'):18.2f}")
     gone = {p.name: (p.total("odoo_gone"), p.total("pg_lost"), p.total("clamped")) for p in phases}
-    if any(any(v) for v in gone.values()):
-        print("\nprocesses that vanished during a slice (Odoo: counted through the master; PostgreSQL backends: "
-              "CPU after the slice's start not counted; negative Odoo differences counted as 0): "
-              + "; ".join(f"{name}: Odoo {o}, PostgreSQL {g}, clamped {c}" for name, (o, g, c) in gone.items()))
+    gone = {name: counts for name, counts in gone.items() if any(counts)}
+    if gone:
+        print("\nprocesses that vanished during a slice (Odoo: still counted, through the master; PostgreSQL "
+              "backends: their CPU after the slice's start not counted; a negative Odoo difference counted as 0):")
+        for name, (odoo, pg, clamped) in gone.items():
+            print(f"  {name}: Odoo {odoo}, PostgreSQL {pg}, Odoo clamped to 0: {clamped}")
 
 
 if __name__ == "__main__":
