@@ -237,7 +237,7 @@ class McpController(http.Controller):
         try:
             if taken is not None:
                 if taken < 0:
-                    raise env["ocore.mcp.server"]._ocore_stream_refusal(-taken)
+                    raise env["ocore.mcp.stream.limit"]._ocore_stream_refusal(-taken)
                 return taken
             return env["ocore.mcp.stream.limit"]._ocore_stream_open(caller.key.id, kind, channel)
         except policy.Refusal as exc:

@@ -438,7 +438,6 @@ class McpKey(models.Model):
                        k.active, k.key_prefix IS NOT NULL, k.expiration_date, k.user_id, u.active, u.login,
                        p.lang, p.tz, k.company_id, k.read_only, k.tool_allowlist, k.tool_denylist,
                        k.ip_allowlist, k.instance_scope, k.rate_limit, k.auto_context,
-                       k.last_used IS NULL OR k.last_used < (now() at time zone 'UTC') - interval '60 s',
                        ARRAY(SELECT c.code FROM {cats.relation} r JOIN ocore_mcp_category c ON c.id = r.{cats.column2}
                               WHERE r.{cats.column1} = k.id ORDER BY c.code),
                        ARRAY(SELECT m.model FROM {models_.relation} r JOIN ir_model m ON m.id = r.{models_.column2}
@@ -452,7 +451,7 @@ class McpKey(models.Model):
         result = []
         for row in self.env.cr.fetchall():
             (key_id, key_hash, active, has_secret, expiration, user_id, user_active, login, lang, tz, company_id,
-             read_only, allow, deny, ips, instances, rate_limit, auto_context, stale, categories, model_names) = row
+             read_only, allow, deny, ips, instances, rate_limit, auto_context, categories, model_names) = row
             user = self.env["res.users"].browse(user_id)
             auth = KeyAuth(
                 id=key_id,
@@ -465,7 +464,6 @@ class McpKey(models.Model):
                 lang=lang,
                 tz=tz,
                 company_id=company_id,
-                last_used_stale=bool(stale),
                 scope={
                     "categories": list(categories),
                     "read_only": bool(read_only) or not user._ocore_may_hold_write_keys(),

@@ -8,6 +8,25 @@ from ..service import audit
 # (database, key id) -> when this worker last refreshed the key's last use (time.monotonic()): a hint that
 # saves a statement per call, nothing another worker needs
 _TOUCHED = {}
+TOUCH_SECONDS = 30  # this worker refreshes a key's last use at most this often
+KEY_TOUCH = """UPDATE ocore_mcp_key SET last_used = now() at time zone 'UTC'
+                WHERE id = %s AND (last_used IS NULL OR last_used < now() at time zone 'UTC' - interval '60 s')"""
+
+
+def key_touch(dbname, key_id, condition="", condition_params=()):
+    """The statement that refreshes the key's last use (kept within a minute: ``KEY_TOUCH``, then
+    ``condition``, SQL starting with AND), or None when this worker refreshed it less than ``TOUCH_SECONDS``
+    ago (under Odoo's tests always: their transactions are rolled back). Returns (SQL, parameters, done):
+    ``done()`` once the statement ran, so that this worker skips it for a while."""
+    now = time.monotonic()
+    touched = _TOUCHED.get((dbname, key_id))
+    if touched is not None and now - touched <= TOUCH_SECONDS and not compat.in_odoo_test():
+        return None
+
+    def done():
+        _TOUCHED[(dbname, key_id)] = now
+
+    return KEY_TOUCH + condition, [key_id, *condition_params], done
 
 
 class McpRateLimit(models.AbstractModel):
@@ -117,22 +136,17 @@ class McpRateLimit(models.AbstractModel):
         """A call's bookkeeping in one round trip (sent alone in autocommit: one short transaction of its own,
         see ``ocore.mcp.server._ocore_bookkeeping``): the rate-limit hit (``limit`` None: counted already),
         the audit row ``row`` inserted on the condition of the hit (None: no row), the key's last use (this
-        worker refreshes it at most every 30 s; the statement keeps it within a minute) and the last activity
+        worker refreshes it at most every 30 s: ``key_touch``) and the last activity
         of the session ``session_pk``. Returns (allowed, used, audit row id); a refused hit writes nothing.
         Committed without waiting for the WAL flush (a crash of PostgreSQL itself may forget the last hits
         and rows, never admit more than the limit in one run). ``cr``: the cursor to run it on (the
         pipeline's bookkeeping cursor), by default the environment's."""
         cr = cr or self.env.cr
-        now = time.monotonic()
-        touched = _TOUCHED.get((cr.dbname, key_id))
-        # (under Odoo's tests every call refreshes it: their transactions are rolled back)
-        touch = touched is None or now - touched > 30 or compat.in_odoo_test()
+        touch = key_touch(cr.dbname, key_id)
         statements, params = ["SET LOCAL synchronous_commit TO OFF"], []
         if touch:
-            statements.append("""UPDATE ocore_mcp_key SET last_used = now() at time zone 'UTC'
-                                  WHERE id = %s AND (last_used IS NULL
-                                                     OR last_used < now() at time zone 'UTC' - interval '60 s')""")
-            params.append(key_id)
+            statements.append(touch[0])
+            params.extend(touch[1])
         if session_pk:
             statements.append("""UPDATE ocore_mcp_session SET last_seen = now() at time zone 'UTC'
                                   WHERE id = %s AND last_seen < now() at time zone 'UTC' - interval '30 s'""")
@@ -149,7 +163,7 @@ class McpRateLimit(models.AbstractModel):
             params.extend(hit_params)
         cr.execute(";\n".join(statements), params)
         if touch:
-            _TOUCHED[(cr.dbname, key_id)] = now
+            touch[2]()
         if row is not None:
             found = cr.fetchone()
             return (True, 0, found[0]) if found else (False, limit, None)

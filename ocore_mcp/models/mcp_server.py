@@ -21,10 +21,8 @@ from ..service import audit, bookkeeping
 from ..service import policy
 from ..service.context import CallContext, reset_current_call, set_current_call
 from ..service.notify import hub
-from .mcp_rate_limit import _TOUCHED
+from .mcp_rate_limit import key_touch
 from .mcp_session import SESSION_FIELDS
-from .mcp_stream import PARAM as STREAM_PARAM
-from .mcp_stream import STALE_SECONDS
 from .res_config_settings import DEFAULTS, PARAM, _as_bool, default_slug
 
 _logger = logging.getLogger(__name__)
@@ -231,23 +229,21 @@ class McpServer(models.AbstractModel):
         ``stream`` ((kind, channel)) instead, on the same condition, a slot among the key's open streams
         (``ocore.mcp.stream.limit._ocore_stream_open``'s function).
         Returns (values, counted): counted is (allowed, used) of the hit, or the slot's id (minus the key's
-        open streams when refused: ``_ocore_stream_refusal``), None when nothing was taken."""
+        open streams when refused: ``ocore.mcp.stream.limit._ocore_stream_refusal``), None when nothing was taken."""
         rate = self.env["ocore.mcp.rate.limit"]
         valid = "s.key_id = %s AND s.ended_at IS NULL AND s.transport = %s"
         statements, params = [], []
         hit, hit_params = "NULL::integer", []
-        touch = False
+        touch = None
         if limit is not None:
-            now = time.monotonic()
-            touched = _TOUCHED.get((self.env.cr.dbname, key_id))
-            touch = touched is None or now - touched > 30 or compat.in_odoo_test()
+            # the key's last use refreshed only for a request of one of its open sessions
+            touch = key_touch(self.env.cr.dbname, key_id,
+                              f" AND EXISTS (SELECT 1 FROM ocore_mcp_session s WHERE s.session_id = %s AND {valid})",
+                              (session_id, key_id, transport))
             statements.append("SET LOCAL synchronous_commit TO OFF")
             if touch:
-                statements.append(
-                    f"""UPDATE ocore_mcp_key SET last_used = now() at time zone 'UTC'
-                         WHERE id = %s AND (last_used IS NULL OR last_used < now() at time zone 'UTC' - interval '60 s')
-                           AND EXISTS (SELECT 1 FROM ocore_mcp_session s WHERE s.session_id = %s AND {valid})""")
-                params += [key_id, session_id, key_id, transport]
+                statements.append(touch[0])
+                params += touch[1]
             statements.append(
                 f"""UPDATE ocore_mcp_session s SET last_seen = now() at time zone 'UTC'
                      WHERE s.session_id = %s AND {valid}
@@ -256,11 +252,7 @@ class McpServer(models.AbstractModel):
             hit = "ocore_mcp_rate_hit(%s, %s, %s, %s)"
             hit_params = [rate.LOCK_NAMESPACE, key_id, limit, rate.WINDOW_SECONDS]
         elif stream is not None:
-            kind, channel = stream
-            slots = self.env["ocore.mcp.stream.limit"]
-            hit = "ocore_mcp_stream_open(%s, %s, %s, %s, %s, %s)"
-            hit_params = [slots.LOCK_NAMESPACE, key_id, slots._ocore_stream_limit(), STALE_SECONDS, kind,
-                          (channel or "")[:100] or None]
+            hit, hit_params = self.env["ocore.mcp.stream.limit"]._ocore_stream_open_call(key_id, *stream)
         statements.append(
             f"""SELECT s.id, {", ".join(f"s.{name}" for name in SESSION_FIELDS)}, CASE WHEN {valid} THEN {hit} END
                   FROM ocore_mcp_session s WHERE s.session_id = %s LIMIT 1""")  # noqa: S608 - our own field names
@@ -269,7 +261,7 @@ class McpServer(models.AbstractModel):
             cr.execute(";\n".join(statements), params)
             row = cr.fetchone()
         if touch and row and row[-1] is not None:
-            _TOUCHED[(self.env.cr.dbname, key_id)] = now
+            touch[2]()
         if not row:
             return None, None
         values = {"id": row[0], **dict(zip(SESSION_FIELDS, row[1:-1], strict=True))}
@@ -286,31 +278,17 @@ class McpServer(models.AbstractModel):
         as ``ocore.mcp.rate.limit._ocore_begin`` does. Returns (session or an empty recordset, counted):
         counted as ``_ocore_session_begin``'s, for ``_ocore_count_request``."""
         rate = self.env["ocore.mcp.rate.limit"]
-        now = time.monotonic()
-        touched = _TOUCHED.get((self.env.cr.dbname, key_id))
-        touch = touched is None or now - touched > 30 or compat.in_odoo_test()
-        before = ("""UPDATE ocore_mcp_key SET last_used = now() at time zone 'UTC'
-                      WHERE id = %s
-                        AND (last_used IS NULL OR last_used < now() at time zone 'UTC' - interval '60 s');""",
-                  (key_id,)) if touch else None
+        touch = key_touch(self.env.cr.dbname, key_id)
+        before = (touch[0] + ";", touch[1]) if touch else None
         condition = ("ocore_mcp_rate_hit(%s, %s, %s, %s) > 0",
                      (rate.LOCK_NAMESPACE, key_id, limit, rate.WINDOW_SECONDS))
         with self._ocore_bookkeeping() as cr:
             session = self.env["ocore.mcp.session"]._ocore_open(key_id, cr=cr, before=before, condition=condition,
                                                                  wait_for_flush=False, **open_kw)
         if touch:
-            _TOUCHED[(self.env.cr.dbname, key_id)] = now
+            touch[2]()
         # admitted: at most the ring's fill, not read back (nothing shows it); refused: the limit
         return session, ((True, 1) if session else (False, limit))
-
-    @api.model
-    def _ocore_stream_refusal(self, held):
-        """The Refusal of a stream over the key's limit (``held``: its open streams), as
-        ``ocore.mcp.stream.limit._ocore_stream_open`` words it."""
-        return policy.Refusal(
-            "too_many_streams",
-            f"this API key already holds {held} open streams, this server's limit (system parameter {STREAM_PARAM}): "
-            "close one (or wait for one to end) before opening another")
 
     def _ocore_notification(self, conn, method, params):
         if method == "notifications/cancelled" and conn.session:
@@ -737,23 +715,6 @@ class McpServer(models.AbstractModel):
         cr = self.env.cr
         cr.commit()  # pylint: disable=invalid-commit  # pipeline checkpoint before the tool runs
         cr._cnx.isolation_level = ISOLATION_LEVEL_REPEATABLE_READ  # the tool runs as any Odoo transaction
-
-    def _ocore_touch(self, conn, session_stale):
-        """Refresh the key's last use and the session's last activity, at most once a minute / 30 s
-        (in the bookkeeping transaction: READ COMMITTED, so concurrent calls never conflict)."""
-        cr = self.env.cr
-        if conn.auth.last_used_stale:
-            cr.execute(
-                """UPDATE ocore_mcp_key SET last_used = now() at time zone 'UTC'
-                    WHERE id = %s AND (last_used IS NULL OR last_used < now() at time zone 'UTC' - interval '60 s')""",
-                (conn.auth.id,),
-            )
-        if session_stale:
-            cr.execute(
-                """UPDATE ocore_mcp_session SET last_seen = now() at time zone 'UTC'
-                    WHERE id = %s AND last_seen < now() at time zone 'UTC' - interval '30 s'""",
-                (conn.session.id,),
-            )
 
     def _ocore_check_common(self, arguments):
         """The common parameters as their schema says (integers in range, booleans), or a Refusal."""

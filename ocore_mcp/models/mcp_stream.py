@@ -79,20 +79,32 @@ class McpStreamLimit(models.AbstractModel):
         under Odoo's REPEATABLE READ the count would read the snapshot taken before the lock was granted. The
         row is committed at once: any worker counts it. While Odoo runs a test, the statement joins the test's
         transaction."""
-        limit = self._ocore_stream_limit()
-        params = (self.LOCK_NAMESPACE, key_id, limit, STALE_SECONDS, kind, (channel or "")[:100] or None)
-        query = "SELECT ocore_mcp_stream_open(%s, %s, %s, %s, %s, %s)"
+        call, params = self._ocore_stream_open_call(key_id, kind, channel)
         # the call's bookkeeping mechanism: on a bookkeeping connection of the process (autocommit, its plans
         # cached), or in the test's transaction
         with self.env["ocore.mcp.server"]._ocore_bookkeeping() as cr:
-            cr.execute(query, params)
+            cr.execute(f"SELECT {call}", params)
             got = cr.fetchone()[0]
         if got < 0:
-            raise policy.Refusal(
-                "too_many_streams",
-                f"this API key already holds {-got} open streams, this server's limit (system parameter {PARAM}): "
-                "close one (or wait for one to end) before opening another")
+            raise self._ocore_stream_refusal(-got)
         return got
+
+    @api.model
+    def _ocore_stream_open_call(self, key_id, kind, channel=None):
+        """(SQL expression, parameters) of the slot function's call: the id of the new slot's row, or minus the
+        key's open streams when it holds this server's limit. Also sent inside the session lookup's statement
+        (``ocore.mcp.server._ocore_session_begin``)."""
+        return ("ocore_mcp_stream_open(%s, %s, %s, %s, %s, %s)",
+                [self.LOCK_NAMESPACE, key_id, self._ocore_stream_limit(), STALE_SECONDS, kind,
+                 (channel or "")[:100] or None])
+
+    @api.model
+    def _ocore_stream_refusal(self, held):
+        """The Refusal of a stream over the key's limit (``held``: its open streams)."""
+        return policy.Refusal(
+            "too_many_streams",
+            f"this API key already holds {held} open streams, this server's limit (system parameter {PARAM}): "
+            "close one (or wait for one to end) before opening another")
 
     @api.model
     def _ocore_stream_alive(self, stream_id, channel=None):

@@ -25,7 +25,6 @@ class KeyAuth:
     tz: str | None
     company_id: int
     scope: dict
-    last_used_stale: bool = False  # last_used is over a minute old: refresh it
 
 
 @dataclass
