@@ -19,10 +19,13 @@ from odoo.exceptions import ValidationError
 from ..lib import compat
 from ..lib.tooling import ToolMeta, ToolSpec, _compact, add_common_params
 from .mcp_control_link import push_tools_changed
+from .res_config_settings import SLUG_MAX, TOOL_NAME_MAX
 
 _logger = logging.getLogger(__name__)
 
-TOOL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+# <slug>_<name> must fit in the 64 characters MCP clients accept, whatever the slug (at most SLUG_MAX)
+NAME_MAX = TOOL_NAME_MAX - 1 - SLUG_MAX
+TOOL_NAME = re.compile(rf"^[a-z][a-z0-9_]{{0,{NAME_MAX - 1}}}$")
 ACTION_TOOLSET = "ocore.mcp.tools.actions"
 ACTION_METHOD = "_ocore_run_server_action"
 MAX_IDS = 1000
@@ -61,8 +64,8 @@ class IrActionsServer(models.Model):
         help="Offer this action as a tool of the MCP server, to the API keys whose owner may run it.")
     mcp_tool_name = fields.Char(
         "MCP Tool Name", copy=False,
-        help="The tool's name without the instance prefix (lower-case letters, digits and _): the tool is "
-             "<instance slug>_<this name>.")
+        help="The tool's name without the instance prefix (lower-case letters, digits and _, at most 35 "
+             "characters): the tool is <instance slug>_<this name>.")
     mcp_tool_description = fields.Text(
         "MCP Tool Description",
         help="What the AI client reads about the tool. Empty: the action's name and description.")
@@ -86,7 +89,9 @@ class IrActionsServer(models.Model):
             if not TOOL_NAME.match(name):
                 raise ValidationError(_(
                     "MCP tool name %(name)r of the action %(action)s: lower-case letters, digits and _, starting "
-                    "with a letter, at most 64 characters.", name=name, action=action.display_name))
+                    "with a letter, at most %(max)s characters (the tool is named <instance slug>_<this name>, and "
+                    "MCP clients refuse names over %(limit)s characters).", name=name, action=action.display_name,
+                    max=NAME_MAX, limit=TOOL_NAME_MAX))
             if not action.mcp_category_id:
                 raise ValidationError(_("The action %s needs an MCP category.", action.display_name))
             clash = self.sudo().with_context(active_test=False).search(
@@ -105,9 +110,9 @@ class IrActionsServer(models.Model):
     def _onchange_mcp_tool(self):
         for action in self:
             if action.mcp_tool and not action.mcp_tool_name and action.name:
-                action.mcp_tool_name = re.sub(r"[^a-z0-9_]+", "_", action.name.lower()).strip("_")[:64] or False
+                action.mcp_tool_name = re.sub(r"[^a-z0-9_]+", "_", action.name.lower()).strip("_")[:NAME_MAX] or False
                 if action.mcp_tool_name and not action.mcp_tool_name[0].isalpha():
-                    action.mcp_tool_name = f"action_{action.mcp_tool_name}"[:64]
+                    action.mcp_tool_name = f"action_{action.mcp_tool_name}"[:NAME_MAX]
 
     # -- the tool list -------------------------------------------------------------
 

@@ -8,6 +8,8 @@ from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 
 from ..lib import compat
+from ..models.ir_actions_server import NAME_MAX
+from ..models.res_config_settings import SLUG_MAX, TOOL_NAME_MAX
 from ..service.notify import hub
 from .common import McpToolCase
 
@@ -80,9 +82,20 @@ class TestServerActionTools(McpToolCase):
         self.assertNotIn("mcp_tool", self.env["ir.cron"].get_view(view_type="form")["arch"])
 
     def test_name_validation(self):
-        for bad in ("Tag", "1tag", "tag-partners", "tag partners", "x" * 65, ""):
+        for bad in ("Tag", "1tag", "tag-partners", "tag partners", "x" * 65, "x" * (NAME_MAX + 1), ""):
             with self.subTest(name=bad), self.assertRaises(ValidationError), self.env.cr.savepoint():
                 self.make_action(bad or "empty", TAG_CODE, mcp_tool_name=bad)
+        # the longest name allowed still makes a tool name MCP clients accept at the longest slug
+        longest = self.make_action("y" * NAME_MAX, TAG_CODE)
+        self.assertEqual(len(f"{'s' * SLUG_MAX}_{longest.mcp_tool_name}"), TOOL_NAME_MAX)
+        self.assertIn(f"{'s' * SLUG_MAX}_{'y' * NAME_MAX}", self.listed(slug="s" * SLUG_MAX))
+        # a long action name is cut to fit when the box is ticked
+        draft = self.env["ir.actions.server"].new({
+            "name": "Send the quarterly report to every customer of the Benelux region",
+            "model_id": self.partner_model.id, "state": "code", "mcp_tool": True})
+        draft._onchange_mcp_tool()
+        self.assertEqual(draft.mcp_tool_name, "send_the_quarterly_report_to_every_"[:NAME_MAX])
+        self.assertEqual(len(draft.mcp_tool_name), NAME_MAX)
         self.make_action("unique_name", TAG_CODE)
         with self.assertRaises(ValidationError), self.env.cr.savepoint():
             self.make_action("other", TAG_CODE, mcp_tool_name="unique_name")
