@@ -419,6 +419,32 @@ def test_sse_session_start_is_audited(odoo, admin, make_key):
         reader.close()
 
 
+def test_sse_messages_only_for_the_keys_own_open_sse_session(odoo, raw, admin, make_key, slug):
+    """A legacy SSE POST runs only in an open SSE session of its own key: an unknown, missing, ended or other
+    key's session, or a Streamable HTTP session's id, is 404 and nothing runs (no audit row)."""
+    key, other = make_key(), make_key()
+    reader = SseReader(odoo.stream_url, key)
+    try:
+        endpoint = reader.read_endpoint()
+        call = jsonrpc("tools/call", {"name": f"{slug}_e2e_echo", "arguments": {"text": "sse-scope"}})
+        stream_sid = raw.open_session(key)
+        for path, who in ((endpoint, other), ("/ocore/mcp/sse/messages?session_id=no-such-session", key),
+                          ("/ocore/mcp/sse/messages", key),
+                          (f"/ocore/mcp/sse/messages?session_id={stream_sid}", key)):
+            resp = raw.post(path, call, key=who)
+            assert resp.status_code == 404, (path, resp.status_code, resp.text)
+            assert resp.json()["error"]["message"] == "Session not found"
+        assert not admin.audit([("event", "=", "call"), ("key_id", "in", [key.id, other.id])])
+        assert raw.post(endpoint, call, key=key).status_code == 202  # its own key and session
+        admin.wait_audit([("event", "=", "call"), ("key_id", "=", key.id), ("status", "=", "success")])
+    finally:
+        reader.close()
+    admin.wait_audit([("session_id", "=", reader.session_id), ("event", "=", "session_end")])
+    resp = raw.post(endpoint, call, key=key)  # the stream closed: its session ended
+    assert resp.status_code == 404, resp.text
+    assert len(admin.audit([("event", "=", "call"), ("key_id", "=", key.id)])) == 1
+
+
 def test_options_preflight_has_cors(raw):
     resp = raw.request("OPTIONS", STREAM_PATH)
     assert resp.status_code == 204

@@ -723,9 +723,11 @@ class McpController(http.Controller):
     def _sse_post(self, env, settings, session_id):
         caller = self._authenticate(env, settings)
         key = caller.key
-        session = env["ocore.mcp.session"]._ocore_get(session_id)
-        if not session or session.key_id != key or session.transport != "sse" or session.ended_at:
+        # read on the bookkeeping connection (one statement: no BEGIN and COMMIT of the request's own)
+        values = env["ocore.mcp.server"]._ocore_session_begin(session_id, key.id, "sse")[0] if session_id else None
+        if not values or values["key_id"] != key.id or values["transport"] != "sse" or values["ended_at"]:
             return self._jsonrpc_error(None, protocol.SESSION_NOT_FOUND, "Session not found", 404)
+        session = env["ocore.mcp.session"]._ocore_from_values(values.pop("id"), values)
         try:
             msg = protocol.decode_body(request.httprequest.get_data())
         except protocol.ProtocolError as exc:
