@@ -1,4 +1,6 @@
 import time
+from collections.abc import Callable
+from typing import NamedTuple
 
 from odoo import models
 
@@ -13,11 +15,16 @@ KEY_TOUCH = """UPDATE ocore_mcp_key SET last_used = now() at time zone 'UTC'
                 WHERE id = %s AND (last_used IS NULL OR last_used < now() at time zone 'UTC' - interval '60 s')"""
 
 
+class KeyTouch(NamedTuple):
+    sql: str
+    params: list
+    done: Callable[[], None]  # to call once the statement ran, so that this worker skips it for a while
+
+
 def key_touch(dbname, key_id, condition="", condition_params=()):
     """The statement that refreshes the key's last use (kept within a minute: ``KEY_TOUCH``, then
-    ``condition``, SQL starting with AND), or None when this worker refreshed it less than ``TOUCH_SECONDS``
-    ago (under Odoo's tests always: their transactions are rolled back). Returns (SQL, parameters, done):
-    ``done()`` once the statement ran, so that this worker skips it for a while."""
+    ``condition``, SQL starting with AND), as a ``KeyTouch``, or None when this worker refreshed it less than
+    ``TOUCH_SECONDS`` ago (under Odoo's tests always: their transactions are rolled back)."""
     now = time.monotonic()
     touched = _TOUCHED.get((dbname, key_id))
     if touched is not None and now - touched <= TOUCH_SECONDS and not compat.in_odoo_test():
@@ -26,7 +33,7 @@ def key_touch(dbname, key_id, condition="", condition_params=()):
     def done():
         _TOUCHED[(dbname, key_id)] = now
 
-    return KEY_TOUCH + condition, [key_id, *condition_params], done
+    return KeyTouch(KEY_TOUCH + condition, [key_id, *condition_params], done)
 
 
 class McpRateLimit(models.AbstractModel):
@@ -145,8 +152,8 @@ class McpRateLimit(models.AbstractModel):
         touch = key_touch(cr.dbname, key_id)
         statements, params = ["SET LOCAL synchronous_commit TO OFF"], []
         if touch:
-            statements.append(touch[0])
-            params.extend(touch[1])
+            statements.append(touch.sql)
+            params.extend(touch.params)
         if session_pk:
             statements.append("""UPDATE ocore_mcp_session SET last_seen = now() at time zone 'UTC'
                                   WHERE id = %s AND last_seen < now() at time zone 'UTC' - interval '30 s'""")
@@ -163,7 +170,7 @@ class McpRateLimit(models.AbstractModel):
             params.extend(hit_params)
         cr.execute(";\n".join(statements), params)
         if touch:
-            touch[2]()
+            touch.done()
         if row is not None:
             found = cr.fetchone()
             return (True, 0, found[0]) if found else (False, limit, None)

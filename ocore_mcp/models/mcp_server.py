@@ -242,8 +242,8 @@ class McpServer(models.AbstractModel):
                               (session_id, key_id, transport))
             statements.append("SET LOCAL synchronous_commit TO OFF")
             if touch:
-                statements.append(touch[0])
-                params += touch[1]
+                statements.append(touch.sql)
+                params += touch.params
             statements.append(
                 f"""UPDATE ocore_mcp_session s SET last_seen = now() at time zone 'UTC'
                      WHERE s.session_id = %s AND {valid}
@@ -261,7 +261,7 @@ class McpServer(models.AbstractModel):
             cr.execute(";\n".join(statements), params)
             row = cr.fetchone()
         if touch and row and row[-1] is not None:
-            touch[2]()
+            touch.done()
         if not row:
             return None, None
         values = {"id": row[0], **dict(zip(SESSION_FIELDS, row[1:-1], strict=True))}
@@ -279,14 +279,14 @@ class McpServer(models.AbstractModel):
         counted as ``_ocore_session_begin``'s, for ``_ocore_count_request``."""
         rate = self.env["ocore.mcp.rate.limit"]
         touch = key_touch(self.env.cr.dbname, key_id)
-        before = (touch[0] + ";", touch[1]) if touch else None
+        before = (touch.sql + ";", touch.params) if touch else None
         condition = ("ocore_mcp_rate_hit(%s, %s, %s, %s) > 0",
                      (rate.LOCK_NAMESPACE, key_id, limit, rate.WINDOW_SECONDS))
         with self._ocore_bookkeeping() as cr:
             session = self.env["ocore.mcp.session"]._ocore_open(key_id, cr=cr, before=before, condition=condition,
                                                                  wait_for_flush=False, **open_kw)
         if touch:
-            touch[2]()
+            touch.done()
         # admitted: at most the ring's fill, not read back (nothing shows it); refused: the limit
         return session, ((True, 1) if session else (False, limit))
 
