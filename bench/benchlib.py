@@ -92,6 +92,16 @@ def client_cpu():
     return times.user + times.system
 
 
+def _cpu_by_process(pids):
+    """{(pid, start time): proc_cpu(pid)} of those of ``pids`` still running."""
+    found = {}
+    for pid in pids:
+        times = proc_cpu(pid)
+        if times:
+            found[pid, times[2]] = times
+    return found
+
+
 class ServerCpu:
     """The CPU time a server on this machine spends between two snapshots: the Odoo process tree under
     ``root_pid`` (prefork master, HTTP workers, gevent worker) and the PostgreSQL backends connected to ``db``
@@ -111,20 +121,10 @@ class ServerCpu:
         self.pg.close()
 
     def snapshot(self):
-        odoo = {}
-        for pid in process_tree(self.root_pid):
-            times = proc_cpu(pid)
-            if times:
-                odoo[pid, times[2]] = times
         with self.pg.cursor() as cr:
             cr.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (self.db,))
-            pids = [pid for (pid,) in cr.fetchall()]
-        pg = {}
-        for pid in pids:
-            times = proc_cpu(pid)
-            if times:
-                pg[pid, times[2]] = times
-        return odoo, pg
+            backends = [pid for (pid,) in cr.fetchall()]
+        return _cpu_by_process(process_tree(self.root_pid)), _cpu_by_process(backends)
 
     @staticmethod
     def between(before, after):
